@@ -1,0 +1,84 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "auditship",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "auditship", targets: ["auditship"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.10.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+    ],
+    targets: [
+        // C libraries, each wrapped once in a Swift module below.
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+
+        // Thin Swift wrappers: no C type leaks past these.
+        .target(name: "Gzip", dependencies: ["CZlib"], swiftSettings: swiftSettings),
+        .target(name: "OpenSSLKit", dependencies: ["COpenSSL"], swiftSettings: swiftSettings),
+        .target(name: "CurlClient", dependencies: ["CCurl"], swiftSettings: swiftSettings),
+
+        // Event model and byte-level scanner.
+        .target(name: "AuditModel", swiftSettings: swiftSettings),
+        // Kubernetes audit Policy: parse, match, check, simulate.
+        .target(name: "AuditPolicy", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
+        // Wire protocol between agents, webhook clients and the aggregator.
+        .target(name: "AuditWire", dependencies: ["AuditModel"], swiftSettings: swiftSettings),
+        // Deterministic generator of realistic audit logs.
+        .target(name: "AuditGenerator", dependencies: ["AuditModel"], swiftSettings: swiftSettings),
+        // The agent: tail, checkpoint, batch, compress, ship. No server stack.
+        .target(name: "AuditAgent", dependencies: [
+            "AuditModel", "AuditWire", "AuditPolicy", "Gzip", "CurlClient",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
+        // The unified store (SQLite via GRDB).
+        .target(name: "AuditStore", dependencies: [
+            "AuditModel", "OpenSSLKit",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ], swiftSettings: swiftSettings),
+        // The aggregator server.
+        .target(name: "AuditAggregator", dependencies: [
+            "AuditModel", "AuditWire", "AuditStore", "Gzip", "OpenSSLKit",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
+        // Subcommands.
+        .target(name: "AuditshipCLI", dependencies: [
+            "AuditModel", "AuditPolicy", "AuditWire", "AuditGenerator", "AuditAgent", "AuditStore",
+            "AuditAggregator", "OpenSSLKit", "Gzip", "CurlClient",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
+        ], swiftSettings: swiftSettings),
+        .executableTarget(name: "auditship", dependencies: [
+            "AuditshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: swiftSettings),
+
+        .testTarget(name: "AuditModelTests", dependencies: ["AuditModel", "AuditGenerator"], swiftSettings: swiftSettings),
+        .testTarget(name: "AuditPolicyTests", dependencies: ["AuditPolicy"], swiftSettings: swiftSettings),
+        .testTarget(name: "WrapperTests", dependencies: ["Gzip", "OpenSSLKit"], swiftSettings: swiftSettings),
+        .testTarget(name: "AuditAgentTests", dependencies: ["AuditAgent", "AuditModel"], swiftSettings: swiftSettings),
+        .testTarget(name: "AuditStoreTests", dependencies: ["AuditStore", "AuditModel"], swiftSettings: swiftSettings),
+        .testTarget(name: "EndToEndTests", dependencies: ["OpenSSLKit", "CurlClient", "Gzip", "AuditModel", "AuditGenerator"], swiftSettings: swiftSettings),
+    ]
+)

@@ -1,0 +1,48 @@
+/// Everything the agent needs to run.
+///
+/// - Configuration keys (flags of `auditship agent`, or keys of its YAML `--config` file):
+///   - `aggregator` (URL, required): `https://HOST:PORT` of the aggregator.
+///   - `cluster` (string, required), `node` (string, required): tags on every event; must match the certificate.
+///   - `path` (list of paths or globs, required): the live audit files (`--audit-log-path`).
+///   - `state-dir` (path, required): checkpoints and quarantine.
+///   - `tls-cert`, `tls-key`, `ca` (paths, required): client certificate, its key, and the CA of the aggregator.
+///   - `batch-max-events` (int, default 1000), `batch-max-bytes` (int, default 4 MiB uncompressed),
+///     `batch-linger-ms` (int, default 1000): a batch is sent at the first limit reached.
+///   - `gzip-level` (int 1–9, default 1).
+///   - `max-line-bytes` (int, default 4 MiB): a longer line is quarantined.
+///   - `poll-interval-ms` (int, default 200): how often files are checked for new data.
+///   - `retry-initial-ms` (int, default 500), `retry-max-ms` (int, default 30000): backoff bounds.
+public struct AgentConfiguration: Sendable {
+    public var aggregatorURL: String
+    public var cluster: String
+    public var node: String
+    public var paths: [String]
+    public var stateDirectory: String
+    public var tlsCertificateFile: String
+    public var tlsKeyFile: String
+    public var caFile: String
+    public var batchMaxEvents: Int = 1000
+    public var batchMaxBytes: Int = 4 << 20
+    public var batchLingerMilliseconds: Int = 1000
+    public var gzipLevel: Int32 = 1
+    public var maxLineBytes: Int = 4 << 20
+    public var pollIntervalMilliseconds: Int = 200
+    public var retryInitialMilliseconds: Int = 500
+    public var retryMaxMilliseconds: Int = 30_000
+    /// Longest a quarantine file may grow before it is rotated once (`.1`).
+    public var quarantineMaxBytes: Int = 64 << 20
+    /// Exit once every file has been shipped to its end (for tests and one-shot imports).
+    public var exitWhenCaughtUp: Bool = false
+
+    public init(aggregatorURL: String, cluster: String, node: String, paths: [String], stateDirectory: String,
+                tlsCertificateFile: String, tlsKeyFile: String, caFile: String) {
+        self.aggregatorURL = aggregatorURL
+        self.cluster = cluster
+        self.node = node
+        self.paths = paths
+        self.stateDirectory = stateDirectory
+        self.tlsCertificateFile = tlsCertificateFile
+        self.tlsKeyFile = tlsKeyFile
+        self.caFile = caFile
+    }
+}

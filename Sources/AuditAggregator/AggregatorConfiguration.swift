@@ -1,0 +1,56 @@
+import AuditStore
+
+/// Everything the aggregator needs to run.
+///
+/// - Configuration keys (flags of `auditship aggregator`, or keys of its YAML `--config` file):
+///   - `listen` (string, default `127.0.0.1:8443`): address to serve HTTPS on; port 0 picks a free port.
+///   - `tls-cert`, `tls-key` (paths, required): the aggregator's server certificate and key (PEM).
+///   - `client-ca` (path, required): CA that must have signed every client certificate.
+///   - `store` (URL, required): `sqlite:PATH`.
+///   - `max-body-bytes` (int, default 16 MiB): largest compressed request body.
+///   - `max-decompressed-bytes` (int, default 64 MiB): largest decompressed batch.
+///   - `max-event-bytes` (int, default 4 MiB): largest single event.
+///   - `max-json-depth` (int, default 100): deepest nesting accepted in an event.
+///   - `ready-file` (path, optional): written with `HOST:PORT` once the server listens.
+public struct AggregatorConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    public var tlsCertificateFile: String
+    public var tlsKeyFile: String
+    public var clientCAFile: String
+    public var store: StoreLocation
+    public var limits: IngestLimits
+    public var readyFile: String?
+    /// Seconds an idle connection (or one that sends its request too slowly) is kept.
+    public var idleTimeoutSeconds: Int
+
+    public init(host: String = "127.0.0.1", port: Int = 8443, tlsCertificateFile: String, tlsKeyFile: String,
+                clientCAFile: String, store: StoreLocation, limits: IngestLimits = IngestLimits(),
+                readyFile: String? = nil, idleTimeoutSeconds: Int = 30) {
+        self.host = host
+        self.port = port
+        self.tlsCertificateFile = tlsCertificateFile
+        self.tlsKeyFile = tlsKeyFile
+        self.clientCAFile = clientCAFile
+        self.store = store
+        self.limits = limits
+        self.readyFile = readyFile
+        self.idleTimeoutSeconds = idleTimeoutSeconds
+    }
+}
+
+/// Limits on what a client may send.
+public struct IngestLimits: Sendable, Hashable {
+    public var maxBodyBytes: Int
+    public var maxDecompressedBytes: Int
+    public var maxEventBytes: Int
+    public var maxJSONDepth: Int
+
+    public init(maxBodyBytes: Int = 16 << 20, maxDecompressedBytes: Int = 64 << 20,
+                maxEventBytes: Int = 4 << 20, maxJSONDepth: Int = 100) {
+        self.maxBodyBytes = maxBodyBytes
+        self.maxDecompressedBytes = maxDecompressedBytes
+        self.maxEventBytes = maxEventBytes
+        self.maxJSONDepth = maxJSONDepth
+    }
+}

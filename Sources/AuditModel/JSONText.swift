@@ -1,0 +1,42 @@
+/// Writing JSON text by hand, for the few places that frame raw event bytes.
+public enum JSONText {
+    /// The JSON string literal for `s`, with quotes.
+    public static func quote(_ s: String) -> String {
+        var out: [UInt8] = [UInt8(ascii: "\"")]
+        appendEscaped(s, to: &out)
+        out.append(UInt8(ascii: "\""))
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the escaped body of a JSON string (no quotes) to `out`.
+    public static func appendEscaped(_ s: String, to out: inout [UInt8]) {
+        let hex = Array("0123456789abcdef".utf8)
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "\""): out.append(contentsOf: [92, 34])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [92, 92])
+            case 0x0A: out.append(contentsOf: [92, UInt8(ascii: "n")])
+            case 0x0D: out.append(contentsOf: [92, UInt8(ascii: "r")])
+            case 0x09: out.append(contentsOf: [92, UInt8(ascii: "t")])
+            case 0..<0x20:
+                out.append(contentsOf: [92, UInt8(ascii: "u"), 48, 48, hex[Int(b >> 4)], hex[Int(b & 15)]])
+            default: out.append(b)
+            }
+        }
+    }
+
+    /// The query output line `{"cluster":"…","node":"…","event":EVENT}` (no newline);
+    /// the event's bytes are copied unchanged.
+    public static func taggedEventLine(cluster: String, node: String, event: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(event.count + cluster.utf8.count + node.utf8.count + 40)
+        out.append(contentsOf: Array("{\"cluster\":\"".utf8))
+        appendEscaped(cluster, to: &out)
+        out.append(contentsOf: Array("\",\"node\":\"".utf8))
+        appendEscaped(node, to: &out)
+        out.append(contentsOf: Array("\",\"event\":".utf8))
+        out.append(contentsOf: event)
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+}

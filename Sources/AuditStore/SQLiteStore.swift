@@ -1,0 +1,258 @@
+import AuditModel
+import Foundation
+import GRDB
+import Synchronization
+
+/// The embedded store: one SQLite file in WAL mode.
+///
+/// Durability: `journal_mode=WAL` with `synchronous=FULL` fsyncs the WAL at
+/// every commit, so a committed batch survives a crash of the process and a
+/// power loss of the machine. Readers in other processes see committed data
+/// while the aggregator writes.
+///
+/// Schema (version 1):
+/// - `dims(id, kind, value)`: dictionary of repeated strings (cluster, node,
+///   user, verb, resource, subresource, namespace), so event rows hold small integers.
+/// - `events(id, cluster, node, digest, ts, rts, audit_id, stage, user, verb,
+///   resource, subresource, namespace, code, raw)`: `id` is the ingest order; `digest` is
+///   SHA-256 of `raw`, and `(cluster, digest)` is unique: the de-duplication key;
+///   `ts`/`rts` are stageTimestamp/requestReceivedTimestamp in microseconds.
+/// - `batches(id, cluster, node, batch_id, received_at, events, stored, duplicates)`.
+public final class SQLiteStore: EventStore {
+    enum DimKind: Int {
+        case cluster = 1, node, user, verb, resource, subresource, namespace
+    }
+    struct DimKey: Hashable { var kind: Int; var value: String }
+
+    private let pool: DatabasePool
+    private let dims = Mutex<[DimKey: Int64]>([:])
+    public let path: String
+
+    /// Opens (creating and migrating when needed) the store at `path`.
+    /// - Parameter readOnly: open for queries only, without migrating.
+    public init(path: String, readOnly: Bool = false) throws {
+        self.path = path
+        var config = Configuration()
+        config.readonly = readOnly
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            if !db.configuration.readonly {
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+            }
+            try db.execute(sql: "PRAGMA cache_size = -65536")  // 64 MiB page cache
+            try db.execute(sql: "PRAGMA temp_store = MEMORY")
+        }
+        if readOnly {
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw StoreError("no store at '\(path)': start an aggregator with --store sqlite:\(path) first")
+            }
+        } else {
+            let dir = (path as NSString).deletingLastPathComponent
+            if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        }
+        pool = try DatabasePool(path: path, configuration: config)
+        if !readOnly {
+            try SQLiteStore.migrator.migrate(pool)
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE dims(
+                    id INTEGER PRIMARY KEY,
+                    kind INTEGER NOT NULL,
+                    value TEXT NOT NULL,
+                    UNIQUE(kind, value)
+                );
+                CREATE TABLE events(
+                    id INTEGER PRIMARY KEY,
+                    cluster INTEGER NOT NULL,
+                    node INTEGER NOT NULL,
+                    digest BLOB NOT NULL,
+                    ts INTEGER NOT NULL,
+                    rts INTEGER NOT NULL,
+                    audit_id TEXT NOT NULL,
+                    stage INTEGER NOT NULL,
+                    user INTEGER NOT NULL,
+                    verb INTEGER NOT NULL,
+                    resource INTEGER NOT NULL,
+                    subresource INTEGER NOT NULL,
+                    namespace INTEGER NOT NULL,
+                    code INTEGER,
+                    raw BLOB NOT NULL
+                );
+                CREATE UNIQUE INDEX events_dedup ON events(cluster, digest);
+                CREATE INDEX events_ts ON events(ts);
+                CREATE TABLE batches(
+                    id INTEGER PRIMARY KEY,
+                    cluster INTEGER NOT NULL,
+                    node INTEGER NOT NULL,
+                    batch_id TEXT NOT NULL,
+                    received_at INTEGER NOT NULL,
+                    events INTEGER NOT NULL,
+                    stored INTEGER NOT NULL,
+                    duplicates INTEGER NOT NULL
+                );
+                """)
+        }
+        return m
+    }
+
+    private func dimID(_ db: Database, _ kind: DimKind, _ value: String) throws -> Int64 {
+        let key = DimKey(kind: kind.rawValue, value: value)
+        if let id = dims.withLock({ $0[key] }) { return id }
+        try db.execute(sql: "INSERT OR IGNORE INTO dims(kind, value) VALUES (?, ?)", arguments: [kind.rawValue, value])
+        guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM dims WHERE kind = ? AND value = ?", arguments: [kind.rawValue, value]) else {
+            throw StoreError("dictionary entry for \(kind) '\(value)' vanished")
+        }
+        dims.withLock { $0[key] = id }
+        return id
+    }
+
+    private func lookupDim(_ db: Database, _ kind: DimKind, _ value: String) throws -> Int64? {
+        try Int64.fetchOne(db, sql: "SELECT id FROM dims WHERE kind = ? AND value = ?", arguments: [kind.rawValue, value])
+    }
+
+    public func ingest(_ batch: IngestBatch) async throws -> IngestResult {
+        try await pool.write { db in
+            // If the transaction rolls back, dictionary ids cached inside it would be stale.
+            do {
+                return try self.ingest(db, batch)
+            } catch {
+                self.dims.withLock { $0.removeAll() }
+                throw error
+            }
+        }
+    }
+
+    private func ingest(_ db: Database, _ batch: IngestBatch) throws -> IngestResult {
+        let cluster = try dimID(db, .cluster, batch.cluster)
+        let node = try dimID(db, .node, batch.node)
+        let insert = try db.cachedStatement(sql: """
+            INSERT INTO events(cluster, node, digest, ts, rts, audit_id, stage, user, verb, resource, subresource, namespace, code, raw)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(cluster, digest) DO NOTHING
+            """)
+        var stored = 0
+        for event in batch.events {
+            let s = event.summary
+            let user = try dimID(db, .user, s.username ?? "")
+            let verb = try dimID(db, .verb, s.verb)
+            let resource = try dimID(db, .resource, s.resource)
+            let subresource = try dimID(db, .subresource, s.subresource)
+            let namespace = try dimID(db, .namespace, s.namespace)
+            insert.setUncheckedArguments([
+                cluster, node, Data(event.digest), s.orderTimestamp.microseconds,
+                (s.requestReceivedTimestamp ?? s.orderTimestamp).microseconds,
+                s.auditID, StageCode.code(s.stage), user, verb, resource, subresource, namespace,
+                s.responseCode, Data(event.bytes),
+            ])
+            try insert.execute()
+            stored += db.changesCount
+        }
+        let duplicates = batch.events.count - stored
+        try db.execute(
+            sql: "INSERT INTO batches(cluster, node, batch_id, received_at, events, stored, duplicates) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            arguments: [cluster, node, batch.batchID, Int64(Date().timeIntervalSince1970 * 1_000_000), batch.events.count, stored, duplicates])
+        return IngestResult(stored: stored, duplicates: duplicates)
+    }
+
+    /// Builds the WHERE clause; returns nil when a filter names a value the store has never seen.
+    private func whereClause(_ db: Database, _ q: EventQuery) throws -> (String, StatementArguments)? {
+        var conditions: [String] = []
+        var args = StatementArguments()
+        func dim(_ kind: DimKind, _ value: String?, _ column: String) throws -> Bool {
+            guard let value else { return true }
+            guard let id = try lookupDim(db, kind, value) else { return false }
+            conditions.append("e.\(column) = ?")
+            _ = args.append(contentsOf: [id])
+            return true
+        }
+        guard try dim(.cluster, q.cluster, "cluster"), try dim(.node, q.node, "node"),
+              try dim(.user, q.user, "user"), try dim(.verb, q.verb, "verb"),
+              try dim(.namespace, q.namespace, "namespace") else { return nil }
+        if let r = q.resource {
+            let parts = r.split(separator: "/", maxSplits: 1).map(String.init)
+            guard try dim(.resource, parts.first ?? r, "resource") else { return nil }
+            if parts.count == 2, try !dim(.subresource, parts[1], "subresource") { return nil }
+        }
+        if let since = q.since { conditions.append("e.ts >= ?"); _ = args.append(contentsOf: [since.microseconds]) }
+        if let until = q.until { conditions.append("e.ts < ?"); _ = args.append(contentsOf: [until.microseconds]) }
+        return (conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "), args)
+    }
+
+    public func events(_ query: EventQuery) async throws -> [StoredEvent] {
+        try await pool.read { db in
+            guard let (whereSQL, args) = try self.whereClause(db, query) else { return [] }
+            var sql = """
+                SELECT e.id, c.value, n.value, e.raw, e.ts FROM events e
+                JOIN dims c ON c.id = e.cluster JOIN dims n ON n.id = e.node
+                \(whereSQL) ORDER BY e.ts, e.rts, e.audit_id, e.stage, e.id
+                """
+            if let limit = query.limit { sql += " LIMIT \(max(0, limit))" }
+            var out: [StoredEvent] = []
+            let rows = try Row.fetchCursor(db, sql: sql, arguments: args)
+            while let row = try rows.next() {
+                let raw: Data = row[3]
+                out.append(StoredEvent(sequence: row[0], cluster: row[1], node: row[2], bytes: [UInt8](raw),
+                                       timestamp: Timestamp(microseconds: row[4])))
+            }
+            return out
+        }
+    }
+
+    public func count(_ query: EventQuery) async throws -> Int {
+        try await pool.read { db in
+            guard let (whereSQL, args) = try self.whereClause(db, query) else { return 0 }
+            return try Int.fetchOne(db, sql: "SELECT count(*) FROM events e \(whereSQL)", arguments: args) ?? 0
+        }
+    }
+
+    /// Closes the database (checkpointing the WAL).
+    public func close() throws {
+        try pool.close()
+    }
+}
+
+extension SQLiteStore {
+    /// Totals over the ingest log: batches committed, events sent, stored, duplicates refused.
+    public struct IngestTotals: Sendable, Hashable {
+        public var batches: Int
+        public var events: Int
+        public var stored: Int
+        public var duplicates: Int
+    }
+
+    public func ingestTotals() async throws -> IngestTotals {
+        try await pool.read { db in
+            let row = try Row.fetchOne(db, sql: "SELECT count(*), coalesce(sum(events),0), coalesce(sum(stored),0), coalesce(sum(duplicates),0) FROM batches")
+            return IngestTotals(batches: row?[0] ?? 0, events: row?[1] ?? 0, stored: row?[2] ?? 0, duplicates: row?[3] ?? 0)
+        }
+    }
+
+    /// Stored events per (cluster, node).
+    public func countsByNode() async throws -> [(cluster: String, node: String, events: Int)] {
+        try await pool.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT c.value, n.value, count(*) FROM events e JOIN dims c ON c.id = e.cluster JOIN dims n ON n.id = e.node
+                GROUP BY e.cluster, e.node ORDER BY c.value, n.value
+                """)
+            return rows.map { (cluster: $0[0], node: $0[1], events: $0[2]) }
+        }
+    }
+
+    /// Every stored event's digest with its cluster, for whole-store comparisons.
+    public func digests() async throws -> [(cluster: String, digest: [UInt8])] {
+        try await pool.read { db in
+            let rows = try Row.fetchCursor(db, sql: "SELECT c.value, e.digest FROM events e JOIN dims c ON c.id = e.cluster")
+            var out: [(cluster: String, digest: [UInt8])] = []
+            while let row = try rows.next() {
+                let d: Data = row[1]
+                out.append((cluster: row[0], digest: [UInt8](d)))
+            }
+            return out
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import ArgumentParser
+import AuditAgent
+import Logging
+
+struct AgentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "Tail audit log files on a control-plane node and ship their events to an aggregator.",
+        discussion: """
+            A file's checkpoint (STATE-DIR/checkpoints.json) advances only after the aggregator acknowledged
+            the batch holding its events, so a crash or restart never loses an event; it may send some again,
+            and the aggregator stores those once. Malformed lines go to STATE-DIR/quarantine.ndjson.
+            """)
+
+    @Option(help: "YAML file with any of these flags as keys (flags win).") var config: String?
+    @Option(help: "Aggregator URL, https://HOST:PORT.") var aggregator: String?
+    @Option(help: "Cluster id; must match the certificate.") var cluster: String?
+    @Option(help: "Node name; must match the certificate.") var node: String?
+    @Option(help: "Audit log file or glob (repeatable): kube-apiserver's --audit-log-path.") var path: [String] = []
+    @Option(help: "Directory for checkpoints and quarantine.") var stateDir: String?
+    @Option(help: "Client certificate (PEM).") var tlsCert: String?
+    @Option(help: "Client private key (PEM).") var tlsKey: String?
+    @Option(help: "CA of the aggregator's certificate (PEM).") var ca: String?
+    @Option(help: "Events per batch at most. Default 1000.") var batchMaxEvents: Int?
+    @Option(help: "Uncompressed bytes per batch at most. Default 4194304.") var batchMaxBytes: Int?
+    @Option(help: "Milliseconds a batch waits for more events. Default 1000.") var batchLingerMs: Int?
+    @Option(help: "gzip level 1-9. Default 1.") var gzipLevel: Int?
+    @Option(help: "Longest line kept; longer ones are quarantined. Default 4194304.") var maxLineBytes: Int?
+    @Option(help: "Milliseconds between checks for new data. Default 200.") var pollIntervalMs: Int?
+    @Flag(help: "Exit once every file is shipped to its end.") var exitWhenCaughtUp = false
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String?
+
+    static let keys = ["aggregator", "cluster", "node", "path", "state-dir", "tls-cert", "tls-key", "ca", "batch-max-events",
+                       "batch-max-bytes", "batch-linger-ms", "gzip-level", "max-line-bytes", "poll-interval-ms",
+                       "exit-when-caught-up", "log-level"]
+
+    func run() throws {
+        let file = try ConfigFile(path: config, allowedKeys: Self.keys)
+        let logger = try LogSetup.logger("auditship.agent", level: logLevel ?? file.string("log-level") ?? "info")
+        let paths = path.isEmpty ? (try file.strings("path") ?? []) : path
+        guard !paths.isEmpty else { throw ValidationError("missing --path (the audit log file or glob to tail)") }
+        var c = AgentConfiguration(
+            aggregatorURL: try required(aggregator, file.string("aggregator"), "aggregator"),
+            cluster: try required(cluster, file.string("cluster"), "cluster"),
+            node: try required(node, file.string("node"), "node"),
+            paths: paths,
+            stateDirectory: try required(stateDir, file.string("state-dir"), "state-dir"),
+            tlsCertificateFile: try required(tlsCert, file.string("tls-cert"), "tls-cert"),
+            tlsKeyFile: try required(tlsKey, file.string("tls-key"), "tls-key"),
+            caFile: try required(ca, file.string("ca"), "ca"))
+        if let v = try batchMaxEvents ?? file.int("batch-max-events") { c.batchMaxEvents = max(1, v) }
+        if let v = try batchMaxBytes ?? file.int("batch-max-bytes") { c.batchMaxBytes = max(1024, v) }
+        if let v = try batchLingerMs ?? file.int("batch-linger-ms") { c.batchLingerMilliseconds = max(0, v) }
+        if let v = try gzipLevel ?? file.int("gzip-level") {
+            guard (1...9).contains(v) else { throw ValidationError("--gzip-level must be 1 to 9") }
+            c.gzipLevel = Int32(v)
+        }
+        if let v = try maxLineBytes ?? file.int("max-line-bytes") { c.maxLineBytes = max(1024, v) }
+        if let v = try pollIntervalMs ?? file.int("poll-interval-ms") { c.pollIntervalMilliseconds = max(10, v) }
+        c.exitWhenCaughtUp = try exitWhenCaughtUp || (file.bool("exit-when-caught-up") ?? false)
+        StopSignal.install()
+        try Agent(configuration: c, logger: logger).run()
+    }
+}

@@ -1,0 +1,14 @@
+import ArgumentParser
+
+/// The `auditship` command.
+public struct Auditship: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "auditship",
+        abstract: "Ship Kubernetes API-server audit logs from every control-plane node into one trustworthy store.",
+        subcommands: [
+            QuickstartCommand.self, AgentCommand.self, AggregatorCommand.self, QueryCommand.self,
+            GenerateCommand.self, CertsCommand.self,
+        ]
+    )
+    public init() {}
+}

@@ -1,0 +1,11 @@
+#ifndef AUDITSHIP_CZLIB_SHIM_H
+#define AUDITSHIP_CZLIB_SHIM_H
+#include <zlib.h>
+/* deflateInit2 and inflateInit2 are macros: Swift cannot import them. */
+static inline int auditship_deflateInit2(z_streamp s, int level, int windowBits) {
+    return deflateInit2(s, level, Z_DEFLATED, windowBits, 8, Z_DEFAULT_STRATEGY);
+}
+static inline int auditship_inflateInit2(z_streamp s, int windowBits) {
+    return inflateInit2(s, windowBits);
+}
+#endif
