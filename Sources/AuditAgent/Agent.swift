@@ -1,4 +1,5 @@
 import AuditModel
+import AuditPolicy
 import AuditWire
 import Foundation
 import Logging
@@ -22,6 +23,7 @@ public final class Agent {
     let checkpointFile: CheckpointFile
     let quarantine: Quarantine
     var shipper: Shipper
+    var policy: PolicyFilter?
     public private(set) var stats = AgentStats()
 
     public init(configuration: AgentConfiguration, logger: Logger, shouldStop: @escaping () -> Bool = { StopSignal.requested }) throws {
@@ -33,6 +35,61 @@ public final class Agent {
         self.checkpointFile = CheckpointFile(directory: configuration.stateDirectory)
         self.quarantine = Quarantine(directory: configuration.stateDirectory, maxBytes: configuration.quarantineMaxBytes)
         self.shipper = try Shipper(configuration: configuration, logger: logger, shouldStop: shouldStop)
+        if let file = configuration.policyFile {
+            self.policy = try PolicyFilter(policy: Agent.loadPolicy(file))
+        }
+    }
+
+    /// Reads and parses a policy file; errors name the file, line and column.
+    public static func loadPolicy(_ path: String) throws -> AuditPolicy {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw FileError(path: path, operation: "read policy", errno: errno)
+        }
+        return try AuditPolicy.parse(yaml: String(decoding: data, as: UTF8.self), source: path)
+    }
+
+    func reloadPolicy() {
+        guard let file = configuration.policyFile else {
+            logger.info("SIGHUP: no --policy configured, nothing to reload")
+            return
+        }
+        do {
+            policy = try PolicyFilter(policy: Agent.loadPolicy(file))
+            logger.info("policy reloaded", metadata: ["policy.file": "\(file)", "policy.rules": "\(policy?.policy.rules.count ?? 0)"])
+        } catch {
+            logger.error("new policy refused; the previous policy stays in force", metadata: ["policy.file": "\(file)", "error": "\(error)"])
+        }
+    }
+
+    /// Applies the policy to events read in this pass (from index `from`).
+    func applyPolicy(_ batch: inout [SourcedEvent], from: Int) {
+        guard let policy, from < batch.count else { return }
+        var kept: [SourcedEvent] = []
+        kept.reserveCapacity(batch.count - from)
+        for var e in batch[from...] {
+            do {
+                let (outcome, underLogged) = try policy.apply(e.bytes, e.summary)
+                if underLogged { stats.underLogged += 1 }
+                switch outcome {
+                case .keep:
+                    kept.append(e)
+                case .rewrite(let bytes):
+                    stats.policyBytesSaved += e.bytes.count - bytes.count
+                    e.bytes = bytes
+                    kept.append(e)
+                case .drop(let rule, let reason):
+                    stats.policyDropped += 1
+                    stats.policyBytesSaved += e.bytes.count
+                    stats.policyDroppedByRule[rule.map { String($0) } ?? "none", default: 0] += 1
+                    logger.trace("event dropped by policy", metadata: ["rule": "\(rule.map { String($0) } ?? "none")", "reason": "\(reason.rawValue)"])
+                }
+            } catch {
+                // Scanned once already; an edit failure means a bug, and the event is shipped unedited rather than lost.
+                logger.error("policy could not edit an event; shipping it unedited", metadata: ["file.line": "\(e.line)", "error": "\(error)"])
+                kept.append(e)
+            }
+        }
+        batch.replaceSubrange(from..., with: kept)
     }
 
     /// Runs until stopped (or, with `exitWhenCaughtUp`, until every file is shipped to its end).
@@ -49,6 +106,7 @@ public final class Agent {
         var batchStarted: ContinuousClock.Instant?
         let linger = Duration.milliseconds(configuration.batchLingerMilliseconds)
         while true {
+            if ReloadSignal.take() { reloadPolicy() }
             discoverFiles()
             var readAny = false
             var quarantined: [QuarantinedLine] = []
@@ -65,8 +123,9 @@ public final class Agent {
                     } catch {
                         logger.error("cannot read audit file", metadata: ["file.path": "\(f.path)", "error": "\(error)"])
                     }
-                    for e in batch[before...] { batchBytes += e.bytes.count }
                     stats.eventsRead += batch.count - before
+                    applyPolicy(&batch, from: before)
+                    for e in batch[before...] { batchBytes += e.bytes.count }
                 }
             }
             for q in quarantined { record(q) }
@@ -95,7 +154,7 @@ public final class Agent {
         saveCheckpoints()
         logger.info("agent stopped", metadata: [
             "events.read": "\(stats.eventsRead)", "events.shipped": "\(stats.eventsShipped)",
-            "events.quarantined": "\(stats.quarantined)", "batches": "\(shipper.batchesSent)", "retries": "\(shipper.retries)",
+            "events.quarantined": "\(stats.quarantined)", "events.policy_dropped": "\(stats.policyDropped)", "batches": "\(shipper.batchesSent)", "retries": "\(shipper.retries)",
         ])
     }
 
@@ -234,6 +293,13 @@ public final class Agent {
 /// Counters the agent keeps.
 public struct AgentStats: Sendable {
     public var eventsRead = 0
+    /// Events the policy dropped (intentional: not failures).
+    public var policyDropped = 0
+    public var policyDroppedByRule: [String: Int] = [:]
+    /// Bytes the policy removed (dropped events and stripped bodies).
+    public var policyBytesSaved = 0
+    /// Events the apiserver logged at a lower level than the agent's policy asks (kept as they are).
+    public var underLogged = 0
     public var eventsShipped = 0
     public var duplicatesAtAggregator = 0
     public var quarantined = 0

@@ -25,3 +25,19 @@ public enum StopSignal {
     /// Requests a stop from code (tests, one-shot modes).
     public static func request() { flag.store(true, ordering: .relaxed) }
 }
+
+/// SIGHUP as a flag: "re-read your configuration".
+public enum ReloadSignal {
+    private static let flag = Atomic<Bool>(false)
+
+    public static func install() {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in ReloadSignal.flag.store(true, ordering: .relaxed) }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        sigaction(SIGHUP, &action, nil)
+    }
+
+    /// True once after each SIGHUP.
+    public static func take() -> Bool { flag.exchange(false, ordering: .relaxed) }
+}

@@ -3,6 +3,8 @@ import AuditModel
 /// One line read from a file that still has to be shipped.
 public struct SourcedEvent: Sendable {
     public var bytes: [UInt8]
+    /// The fields read from `bytes` when they were read from the file.
+    public var summary: EventSummary
     /// Index of the file in the agent's file table.
     public var fileIndex: Int
     /// 1-based line number in the file.
@@ -106,8 +108,8 @@ public final class TailedFile {
                     case .line(let bytes, let start, _):
                         if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }
                         do throws(ScanError) {
-                            _ = try EventScanner.scan(bytes, limits: scanLimits)
-                            events.append(SourcedEvent(bytes: bytes, fileIndex: fileIndex, line: readLine))
+                            let summary = try EventScanner.scan(bytes, limits: scanLimits)
+                            events.append(SourcedEvent(bytes: bytes, summary: summary, fileIndex: fileIndex, line: readLine))
                             addedEvents += 1
                             addedBytes += bytes.count
                         } catch {

@@ -27,12 +27,13 @@ struct AgentCommand: ParsableCommand {
     @Option(help: "gzip level 1-9. Default 1.") var gzipLevel: Int?
     @Option(help: "Longest line kept; longer ones are quarantined. Default 4194304.") var maxLineBytes: Int?
     @Option(help: "Milliseconds between checks for new data. Default 200.") var pollIntervalMs: Int?
+    @Option(help: "Kubernetes audit Policy applied before shipping; re-read on SIGHUP.") var policy: String?
     @Flag(help: "Exit once every file is shipped to its end.") var exitWhenCaughtUp = false
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String?
 
     static let keys = ["aggregator", "cluster", "node", "path", "state-dir", "tls-cert", "tls-key", "ca", "batch-max-events",
                        "batch-max-bytes", "batch-linger-ms", "gzip-level", "max-line-bytes", "poll-interval-ms",
-                       "exit-when-caught-up", "log-level"]
+                       "exit-when-caught-up", "log-level", "policy"]
 
     func run() throws {
         let file = try ConfigFile(path: config, allowedKeys: Self.keys)
@@ -57,8 +58,10 @@ struct AgentCommand: ParsableCommand {
         }
         if let v = try maxLineBytes ?? file.int("max-line-bytes") { c.maxLineBytes = max(1024, v) }
         if let v = try pollIntervalMs ?? file.int("poll-interval-ms") { c.pollIntervalMilliseconds = max(10, v) }
+        c.policyFile = try policy ?? file.string("policy")
         c.exitWhenCaughtUp = try exitWhenCaughtUp || (file.bool("exit-when-caught-up") ?? false)
         StopSignal.install()
+        ReloadSignal.install()
         try Agent(configuration: c, logger: logger).run()
     }
 }

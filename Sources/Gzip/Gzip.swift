@@ -121,9 +121,12 @@ public final class Inflater {
     deinit { if open { inflateEnd(&stream) } }
 
     /// Decompresses `input`, appending at most `limit - out.count` bytes to `out`.
+    /// - Parameter stopAtLimit: when true, reaching the limit returns early (call
+    ///   again with the rest of the input after using `out`); when false, output
+    ///   beyond the limit is an error (a gzip bomb).
     /// - Returns: the number of input bytes consumed (all of them unless the limit stopped it).
     @discardableResult
-    public func inflate(_ input: UnsafeRawBufferPointer, limit: Int, into out: inout [UInt8]) throws(GzipError) -> Int {
+    public func inflate(_ input: UnsafeRawBufferPointer, limit: Int, stopAtLimit: Bool = false, into out: inout [UInt8]) throws(GzipError) -> Int {
         guard input.count > 0, let inBase = input.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return 0 }
         stream.next_in = UnsafeMutablePointer(mutating: inBase)
         stream.avail_in = UInt32(input.count)
@@ -141,7 +144,8 @@ public final class Inflater {
                 inflateReset(&stream)
             }
             let room = limit - out.count
-            let want = min(chunk, room + 1)  // one byte more than allowed reveals an overflow
+            if stopAtLimit && room <= 0 { break }
+            let want = stopAtLimit ? min(chunk, room) : min(chunk, room + 1)  // one byte more than allowed reveals an overflow
             var rc: Int32 = Z_OK
             var produced = 0
             buffer.withUnsafeMutableBufferPointer { buf in
