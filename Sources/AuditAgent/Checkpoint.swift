@@ -90,7 +90,13 @@ public struct CheckpointFile: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let data = try encoder.encode(envelope)
-        try Durable.write(data, to: path, keepingPreviousAt: previousPath)
+        // Keep the current file as the previous copy only when it is itself good,
+        // so that a damaged file never replaces the last good one.
+        let currentIsGood = FileManager.default.contents(atPath: path).flatMap { data -> Bool? in
+            guard let e = try? JSONDecoder().decode(Envelope.self, from: data) else { return false }
+            return (try? CheckpointFile.checksum(e.records)) == e.checksum
+        } ?? false
+        try Durable.write(data, to: path, keepingPreviousAt: currentIsGood ? previousPath : nil)
     }
 }
 

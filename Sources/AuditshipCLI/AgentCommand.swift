@@ -27,13 +27,15 @@ struct AgentCommand: ParsableCommand {
     @Option(help: "gzip level 1-9. Default 1.") var gzipLevel: Int?
     @Option(help: "Longest line kept; longer ones are quarantined. Default 4194304.") var maxLineBytes: Int?
     @Option(help: "Milliseconds between checks for new data. Default 200.") var pollIntervalMs: Int?
+    @Option(help: "First retry delay in milliseconds (doubling, with jitter). Default 500.") var retryInitialMs: Int?
+    @Option(help: "Longest retry delay in milliseconds. Default 30000.") var retryMaxMs: Int?
     @Option(help: "Kubernetes audit Policy applied before shipping; re-read on SIGHUP.") var policy: String?
     @Flag(help: "Exit once every file is shipped to its end.") var exitWhenCaughtUp = false
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String?
 
     static let keys = ["aggregator", "cluster", "node", "path", "state-dir", "tls-cert", "tls-key", "ca", "batch-max-events",
                        "batch-max-bytes", "batch-linger-ms", "gzip-level", "max-line-bytes", "poll-interval-ms",
-                       "exit-when-caught-up", "log-level", "policy"]
+                       "exit-when-caught-up", "log-level", "policy", "retry-initial-ms", "retry-max-ms"]
 
     func run() throws {
         let file = try ConfigFile(path: config, allowedKeys: Self.keys)
@@ -58,6 +60,8 @@ struct AgentCommand: ParsableCommand {
         }
         if let v = try maxLineBytes ?? file.int("max-line-bytes") { c.maxLineBytes = max(1024, v) }
         if let v = try pollIntervalMs ?? file.int("poll-interval-ms") { c.pollIntervalMilliseconds = max(10, v) }
+        if let v = try retryInitialMs ?? file.int("retry-initial-ms") { c.retryInitialMilliseconds = max(1, v) }
+        if let v = try retryMaxMs ?? file.int("retry-max-ms") { c.retryMaxMilliseconds = max(1, v) }
         c.policyFile = try policy ?? file.string("policy")
         c.exitWhenCaughtUp = try exitWhenCaughtUp || (file.bool("exit-when-caught-up") ?? false)
         StopSignal.install()

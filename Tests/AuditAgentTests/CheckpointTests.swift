@@ -37,12 +37,16 @@ func temporaryDirectory(_ name: String = #function) -> String {
         let loaded = file.load()
         #expect(loaded.records == first)
         #expect(loaded.warnings.count == 1)
-        // A current copy whose content was altered fails its checksum.
+        // Saving over a damaged file keeps the last good copy as the previous one.
         try file.save(second)
+        #expect(file.load().records == second)
+        let third = [CheckpointRecord(path: "a", identity: identity, offset: 300, line: 3)]
+        try file.save(third)
+        // A current copy whose content was altered fails its checksum.
         var text = try String(contentsOfFile: file.path, encoding: .utf8)
-        text = text.replacingOccurrences(of: "200", with: "900")
+        text = text.replacingOccurrences(of: "300", with: "900")
         try text.write(toFile: file.path, atomically: false, encoding: .utf8)
-        #expect(file.load().records == second)  // .prev holds `second` now
+        #expect(file.load().records == second)  // .prev holds `second`
     }
 
     @Test func garbageEverywhereStartsEmptyWithWarnings() throws {

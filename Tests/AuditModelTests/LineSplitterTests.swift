@@ -23,7 +23,7 @@ import Testing
         for chunk in 1...text.count {
             let (pieces, s) = split(text, chunk: chunk)
             #expect(pieces == reference, "chunk size \(chunk)")
-            #expect(s.consumedOffset == 46, "chunk size \(chunk)")
+            #expect(s.consumedOffset == 48, "chunk size \(chunk)")
             #expect(s.partialLength == "no newline yet".utf8.count)
         }
         guard case .line(let b, let start, let end) = reference[1] else { Issue.record("expected a line"); return }

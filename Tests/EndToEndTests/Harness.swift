@@ -1,0 +1,189 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Drives the real `auditship` binary in a scratch directory: certificates,
+/// logs, an aggregator and agents as child processes on 127.0.0.1.
+final class Harness: @unchecked Sendable {
+    let dir: String
+    let binary: String
+    private var processes: [Process] = []
+    private(set) var aggregatorAddress = ""
+    private var aggregator: Process?
+
+    static var repositoryRoot: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    }
+
+    /// The binary under test: $AUDITSHIP_BIN, else the debug build of this checkout.
+    static var binaryPath: String {
+        if let p = ProcessInfo.processInfo.environment["AUDITSHIP_BIN"] { return p }
+        return repositoryRoot + "/.build/debug/auditship"
+    }
+
+    init(_ name: String = #function) throws {
+        binary = Harness.binaryPath
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw HarnessError("no auditship binary at \(binary): run `swift build` first")
+        }
+        dir = NSTemporaryDirectory() + "auditship-e2e-\(name.filter { $0.isLetter || $0.isNumber })-\(UUID().uuidString.prefix(6))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    deinit {
+        for p in processes where p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        for p in processes { p.waitUntilExit() }
+        if ProcessInfo.processInfo.environment["AUDITSHIP_KEEP_E2E"] == nil {
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+    }
+
+    /// Runs the binary to completion; returns status and output (stdout+stderr).
+    @discardableResult
+    func run(_ args: [String], expectStatus: Int32? = 0) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        let out = dir + "/run-\(UUID().uuidString.prefix(6)).out"
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        let h = FileHandle(forWritingAtPath: out)
+        p.standardOutput = h
+        p.standardError = h
+        try p.run()
+        p.waitUntilExit()
+        try h?.close()
+        let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        if let expectStatus, p.terminationStatus != expectStatus {
+            throw HarnessError("auditship \(args.joined(separator: " ")) exited \(p.terminationStatus):\n\(text.suffix(3000))")
+        }
+        return (p.terminationStatus, text)
+    }
+
+    /// Starts the binary in the background, output to `log`.
+    func start(_ args: [String], log: String) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        _ = FileManager.default.createFile(atPath: dir + "/" + log, contents: nil)
+        let h = FileHandle(forWritingAtPath: dir + "/" + log)
+        p.standardOutput = h
+        p.standardError = h
+        try p.run()
+        processes.append(p)
+        return p
+    }
+
+    func read(_ log: String) -> String { (try? String(contentsOfFile: dir + "/" + log, encoding: .utf8)) ?? "" }
+
+    var certs: String { dir + "/certs" }
+
+    func makeCertificates(cluster: String, nodes: [String], readers: [String] = ["admin"], into: String? = nil) throws {
+        var args = ["certs", "init", "--out", into ?? certs, "--cluster", cluster]
+        for n in nodes { args += ["--node", n] }
+        for r in readers { args += ["--reader", r] }
+        try run(args)
+    }
+
+    @discardableResult
+    func generate(events: Int, seed: Int, node: String, to path: String) throws -> [[UInt8]] {
+        try run(["generate", "--events", "\(events)", "--seed", "\(seed)", "--node", node, "--rate", "500", "--out", path])
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        return data.split(separator: 0x0A).map { [UInt8]($0) }
+    }
+
+    var storePath: String { dir + "/store.sqlite" }
+
+    func startAggregator(extra: [String] = []) throws {
+        let ready = dir + "/aggregator.ready"
+        try? FileManager.default.removeItem(atPath: ready)
+        let listen = aggregatorAddress.isEmpty ? "127.0.0.1:0" : aggregatorAddress
+        let p = try start(["aggregator", "--listen", listen, "--ready-file", ready,
+                           "--tls-cert", certs + "/aggregator.pem", "--tls-key", certs + "/aggregator-key.pem",
+                           "--client-ca", certs + "/ca.pem", "--store", "sqlite:" + storePath] + extra, log: "aggregator.log")
+        aggregator = p
+        try waitUntil("the aggregator listens", seconds: 60) {
+            guard p.isRunning else { throw HarnessError("aggregator exited: \(self.read("aggregator.log").suffix(2000))") }
+            guard let s = try? String(contentsOfFile: ready, encoding: .utf8) else { return false }
+            let t = s.trimmingCharacters(in: .whitespacesAndNewlines)
+            if t.isEmpty { return false }
+            aggregatorAddress = t
+            return true
+        }
+    }
+
+    func stopAggregator(signal: Int32 = SIGTERM) {
+        guard let p = aggregator else { return }
+        kill(p.processIdentifier, signal)
+        p.waitUntilExit()
+        aggregator = nil
+    }
+
+    func agentArguments(cluster: String, node: String, path: String, state: String, extra: [String] = []) -> [String] {
+        ["agent", "--aggregator", "https://\(aggregatorAddress)", "--cluster", cluster, "--node", node, "--path", path,
+         "--state-dir", state, "--tls-cert", "\(certs)/agent-\(cluster)-\(node).pem",
+         "--tls-key", "\(certs)/agent-\(cluster)-\(node)-key.pem", "--ca", "\(certs)/ca.pem",
+         "--retry-initial-ms", "100", "--retry-max-ms", "1000"] + extra
+    }
+
+    /// Stored events as (cluster, node, exact event bytes), in query order.
+    func storedEvents(_ filters: [String] = []) throws -> [(cluster: String, node: String, event: [UInt8])] {
+        let out = dir + "/query-\(UUID().uuidString.prefix(6)).ndjson"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["query", "--store", "sqlite:" + storePath, "--format", "json"] + filters
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        let h = FileHandle(forWritingAtPath: out)
+        p.standardOutput = h
+        try p.run()
+        p.waitUntilExit()
+        try h?.close()
+        guard p.terminationStatus == 0 else { throw HarnessError("query exited \(p.terminationStatus)") }
+        let data = try Data(contentsOf: URL(fileURLWithPath: out))
+        return try data.split(separator: 0x0A).map { line in
+            let obj = try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any]
+            let cluster = obj?["cluster"] as? String ?? ""
+            let node = obj?["node"] as? String ?? ""
+            // The event's exact bytes: everything after the "event": key up to the closing brace.
+            let prefix = "{\"cluster\":\(quote(cluster)),\"node\":\(quote(node)),\"event\":"
+            let bytes = [UInt8](line)
+            guard bytes.starts(with: Array(prefix.utf8)), bytes.last == UInt8(ascii: "}") else {
+                throw HarnessError("query line does not have the documented shape: \(String(decoding: bytes.prefix(200), as: UTF8.self))")
+            }
+            return (cluster, node, Array(bytes[prefix.utf8.count..<(bytes.count - 1)]))
+        }
+    }
+
+    func count(_ filters: [String] = []) throws -> Int {
+        guard FileManager.default.fileExists(atPath: storePath) else { return 0 }
+        let (_, out) = try run(["query", "--store", "sqlite:" + storePath, "--count"] + filters)
+        return Int(out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+    }
+
+    func waitUntil(_ what: String, seconds: Double, _ condition: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try condition() { return }
+            usleep(100_000)
+        }
+        throw HarnessError("timed out after \(Int(seconds)) s waiting until \(what)")
+    }
+}
+
+func quote(_ s: String) -> String {
+    let data = (try? JSONSerialization.data(withJSONObject: [s])) ?? Data("[\"\"]".utf8)
+    return String(String(decoding: data, as: UTF8.self).dropFirst().dropLast())
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+/// Multiset of byte strings.
+func multiset(_ items: [[UInt8]]) -> [[UInt8]: Int] {
+    var m: [[UInt8]: Int] = [:]
+    for i in items { m[i, default: 0] += 1 }
+    return m
+}
