@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(name: "AuditModelTests", dependencies: ["AuditModel", "AuditGenerator"], swiftSettings: swiftSettings),
         .testTarget(name: "AuditPolicyTests", dependencies: ["AuditPolicy"], swiftSettings: swiftSettings),
         .testTarget(name: "WrapperTests", dependencies: ["Gzip", "OpenSSLKit"], swiftSettings: swiftSettings),
-        .testTarget(name: "AuditAgentTests", dependencies: ["AuditAgent", "AuditModel"], swiftSettings: swiftSettings),
+        .testTarget(name: "AuditAgentTests", dependencies: ["AuditAgent", "AuditModel", "AuditPolicy"], swiftSettings: swiftSettings),
         .testTarget(name: "AuditStoreTests", dependencies: ["AuditStore", "AuditModel"], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["OpenSSLKit", "CurlClient", "Gzip", "AuditModel", "AuditGenerator"], swiftSettings: swiftSettings),
     ]

@@ -141,4 +141,44 @@ import Glibc
                                      "--tls-key", h.certs + "/reader-admin-key.pem", "--ca", h.certs + "/ca.pem", "--count"])
         #expect(viaAPI.trimmingCharacters(in: .whitespacesAndNewlines) == "20")
     }
+
+    /// The agent applies an audit Policy: what it stores is what `policy simulate` predicts;
+    /// SIGHUP with a broken policy keeps the old one in force.
+    @Test func agentAppliesThePolicyAndSurvivesABadReload() throws {
+        let h = try Harness()
+        try h.makeCertificates(cluster: "p", nodes: ["n1"])
+        let log = "\(h.dir)/audit.log"
+        try h.generate(events: 3000, seed: 21, node: "n1", to: log)
+        let policy = Harness.repositoryRoot + "/Deploy/policies/recommended.yaml"
+        let (_, simulated) = try h.run(["policy", "simulate", "--policy", policy, "--format", "json", log])
+        let totals = try #require((try JSONSerialization.jsonObject(with: Data(simulated.utf8)) as? [String: Any])?["totals"] as? [String: Any])
+        let expectedAfter = try #require(totals["events_after"] as? Int)
+        #expect(expectedAfter > 0 && expectedAfter < 3000)
+        try h.startAggregator()
+        // Work on a copy of the policy so that it can be broken while the agent runs.
+        let livePolicy = "\(h.dir)/policy.yaml"
+        try FileManager.default.copyItem(atPath: policy, toPath: livePolicy)
+        let agent = try h.start(h.agentArguments(cluster: "p", node: "n1", path: log, state: "\(h.dir)/state", extra: ["--policy", livePolicy]),
+                                log: "agent.log")
+        try h.waitUntil("the policy-filtered events are stored", seconds: 120) { try h.count() >= expectedAfter }
+        try "rules: [ {level: Loud} ]\n".write(toFile: livePolicy, atomically: true, encoding: .utf8)
+        kill(agent.processIdentifier, SIGHUP)
+        try h.waitUntil("the agent reports the refused policy", seconds: 30) { h.read("agent.log").contains("new policy refused") }
+        #expect(agent.isRunning)
+        // New lines are still filtered by the old policy.
+        let more = try h.generate(events: 400, seed: 22, node: "n1", to: "\(h.dir)/more.log")
+        let handle = try #require(FileHandle(forWritingAtPath: log))
+        handle.seekToEndOfFile()
+        for line in more { handle.write(Data(line)); handle.write(Data([0x0A])) }
+        try handle.close()
+        let (_, moreSimulated) = try h.run(["policy", "simulate", "--policy", policy, "--format", "json", "\(h.dir)/more.log"])
+        let moreTotals = try #require((try JSONSerialization.jsonObject(with: Data(moreSimulated.utf8)) as? [String: Any])?["totals"] as? [String: Any])
+        let moreAfter = try #require(moreTotals["events_after"] as? Int)
+        try h.waitUntil("the appended events are stored", seconds: 120) { try h.count() >= expectedAfter + moreAfter }
+        kill(agent.processIdentifier, SIGTERM)
+        agent.waitUntilExit()
+        #expect(agent.terminationStatus == 0)
+        #expect(try h.count() == expectedAfter + moreAfter)
+        #expect(try h.count(["--user", "system:kube-proxy"]) == 0)
+    }
 }
