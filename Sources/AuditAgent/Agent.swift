@@ -18,8 +18,15 @@ public final class Agent {
     public let configuration: AgentConfiguration
     let logger: Logger
     let shouldStop: () -> Bool
-    var files: [TailedFile] = []
+    var sources: [LogSource] = []
+    /// Every open file by id (ids are what batches refer to).
+    var filesByID: [Int: TailedFile] = [:]
+    var fileIDs: [ObjectIdentifier: Int] = [:]
+    var nextFileID = 0
     var knownRecords: [CheckpointRecord] = []
+    /// Files already classified, by path, with the inode and size they had then.
+    var classified: [String: (device: UInt64, inode: UInt64, size: Int64, verdict: FileVerdict)] = [:]
+    var roundRobin = 0
     let checkpointFile: CheckpointFile
     let quarantine: Quarantine
     var shipper: Shipper
@@ -110,29 +117,42 @@ public final class Agent {
             discoverFiles()
             var readAny = false
             var quarantined: [QuarantinedLine] = []
-            if !shouldStop() {
-                for (i, f) in files.enumerated() {
-                    let room = configuration.batchMaxEvents - batch.count
-                    let byteRoom = configuration.batchMaxBytes - batchBytes
-                    if room <= 0 || byteRoom <= 0 { break }
-                    let before = batch.count
-                    do {
-                        if try f.read(fileIndex: i, eventBudget: room, byteBudget: byteRoom, events: &batch, quarantined: &quarantined) {
-                            readAny = true
+            if !shouldStop() && !sources.isEmpty {
+                // Sources take turns starting first, so that one busy file cannot starve the others.
+                roundRobin = (roundRobin + 1) % sources.count
+                for k in 0..<sources.count {
+                    let source = sources[(roundRobin + k) % sources.count]
+                    for f in source.files {
+                        let room = configuration.batchMaxEvents - batch.count
+                        let byteRoom = configuration.batchMaxBytes - batchBytes
+                        if room <= 0 || byteRoom <= 0 { break }
+                        let before = batch.count
+                        let id = fileID(f)
+                        do {
+                            if try f.read(fileIndex: id, eventBudget: room, byteBudget: byteRoom, events: &batch, quarantined: &quarantined) {
+                                readAny = true
+                            }
+                        } catch {
+                            logger.error("cannot read audit file", metadata: ["file.path": "\(f.path)", "error": "\(error)"])
                         }
-                    } catch {
-                        logger.error("cannot read audit file", metadata: ["file.path": "\(f.path)", "error": "\(error)"])
+                        let isBackup = f !== source.files.last || f.path != source.livePath
+                        if isBackup && f.reachedEnd && f.caughtUp == false {
+                            // A rotated file ending without a newline: its last line is complete.
+                            f.flushPartialLine(fileIndex: id, events: &batch, quarantined: &quarantined)
+                        }
+                        stats.eventsRead += batch.count - before
+                        applyPolicy(&batch, from: before)
+                        for e in batch[before...] { batchBytes += e.bytes.count }
+                        // Older files are read to their end before newer ones.
+                        if !(isBackup && f.reachedEnd && f.caughtUp) { break }
                     }
-                    stats.eventsRead += batch.count - before
-                    applyPolicy(&batch, from: before)
-                    for e in batch[before...] { batchBytes += e.bytes.count }
                 }
             }
             for q in quarantined { record(q) }
             if !batch.isEmpty && batchStarted == nil { batchStarted = .now }
             let full = batch.count >= configuration.batchMaxEvents || batchBytes >= configuration.batchMaxBytes
             let lingered = batchStarted.map { ContinuousClock.now - $0 >= linger } ?? false
-            let allCaughtUp = files.allSatisfy { $0.caughtUp }
+            let allCaughtUp = sources.allSatisfy { $0.files.allSatisfy { $0.caughtUp } }
             let stopping = shouldStop()
             if !batch.isEmpty && (full || lingered || stopping || (configuration.exitWhenCaughtUp && allCaughtUp)) {
                 let acked = ship(batch)
@@ -148,7 +168,7 @@ public final class Agent {
                 advanceCheckpoints(toConsumed: true)
             }
             if stopping { break }
-            if configuration.exitWhenCaughtUp && batch.isEmpty && allCaughtUp && !files.isEmpty { break }
+            if configuration.exitWhenCaughtUp && batch.isEmpty && allCaughtUp && !filesByID.isEmpty { break }
             if !readAny { usleep(useconds_t(configuration.pollIntervalMilliseconds * 1000)) }
         }
         saveCheckpoints()
@@ -167,7 +187,7 @@ public final class Agent {
             stats.duplicatesAtAggregator += answer.duplicates
             for r in answer.rejected where r.line >= 1 && r.line <= batch.count {
                 let e = batch[r.line - 1]
-                record(QuarantinedLine(path: files[e.fileIndex].path, line: e.line, offset: -1, reason: r.code,
+                record(QuarantinedLine(path: filesByID[e.fileIndex]?.path ?? "?", line: e.line, offset: -1, reason: r.code,
                                        message: "refused by the aggregator: \(r.message)", content: e.bytes))
             }
             return true
@@ -178,7 +198,7 @@ public final class Agent {
             logger.error("aggregator refused a batch permanently; its events are quarantined",
                          metadata: ["batch.id": "\(id)", "status": "\(status)", "reason": "\(reason)", "detail": "\(message)"])
             for e in batch {
-                record(QuarantinedLine(path: files[e.fileIndex].path, line: e.line, offset: -1, reason: "batch_refused_\(status)",
+                record(QuarantinedLine(path: filesByID[e.fileIndex]?.path ?? "?", line: e.line, offset: -1, reason: "batch_refused_\(status)",
                                        message: message, content: e.bytes))
             }
             return true
@@ -193,8 +213,8 @@ public final class Agent {
         func mix(_ s: String) { for b in s.utf8 { h ^= UInt64(b); h = h &* 0x0000_0100_0000_01B3 } }
         mix(configuration.cluster); mix("/"); mix(configuration.node)
         if let first = batch.first, let last = batch.last {
-            mix(files[first.fileIndex].identity.description); mix(":\(first.line)")
-            mix(files[last.fileIndex].identity.description); mix(":\(last.line):\(batch.count)")
+            mix(filesByID[first.fileIndex]?.identity.description ?? "?"); mix(":\(first.line)")
+            mix(filesByID[last.fileIndex]?.identity.description ?? "?"); mix(":\(last.line):\(batch.count)")
         }
         let a = FileIdentity.hex(h)
         mix("#")
@@ -211,21 +231,49 @@ public final class Agent {
         quarantine.add(file: q.path, line: q.line, offset: q.offset, reason: q.reason, message: q.message, content: q.content)
     }
 
-    /// Everything read so far is acknowledged (or quarantined): move the checkpoints there.
+    func fileID(_ f: TailedFile) -> Int {
+        if let id = fileIDs[ObjectIdentifier(f)] { return id }
+        nextFileID += 1
+        fileIDs[ObjectIdentifier(f)] = nextFileID
+        filesByID[nextFileID] = f
+        return nextFileID
+    }
+
+    /// Everything read so far is acknowledged (or quarantined): move the checkpoints
+    /// there, and retire rotated files that are read to their end.
     func advanceCheckpoints(toConsumed: Bool) {
         var changed = false
-        for f in files where f.consumedOffset != f.ackedOffset {
-            f.ackedOffset = f.consumedOffset
-            f.ackedLine = f.readLine
-            changed = true
+        for source in sources {
+            for f in source.files where f.consumedOffset != f.ackedOffset {
+                f.ackedOffset = f.consumedOffset
+                f.ackedLine = f.readLine
+                changed = true
+            }
+            // A backup read to its end and acknowledged is complete.
+            while let first = source.files.first, source.files.count > 1 || first.path != source.livePath,
+                  first.reachedEnd, first.settled {
+                source.files.removeFirst()
+                retire(first)
+                changed = true
+            }
+            for f in source.files where f.settled { f.lastCaughtUp = .now }
         }
         if changed { saveCheckpoints() }
     }
 
+    /// Records a file as complete and forgets it.
+    func retire(_ f: TailedFile) {
+        let record = f.checkpoint(complete: true)
+        knownRecords.removeAll { $0.identity.fingerprint == record.identity.fingerprint && $0.identity.fingerprintLength == record.identity.fingerprintLength }
+        knownRecords.append(record)
+        if let id = fileIDs.removeValue(forKey: ObjectIdentifier(f)) { filesByID[id] = nil }
+        logger.info("file shipped to its end", metadata: ["file.path": "\(f.path)", "file.lines": "\(f.ackedLine)"])
+    }
+
     func saveCheckpoints() {
-        var records = files.map(\.checkpoint)
-        // Keep records of files not open now (a path that went away), until they are pruned.
-        for r in knownRecords where !records.contains(where: { $0.identity == r.identity }) {
+        var records: [CheckpointRecord] = []
+        for source in sources { for f in source.files { records.append(f.checkpoint(complete: false)) } }
+        for r in knownRecords where !records.contains(where: { $0.identity.fingerprint == r.identity.fingerprint && $0.identity.fingerprintLength == r.identity.fingerprintLength }) {
             records.append(r)
         }
         knownRecords = records
@@ -236,38 +284,140 @@ public final class Agent {
         }
     }
 
-    /// Opens configured files not open yet, and follows a rename+create rotation.
+    /// Finds live files and their rotated backups; opens what has to be read.
     func discoverFiles() {
-        for path in expandPaths() {
-            if let existing = files.first(where: { $0.path == path }) {
-                // Same path, new file (rotated): finish the old one first.
-                guard existing.caughtUp, existing.consumedOffset == existing.ackedOffset,
-                      let fresh = try? OpenFile(path: path), let (id, _) = try? fresh.identity(),
-                      id.device != existing.identity.device || id.inode != existing.identity.inode else { continue }
-                logger.info("file rotated; continuing with the new file", metadata: ["file.path": "\(path)"])
-                existing.reopen(fresh, identity: id)
-                saveCheckpoints()
-                continue
+        let livePaths = expandPaths().filter { path in
+            // A rotated backup that also matches a glob is not a live file of its own.
+            !expandPathsCache.contains { live in live != path && isBackup(path, of: live) }
+        }
+        expandPathsCache = livePaths
+        for live in livePaths where !sources.contains(where: { $0.livePath == live }) {
+            sources.append(LogSource(livePath: live))
+        }
+        var present: Set<String> = []
+        for source in sources {
+            let names = directoryEntries(source.directory)
+            let dirPrefix = source.directory.isEmpty ? "" : source.directory + "/"
+            var candidates = BackupNaming.backups(of: source.liveName, among: names).map { dirPrefix + $0.name }
+            candidates.append(source.livePath)
+            for path in candidates {
+                present.insert(path)
+                classify(path, in: source)
             }
-            do {
-                let file = try OpenFile(path: path)
-                let (id, _) = try file.identity()
-                var offset: Int64 = 0
-                var line: Int64 = 0
-                if let r = knownRecords.first(where: { $0.identity.device == id.device && $0.identity.inode == id.inode }),
-                   (try? file.fingerprint(length: r.identity.fingerprintLength)) == r.identity.fingerprint {
-                    offset = r.offset
-                    line = r.line
-                    logger.info("resuming file from checkpoint", metadata: ["file.path": "\(path)", "file.offset": "\(offset)", "file.line": "\(line)"])
-                } else {
-                    logger.info("new file; reading from the start", metadata: ["file.path": "\(path)"])
+        }
+        // Records whose file is gone: if it was not shipped to its end, that is a loss.
+        let before = knownRecords.count
+        knownRecords.removeAll { record in
+            let open = sources.contains { $0.files.contains { $0.identity.fingerprint == record.identity.fingerprint } }
+            if open { return false }
+            let stillThere = classified.contains { present.contains($0.key) && ($0.value.verdict == .done || $0.value.verdict == .ignored) && matchesRecord($0.key, record) }
+            if stillThere { return false }
+            if record.complete != true {
+                stats.lostFiles.append(record.path)
+                logger.error("an audit file was deleted before it was shipped to its end; its remaining events are lost", metadata: [
+                    "file.path": "\(record.path)", "file.offset": "\(record.offset)", "file.line": "\(record.line)",
+                ])
+            }
+            return true
+        }
+        classified = classified.filter { present.contains($0.key) }
+        if knownRecords.count != before { saveCheckpoints() }
+    }
+
+    var expandPathsCache: [String] = []
+
+    func isBackup(_ path: String, of live: String) -> Bool {
+        let dir = (live as NSString).deletingLastPathComponent
+        guard (path as NSString).deletingLastPathComponent == dir else { return false }
+        return !BackupNaming.backups(of: (live as NSString).lastPathComponent, among: [(path as NSString).lastPathComponent]).isEmpty
+    }
+
+    func matchesRecord(_ path: String, _ record: CheckpointRecord) -> Bool {
+        guard let prefix = try? FilePrefix(path: path) else { return false }
+        return prefix.matches(record.identity.fingerprint, length: record.identity.fingerprintLength)
+    }
+
+    /// Decides what a file on disk is, opening it when it has to be read.
+    func classify(_ path: String, in source: LogSource) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return }
+        let device = UInt64(st.st_dev), inode = UInt64(st.st_ino), size = Int64(st.st_size)
+        // An open file renamed (rotation): follow it under its new name.
+        for s in sources {
+            for f in s.files where f.identity.device == device && f.identity.inode == inode && !f.isCompressed {
+                if f.path != path, f.path == s.livePath || !FileManager.default.fileExists(atPath: f.path) {
+                    if f.path == s.livePath { logger.info("file rotated", metadata: ["file.path": "\(f.path)", "file.new_path": "\(path)"]) }
+                    f.path = path
                 }
-                files.append(TailedFile(path: path, file: file, identity: id, offset: offset, line: line,
-                                        maxLineBytes: configuration.maxLineBytes))
-            } catch {
-                if error.isNotFound { continue }  // not there yet; looked for again at the next poll
-                logger.error("cannot open audit file", metadata: ["file.path": "\(path)", "error": "\(error)"])
+                classified[path] = (device, inode, size, .open)
+                return
             }
+        }
+        if let c = classified[path], c.device == device, c.inode == inode, c.verdict != .open {
+            if c.verdict == .done || c.verdict == .ignored { return }
+        }
+        if size == 0 && path == source.livePath {
+            // An empty live file has no fingerprint yet; open it from the start.
+            openFile(path, in: source, prefix: nil, record: nil)
+            return
+        }
+        guard let prefix = try? FilePrefix(path: path) else { return }
+        guard !prefix.bytes.isEmpty else {
+            if path == source.livePath { openFile(path, in: source, prefix: nil, record: nil) }
+            return
+        }
+        // A copy of a file being read (a .gz twin of a backup still open): ignore it.
+        for s in sources {
+            for f in s.files where prefix.matches(f.identity.fingerprint, length: f.identity.fingerprintLength) && f.identity.fingerprintLength > 0 {
+                classified[path] = (device, inode, size, .ignored)
+                return
+            }
+        }
+        let record = knownRecords.first { prefix.matches($0.identity.fingerprint, length: $0.identity.fingerprintLength) && $0.identity.fingerprintLength > 0 }
+        if let record, record.complete == true {
+            classified[path] = (device, inode, size, .done)
+            return
+        }
+        openFile(path, in: source, prefix: prefix, record: record)
+        classified[path] = (device, inode, size, .open)
+    }
+
+    func openFile(_ path: String, in source: LogSource, prefix: FilePrefix?, record: CheckpointRecord?) {
+        do {
+            let file = try OpenFile(path: path)
+            let (plainIdentity, _) = try file.identity()
+            let fileSource: FileSource
+            var identity = plainIdentity
+            if let prefix, prefix.isGzip {
+                fileSource = .gzip(try GzipFileReader(file: file))
+                identity = FileIdentity(device: plainIdentity.device, inode: plainIdentity.inode,
+                                        fingerprint: prefix.fingerprint, fingerprintLength: prefix.bytes.count)
+            } else {
+                fileSource = .plain(file)
+            }
+            let offset = record?.offset ?? 0
+            let line = record?.line ?? 0
+            let f = TailedFile(path: path, source: fileSource, identity: identity, offset: offset, line: line,
+                               maxLineBytes: configuration.maxLineBytes)
+            if record != nil {
+                logger.info("resuming file from checkpoint", metadata: ["file.path": "\(path)", "file.offset": "\(offset)", "file.line": "\(line)"])
+            } else {
+                logger.info("new file; reading from the start", metadata: ["file.path": "\(path)"])
+            }
+            // Keep the order: files already being read stay first; the others
+            // follow oldest first (backups by their names), the live file last.
+            source.files.append(f)
+            let names = BackupNaming.backups(of: source.liveName, among: directoryEntries(source.directory)).map(\.name)
+            func rank(_ g: TailedFile) -> Int {
+                g.path == source.livePath ? Int.max : (names.firstIndex(of: (g.path as NSString).lastPathComponent) ?? Int.max - 1)
+            }
+            let started = source.files.filter { $0.bytesRead > 0 }
+            let waiting = source.files.filter { $0.bytesRead == 0 }.sorted { rank($0) < rank($1) }
+            source.files = started + waiting
+            _ = fileID(f)
+        } catch {
+            if let fe = error as? FileError, fe.isNotFound { return }
+            logger.error("cannot open audit file", metadata: ["file.path": "\(path)", "error": "\(error)"])
         }
     }
 
@@ -300,6 +450,8 @@ public struct AgentStats: Sendable {
     public var policyBytesSaved = 0
     /// Events the apiserver logged at a lower level than the agent's policy asks (kept as they are).
     public var underLogged = 0
+    /// Files deleted before they were shipped to their end.
+    public var lostFiles: [String] = []
     public var eventsShipped = 0
     public var duplicatesAtAggregator = 0
     public var quarantined = 0

@@ -12,6 +12,8 @@ public struct CheckpointRecord: Codable, Sendable, Hashable {
     public var offset: Int64
     /// Lines (newlines) before `offset`, for error messages naming file:line.
     public var line: Int64
+    /// True when the file was rotated away and shipped to its end (absent means false).
+    public var complete: Bool?
 
     public init(path: String, identity: FileIdentity, offset: Int64, line: Int64) {
         self.path = path

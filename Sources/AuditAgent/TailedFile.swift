@@ -21,13 +21,29 @@ public struct QuarantinedLine: Sendable {
     public var content: [UInt8]?
 }
 
+/// Where a tailed file's bytes come from.
+public enum FileSource {
+    /// A plain file, read with pread; it may still grow.
+    case plain(OpenFile)
+    /// A gzip backup, decompressed sequentially; it does not grow.
+    case gzip(GzipFileReader)
+
+    var openFile: OpenFile {
+        switch self {
+        case .plain(let f): return f
+        case .gzip(let g): return g.file
+        }
+    }
+}
+
 /// A file being tailed: where reading stands, where acknowledgement stands.
 ///
 /// Reading runs ahead of acknowledgement; the checkpoint only ever holds the
-/// acknowledged position.
+/// acknowledged position. Offsets are in uncompressed bytes.
 public final class TailedFile {
-    public let path: String
-    public private(set) var file: OpenFile
+    /// Where the file is now (it changes when the file is rotated).
+    public var path: String
+    public let source: FileSource
     public private(set) var identity: FileIdentity
     /// Offset after the last acknowledged byte (what the checkpoint holds).
     public var ackedOffset: Int64
@@ -39,13 +55,19 @@ public final class TailedFile {
     private var chunk: [UInt8]
     private let maxLineBytes: Int
     private let scanLimits: ScanLimits
-    /// The file size last seen, for lag.
+    /// The file size last seen (plain files), for lag.
     public private(set) var lastSize: Int64 = 0
+    /// True once a read found no more data (for gzip: the end of the stream).
+    public private(set) var reachedEnd = false
+    /// Total bytes read from this file by this process.
+    public private(set) var bytesRead: Int64 = 0
+    /// When the file was last seen with nothing left to read or acknowledge.
+    public var lastCaughtUp: ContinuousClock.Instant = .now
 
-    public init(path: String, file: OpenFile, identity: FileIdentity, offset: Int64, line: Int64,
+    public init(path: String, source: FileSource, identity: FileIdentity, offset: Int64, line: Int64,
                 maxLineBytes: Int, scanLimits: ScanLimits = .default, chunkBytes: Int = 256 * 1024) {
         self.path = path
-        self.file = file
+        self.source = source
         self.identity = identity
         self.ackedOffset = offset
         self.ackedLine = line
@@ -57,15 +79,46 @@ public final class TailedFile {
         self.scanLimits = scanLimits
     }
 
+    /// A plain file (convenience for tests and the live file).
+    public convenience init(path: String, file: OpenFile, identity: FileIdentity, offset: Int64, line: Int64,
+                            maxLineBytes: Int, scanLimits: ScanLimits = .default, chunkBytes: Int = 256 * 1024) {
+        self.init(path: path, source: .plain(file), identity: identity, offset: offset, line: line,
+                  maxLineBytes: maxLineBytes, scanLimits: scanLimits, chunkBytes: chunkBytes)
+    }
+
+    public var isCompressed: Bool { if case .gzip = source { return true } else { return false } }
+
     /// Offset after the last complete line read.
     public var consumedOffset: Int64 { splitter.consumedOffset }
 
-    /// True when everything in the file up to its current size has been read
-    /// into complete lines (a partial last line does not count as caught up).
-    public var caughtUp: Bool { readOffset >= lastSize && !splitter.hasPartialLine }
+    /// True when everything in the file so far has been read into complete
+    /// lines (a partial last line does not count as caught up).
+    public var caughtUp: Bool {
+        switch source {
+        case .plain: return readOffset >= lastSize && !splitter.hasPartialLine
+        case .gzip(let g): return g.reachedEnd && !splitter.hasPartialLine
+        }
+    }
 
-    /// Bytes written to the file but not yet acknowledged.
-    public var unacknowledgedBytes: Int64 { max(0, lastSize - ackedOffset) }
+    /// Everything read is acknowledged and nothing more is known to be there.
+    public var settled: Bool { caughtUp && consumedOffset == ackedOffset }
+
+    /// Bytes written to the file but not yet acknowledged (plain files; 0 for gzip when unknown).
+    public var unacknowledgedBytes: Int64 {
+        switch source {
+        case .plain: return max(0, lastSize - ackedOffset)
+        case .gzip(let g): return g.reachedEnd ? max(0, readOffset - ackedOffset) : max(0, readOffset - ackedOffset)
+        }
+    }
+
+    /// At the end of a rotated-away file, a trailing line without a newline
+    /// will never be completed: deliver it as a line.
+    public func flushPartialLine(fileIndex: Int, events: inout [SourcedEvent], quarantined: inout [QuarantinedLine]) {
+        guard splitter.hasPartialLine else { return }
+        var pieces: [LineSplitter.Piece] = []
+        splitter.feed([0x0A]) { pieces.append($0) }
+        for piece in pieces { _ = handle(piece, fileIndex: fileIndex, events: &events, quarantined: &quarantined) }
+    }
 
     /// Reads new data, appending well-formed events to `events` until about
     /// `byteBudget` bytes or `eventBudget` events were added. Malformed or
@@ -73,73 +126,80 @@ public final class TailedFile {
     /// - Returns: true when any bytes were read.
     @discardableResult
     public func read(fileIndex: Int, eventBudget: Int, byteBudget: Int,
-                     events: inout [SourcedEvent], quarantined: inout [QuarantinedLine]) throws(FileError) -> Bool {
-        var (current, size) = try file.identity()
-        if current.fingerprintLength > identity.fingerprintLength && current.device == identity.device && current.inode == identity.inode {
-            identity = current  // a small file grew: widen its fingerprint
-        }
-        lastSize = size
-        if size < readOffset {
-            // Truncated under us (copytruncate): start again from the beginning.
-            quarantined.append(QuarantinedLine(path: path, line: readLine, offset: readOffset, reason: "truncated",
-                                               message: "file shrank from \(readOffset) to \(size) bytes; reading again from 0", content: nil))
-            splitter = LineSplitter(maxLineBytes: maxLineBytes, offset: 0)
-            readOffset = 0
-            readLine = 0
-            ackedOffset = 0
-            ackedLine = 0
-            (current, size) = try file.identity()
-            identity = current
+                     events: inout [SourcedEvent], quarantined: inout [QuarantinedLine]) throws -> Bool {
+        if case .plain(let file) = source {
+            let (current, size) = try file.identity()
+            if current.fingerprintLength > identity.fingerprintLength && current.device == identity.device && current.inode == identity.inode {
+                identity = current  // a small file grew: widen its fingerprint
+            }
             lastSize = size
+            if size < readOffset {
+                // Truncated under us (copytruncate, or `> file`): start again from the beginning.
+                quarantined.append(QuarantinedLine(path: path, line: readLine, offset: readOffset, reason: "truncated",
+                                                   message: "file shrank from \(readOffset) to \(size) bytes; reading it again from 0", content: nil))
+                splitter = LineSplitter(maxLineBytes: maxLineBytes, offset: 0)
+                readOffset = 0
+                readLine = 0
+                ackedOffset = 0
+                ackedLine = 0
+                identity = try file.identity().identity
+            }
         }
         var readAny = false
-        var addedEvents = 0
-        var addedBytes = 0
-        while readOffset < size && addedEvents < eventBudget && addedBytes < byteBudget {
-            let n = try file.read(into: &chunk, at: readOffset)
-            if n == 0 { break }
+        var added = (events: 0, bytes: 0)
+        while added.events < eventBudget && added.bytes < byteBudget {
+            let n: Int
+            switch source {
+            case .plain(let f):
+                if readOffset >= lastSize { reachedEnd = true; n = 0 } else { n = try f.read(into: &chunk, at: readOffset) }
+            case .gzip(let g):
+                n = try g.read(into: &chunk, at: readOffset)
+            }
+            if n == 0 { reachedEnd = true; break }
+            reachedEnd = false
             readAny = true
             readOffset += Int64(n)
-            let path = self.path
+            bytesRead += Int64(n)
             chunk.withUnsafeBufferPointer { buf in
                 splitter.feed(UnsafeBufferPointer(rebasing: buf[0..<n])) { piece in
-                    readLine += 1
-                    switch piece {
-                    case .line(let bytes, let start, _):
-                        if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }
-                        do throws(ScanError) {
-                            let summary = try EventScanner.scan(bytes, limits: scanLimits)
-                            events.append(SourcedEvent(bytes: bytes, summary: summary, fileIndex: fileIndex, line: readLine))
-                            addedEvents += 1
-                            addedBytes += bytes.count
-                        } catch {
-                            quarantined.append(QuarantinedLine(path: path, line: readLine, offset: start, reason: error.code.rawValue,
-                                                               message: error.message + " (at byte \(error.offset) of the line)", content: bytes))
-                        }
-                    case .oversize(let start, let end):
-                        quarantined.append(QuarantinedLine(path: path, line: readLine, offset: start, reason: ScanError.Code.tooLarge.rawValue,
-                                                           message: "line of \(end - start - 1) bytes exceeds the limit of \(maxLineBytes) bytes", content: nil))
+                    if let bytes = handle(piece, fileIndex: fileIndex, events: &events, quarantined: &quarantined) {
+                        added.events += 1
+                        added.bytes += bytes
                     }
                 }
             }
         }
+        if case .gzip = source { lastSize = readOffset }
         return readAny
     }
 
-    /// Switches to a new file at the same path (after a rotation), from its start.
-    public func reopen(_ newFile: OpenFile, identity newIdentity: FileIdentity) {
-        file = newFile
-        identity = newIdentity
-        splitter = LineSplitter(maxLineBytes: maxLineBytes, offset: 0)
-        readOffset = 0
-        readLine = 0
-        ackedOffset = 0
-        ackedLine = 0
-        lastSize = 0
+    /// Handles one piece; returns the event's size when an event was added.
+    private func handle(_ piece: LineSplitter.Piece, fileIndex: Int, events: inout [SourcedEvent],
+                        quarantined: inout [QuarantinedLine]) -> Int? {
+        readLine += 1
+        switch piece {
+        case .line(let bytes, let start, _):
+            if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return nil }
+            do throws(ScanError) {
+                let summary = try EventScanner.scan(bytes, limits: scanLimits)
+                events.append(SourcedEvent(bytes: bytes, summary: summary, fileIndex: fileIndex, line: readLine))
+                return bytes.count
+            } catch {
+                quarantined.append(QuarantinedLine(path: path, line: readLine, offset: start, reason: error.code.rawValue,
+                                                   message: error.message + " (at byte \(error.offset) of the line)", content: bytes))
+                return nil
+            }
+        case .oversize(let start, let end):
+            quarantined.append(QuarantinedLine(path: path, line: readLine, offset: start, reason: ScanError.Code.tooLarge.rawValue,
+                                               message: "line of \(end - start - 1) bytes exceeds the limit of \(maxLineBytes) bytes", content: nil))
+            return nil
+        }
     }
 
     /// The checkpoint record for the acknowledged position.
-    public var checkpoint: CheckpointRecord {
-        CheckpointRecord(path: path, identity: identity, offset: ackedOffset, line: ackedLine)
+    public func checkpoint(complete: Bool) -> CheckpointRecord {
+        var r = CheckpointRecord(path: path, identity: identity, offset: ackedOffset, line: ackedLine)
+        r.complete = complete ? true : nil
+        return r
     }
 }

@@ -1,0 +1,197 @@
+import Foundation
+
+/// The text of one rules file and a label for messages (usually its path).
+public struct AlertRulesSource: Sendable, Hashable {
+    public var yaml: String
+    public var source: String
+
+    public init(yaml: String, source: String) {
+        self.yaml = yaml
+        self.source = source
+    }
+}
+
+/// The effective rules: the built-in pack (unless left out) with user files applied in order.
+///
+/// A user file (`apiVersion: auditship.io/v1`, `kind: AlertRules`) may:
+/// - add rules (a new name needs `severity`, `when` and `message`);
+/// - override a built-in rule by naming it: the fields it gives replace the built-in's, the others are
+///   kept (so `{name: pod-exec, severity: critical}` only raises the severity, and
+///   `{name: pod-exec, enabled: false}` turns it off);
+/// - `disable: [names]` of built-in rules;
+/// - set `lists:` used by `in: {list: NAME}` — a list replaces the one of that name, `{append: [...]}` adds to it.
+///   The pack's lists: see `BuiltinAlertRules`.
+public struct AlertRuleSet: Sendable {
+    /// Every rule, enabled or not, built-ins first (in pack order), then new rules in file order.
+    public private(set) var rules: [AlertRule]
+    /// Named value lists after every file was applied.
+    public private(set) var lists: [String: [String]]
+
+    public init(rules: [AlertRule], lists: [String: [String]] = [:]) {
+        self.rules = rules
+        self.lists = lists
+    }
+
+    /// The rules the engine evaluates.
+    public var enabledRules: [AlertRule] { rules.filter(\.enabled) }
+
+    /// The rule named `name`.
+    public func rule(named name: String) -> AlertRule? { rules.first { $0.name == name } }
+
+    /// The built-in pack alone. Loading it is checked by the tests; should it ever fail, this is empty
+    /// and `builtinLoadError` says why.
+    public static let builtin: AlertRuleSet = (try? load(files: [], includeBuiltins: true)) ?? AlertRuleSet(rules: [])
+
+    /// Why the built-in pack failed to load (nil when it loads: always, unless the pack was edited badly).
+    public static var builtinLoadError: AlertRulesError? {
+        do {
+            _ = try load(files: [], includeBuiltins: true)
+            return nil
+        } catch { return error }
+    }
+
+    /// Loads one file on top of the pack.
+    public static func load(yaml: String, source: String, includeBuiltins: Bool = true) throws(AlertRulesError) -> AlertRuleSet {
+        try load(files: [AlertRulesSource(yaml: yaml, source: source)], includeBuiltins: includeBuiltins)
+    }
+
+    /// Reads and loads files on top of the pack.
+    public static func load(paths: [String], includeBuiltins: Bool = true) throws(AlertRulesError) -> AlertRuleSet {
+        var sources: [AlertRulesSource] = []
+        var errors: [AlertDiagnostic] = []
+        for path in paths {
+            do {
+                let text = try String(contentsOfFile: path, encoding: .utf8)
+                sources.append(AlertRulesSource(yaml: text, source: path))
+            } catch {
+                errors.append(AlertDiagnostic(code: .yamlSyntax, source: path, line: 1, column: 1, message: "cannot read the file: \(error.localizedDescription)"))
+            }
+        }
+        if !errors.isEmpty { throw AlertRulesError(diagnostics: errors) }
+        return try load(files: sources, includeBuiltins: includeBuiltins)
+    }
+
+    /// Parses every file (collecting every error of every file) and merges them onto the pack.
+    public static func load(files: [AlertRulesSource], includeBuiltins: Bool = true) throws(AlertRulesError) -> AlertRuleSet {
+        var diagnostics: [AlertDiagnostic] = []
+        var specs: [RulesFileSpec] = []
+        let all = (includeBuiltins ? [AlertRulesSource(yaml: BuiltinAlertRules.yaml, source: BuiltinAlertRules.source)] : []) + files
+        for file in all {
+            var parser = AlertRulesParser(source: file.source)
+            let spec = parser.parse(file.yaml)
+            diagnostics += parser.diagnostics
+            if let spec { specs.append(spec) }
+        }
+        guard diagnostics.isEmpty else { throw AlertRulesError(diagnostics: diagnostics) }
+
+        var merger = Merger()
+        for (i, spec) in specs.enumerated() {
+            merger.apply(spec, isBuiltin: includeBuiltins && i == 0)
+        }
+        let result = merger.finish()
+        if !merger.diagnostics.isEmpty { throw AlertRulesError(diagnostics: merger.diagnostics) }
+        return result
+    }
+}
+
+private struct Merger {
+    var order: [String] = []
+    var specs: [String: RuleSpec] = [:]
+    var builtinNames: Set<String> = []
+    var userDefined: [String: SourceLoc] = [:]
+    var disabled: Set<String> = []
+    var lists: [String: [String]] = [:]
+    var diagnostics: [AlertDiagnostic] = []
+
+    mutating func error(_ code: AlertDiagnostic.Code, _ at: SourceLoc, _ message: String) {
+        diagnostics.append(AlertDiagnostic(code: code, source: at.source, line: at.line, column: at.column, message: message))
+    }
+
+    mutating func apply(_ file: RulesFileSpec, isBuiltin: Bool) {
+        for list in file.lists {
+            if list.append { lists[list.name, default: []] += list.values } else { lists[list.name] = list.values }
+        }
+        for (name, at) in file.disable {
+            if builtinNames.contains(name) {
+                disabled.insert(name)
+            } else {
+                var message = "cannot disable '\(name)': no built-in rule has that name"
+                if let s = nearest(name, in: Array(builtinNames).sorted()) { message += "; did you mean '\(s)'?" }
+                error(.unknownName, at, message)
+            }
+        }
+        for rule in file.rules {
+            if isBuiltin {
+                builtinNames.insert(rule.name)
+                order.append(rule.name)
+                specs[rule.name] = rule
+                continue
+            }
+            if let first = userDefined[rule.name], first.source != rule.location.source {
+                error(.duplicateRule, rule.location, "rule '\(rule.name)' is already defined at \(first)")
+                continue
+            }
+            userDefined[rule.name] = rule.location
+            if let base = specs[rule.name], builtinNames.contains(rule.name) {
+                specs[rule.name] = merge(base, rule)
+            } else {
+                order.append(rule.name)
+                specs[rule.name] = rule
+            }
+        }
+    }
+
+    func merge(_ base: RuleSpec, _ over: RuleSpec) -> RuleSpec {
+        var r = base
+        r.location = over.location
+        if let v = over.description { r.description = v }
+        if let v = over.severity { r.severity = v }
+        if let v = over.condition {
+            r.condition = v
+            r.listReferences = over.listReferences
+        }
+        if over.hasThreshold {
+            r.hasThreshold = true
+            r.threshold = over.threshold
+        }
+        if over.hasSuppress {
+            r.hasSuppress = true
+            r.suppress = over.suppress
+        }
+        if let v = over.message { r.message = v }
+        if let v = over.enabled { r.enabled = v }
+        if over.hasStages {
+            r.hasStages = true
+            r.stages = over.stages
+        }
+        return r
+    }
+
+    mutating func finish() -> AlertRuleSet {
+        var rules: [AlertRule] = []
+        for name in order {
+            guard let spec = specs[name] else { continue }
+            var missing: [String] = []
+            if spec.severity == nil { missing.append("severity") }
+            if spec.condition == nil { missing.append("when") }
+            if spec.message == nil { missing.append("message") }
+            if !missing.isEmpty {
+                error(.missingField, spec.location, "rule '\(name)' is missing \(missing.map { "'\($0)'" }.joined(separator: ", "))")
+                continue
+            }
+            for (list, at) in spec.listReferences where lists[list] == nil {
+                var message = "rule '\(name)' uses unknown list '\(list)'"
+                if let s = nearest(list, in: lists.keys.sorted()) { message += "; did you mean '\(s)'?" }
+                error(.unknownName, at, message)
+            }
+            guard let severity = spec.severity, let condition = spec.condition, let message = spec.message else { continue }
+            rules.append(
+                AlertRule(
+                    name: name, description: spec.description ?? "", severity: severity, condition: condition,
+                    threshold: spec.threshold, suppress: spec.suppress, message: message,
+                    enabled: (spec.enabled ?? true) && !disabled.contains(name), stages: spec.stages,
+                    origin: spec.location.description, isBuiltin: builtinNames.contains(name)))
+        }
+        return AlertRuleSet(rules: rules, lists: lists)
+    }
+}

@@ -1,0 +1,245 @@
+import Foundation
+
+/// Something in a file that could not be read as an audit event.
+public struct AuditEventFileProblem: Sendable, Hashable, CustomStringConvertible {
+    public var source: String
+    /// 1-based line for JSON-lines files; nil for problems with the whole file or an item of a document.
+    public var line: Int?
+    public var message: String
+
+    public init(source: String, line: Int?, message: String) {
+        self.source = source
+        self.line = line
+        self.message = message
+    }
+
+    public var description: String { line.map { "\(source):\($0): \(message)" } ?? "\(source): \(message)" }
+}
+
+/// The audit events of one file, and what could not be read.
+///
+/// Not Sendable: the events are Foundation JSON trees.
+public struct AuditEventFileContents {
+    public enum Format: String, Sendable {
+        /// One JSON value per line (the apiserver's log backend).
+        case jsonLines
+        /// One event, possibly pretty-printed over many lines.
+        case singleEvent
+        /// A JSON array of events.
+        case array
+        /// `{"kind": "EventList", "items": [...]}`.
+        case eventList
+        /// An Azure diagnostic-log envelope `{"records": [{"properties": {"log": EVENT or "EVENT"}}]}`.
+        case azureRecords
+        /// Nothing readable.
+        case unreadable
+    }
+
+    public var source: String
+    public var format: Format
+    public var events: [AuditEventView]
+    public var problems: [AuditEventFileProblem]
+}
+
+/// Reads audit events from a file: JSON lines, one pretty-printed event, a JSON array of events, an
+/// `EventList`, or an Azure `records` envelope (whose `properties.log` is the event, as an object or as a
+/// JSON string). A UTF-8 BOM is skipped. Objects that are not audit events (no `auditID`, and not
+/// `kind: Event` with a `stage`) are reported as problems, as are lines that are not JSON.
+public enum AuditEventFile {
+    /// Reads `path`; an unreadable file yields no events and one problem.
+    public static func read(path: String) -> AuditEventFileContents {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            return AuditEventFileContents(
+                source: path, format: .unreadable, events: [],
+                problems: [AuditEventFileProblem(source: path, line: nil, message: "cannot read the file")])
+        }
+        return parse(data: data, source: path)
+    }
+
+    /// Reads events from the bytes of a file.
+    public static func parse(data input: Data, source: String) -> AuditEventFileContents {
+        var data = input
+        if data.starts(with: [0xEF, 0xBB, 0xBF]) { data = data.dropFirst(3) }
+        var result = AuditEventFileContents(source: source, format: .unreadable, events: [], problems: [])
+        let trimmed = data.drop { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }
+        guard !trimmed.isEmpty else {
+            result.problems.append(AuditEventFileProblem(source: source, line: nil, message: "empty file"))
+            return result
+        }
+        // The whole file as one JSON document.
+        if let whole = try? JSONSerialization.jsonObject(with: Data(trimmed), options: []) {
+            if let array = whole as? [Any] {
+                result.format = .array
+                for (i, item) in array.enumerated() { add(item, at: "item \(i + 1)", line: nil, to: &result) }
+            } else if let dict = whole as? [String: Any] {
+                if dict["kind"] as? String == "EventList" || (dict["items"] is [Any] && dict["auditID"] == nil) {
+                    result.format = .eventList
+                    for (i, item) in (dict["items"] as? [Any] ?? []).enumerated() {
+                        add(item, at: "item \(i + 1)", line: nil, to: &result)
+                    }
+                } else if let records = dict["records"] as? [Any] {
+                    result.format = .azureRecords
+                    for (i, record) in records.enumerated() { add(record, at: "record \(i + 1)", line: nil, to: &result) }
+                } else {
+                    result.format = .singleEvent
+                    add(dict, at: "the document", line: nil, to: &result)
+                }
+            } else {
+                result.problems.append(AuditEventFileProblem(source: source, line: nil, message: "the JSON document is not an object or array"))
+            }
+            return result
+        }
+        // JSON lines.
+        var lineNumber = 0
+        var parsedLines = 0
+        var firstError: String?
+        for line in data.split(separator: 0x0A, omittingEmptySubsequences: false) {
+            lineNumber += 1
+            let body = line.drop { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
+            if body.isEmpty { continue }
+            guard let object = try? JSONSerialization.jsonObject(with: Data(body), options: []) else {
+                let message = "line is not JSON"
+                if firstError == nil { firstError = "line \(lineNumber) is not JSON" }
+                result.problems.append(AuditEventFileProblem(source: source, line: lineNumber, message: message))
+                continue
+            }
+            parsedLines += 1
+            if let records = (object as? [String: Any])?["records"] as? [Any] {
+                for (i, record) in records.enumerated() { add(record, at: "record \(i + 1)", line: lineNumber, to: &result) }
+            } else {
+                add(object, at: "line", line: lineNumber, to: &result)
+            }
+        }
+        if parsedLines == 0 {
+            // Neither a JSON document nor JSON lines: one problem says so, instead of one per line.
+            result.problems = [
+                AuditEventFileProblem(
+                    source: source, line: nil,
+                    message: "not JSON: neither one JSON document nor JSON lines (\(firstError ?? "no content"))")
+            ]
+            return result
+        }
+        result.format = .jsonLines
+        return result
+    }
+
+    private static func add(_ item: Any, at what: String, line: Int?, to result: inout AuditEventFileContents) {
+        guard let dict = item as? [String: Any] else {
+            result.problems.append(AuditEventFileProblem(source: result.source, line: line, message: "\(what) is not a JSON object"))
+            return
+        }
+        // An Azure record: the event is properties.log, an object or a JSON string.
+        if dict["auditID"] == nil, let properties = dict["properties"] as? [String: Any], let log = properties["log"] {
+            if let inner = log as? [String: Any] {
+                add(inner, at: what, line: line, to: &result)
+                return
+            }
+            if let text = log as? String, let data = text.data(using: .utf8),
+               let inner = try? JSONSerialization.jsonObject(with: data, options: []) as? [String: Any] {
+                add(inner, at: what, line: line, to: &result)
+                return
+            }
+            result.problems.append(AuditEventFileProblem(source: result.source, line: line, message: "\(what): properties.log is not an audit event"))
+            return
+        }
+        let view = AuditEventView(dictionary: dict)
+        if view.looksLikeAuditEvent {
+            result.events.append(view)
+        } else {
+            var why = "no auditID, and not kind Event with a stage"
+            if let kind = dict["kind"] {
+                why = "kind is \(kind is String ? "'\(kind)'" : "not a string (\(kind))") and there is no auditID"
+            } else if dict["protoPayload"] != nil {
+                why = "a Google Cloud Logging entry (protoPayload), not a Kubernetes audit Event"
+            } else if dict["input"] != nil || dict["message"] != nil {
+                why = "a wrapper object (keys \(dict.keys.sorted().prefix(5).joined(separator: ", "))), not an audit Event"
+            }
+            result.problems.append(AuditEventFileProblem(source: result.source, line: line, message: "\(what) is not an audit event: \(why)"))
+        }
+    }
+}
+
+/// The result of `AlertTester.run`.
+public struct AlertTestReport: Sendable {
+    public var source: String
+    /// Audit events read.
+    public var events: Int
+    public var firings: [AlertFiring]
+    public var problems: [AuditEventFileProblem]
+}
+
+/// `auditship alerts test`: which events of a file fire which rules.
+public enum AlertTester {
+    /// Reads `path` and evaluates every event, in file order, on a fresh engine for `rules`.
+    ///
+    /// Thresholds and suppression run on the events' own clock: each event is evaluated with `now` = its
+    /// timestamp (else the previous event's, else the Unix epoch), so a replayed log behaves as it did live.
+    public static func run(path: String, rules: AlertRuleSet = .builtin, cluster: String = "", node: String = "") -> AlertTestReport {
+        run(contents: AuditEventFile.read(path: path), engine: AlertEngine(rules: rules), cluster: cluster, node: node)
+    }
+
+    /// Evaluates already-read events with `engine`.
+    public static func run(contents: AuditEventFileContents, engine: AlertEngine, cluster: String = "", node: String = "") -> AlertTestReport {
+        var firings: [AlertFiring] = []
+        var clock = Date(timeIntervalSince1970: 0)
+        for event in contents.events {
+            if let t = event.timestamp { clock = t }
+            firings += engine.evaluate(view: event, cluster: cluster, node: node, now: clock)
+        }
+        return AlertTestReport(source: contents.source, events: contents.events.count, firings: firings, problems: contents.problems)
+    }
+}
+
+/// Text forms of firings.
+public enum AlertFiringRenderer {
+    /// One JSON object per firing, one per line: `{"rule":"…","severity":"…","auditID":"…","stage":"…"}`
+    /// (this exact shape is the `alerts test --format json` contract).
+    public static func jsonLines(_ firings: [AlertFiring]) -> String {
+        firings.map { json($0) + "\n" }.joined()
+    }
+
+    /// `{"rule":"…","severity":"…","auditID":"…","stage":"…"}`.
+    public static func json(_ f: AlertFiring) -> String {
+        #"{"rule":"# + quote(f.rule) + #","severity":"# + quote(f.severity.rawValue) + #","auditID":"#
+            + quote(f.auditID) + #","stage":"# + quote(f.stage) + "}"
+    }
+
+    /// A table for people: severity, rule, stage, auditID, message.
+    public static func table(_ firings: [AlertFiring]) -> String {
+        let header = ["SEVERITY", "RULE", "STAGE", "AUDIT ID", "MESSAGE"]
+        let rows = firings.map { [$0.severity.rawValue, $0.rule, $0.stage, $0.auditID, $0.message] }
+        var widths = header.map(\.count)
+        for row in rows {
+            for (i, cell) in row.enumerated().dropLast() { widths[i] = max(widths[i], cell.count) }
+        }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { i, cell in
+                i == cells.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }
+        var out = line(header) + "\n"
+        for row in rows { out += line(row) + "\n" }
+        if firings.isEmpty { out += "(no alerts)\n" }
+        return out
+    }
+
+    static func quote(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    out += String(format: "\\u%04x", scalar.value)
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}
