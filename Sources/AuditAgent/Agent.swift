@@ -32,6 +32,12 @@ public final class Agent {
     var shipper: Shipper
     var policy: PolicyFilter?
     public private(set) var stats = AgentStats()
+    public let metrics = AgentMetrics()
+    var metricsServer: MetricsServer?
+    let stopClock: StopClock
+    var checkpointWrites = 0
+    var lastAcknowledgement: Date?
+    let started = Date()
 
     public init(configuration: AgentConfiguration, logger: Logger, shouldStop: @escaping () -> Bool = { StopSignal.requested }) throws {
         self.configuration = configuration
@@ -41,7 +47,9 @@ public final class Agent {
                                                 attributes: [.posixPermissions: 0o700])
         self.checkpointFile = CheckpointFile(directory: configuration.stateDirectory)
         self.quarantine = Quarantine(directory: configuration.stateDirectory, maxBytes: configuration.quarantineMaxBytes)
-        self.shipper = try Shipper(configuration: configuration, logger: logger, shouldStop: shouldStop)
+        let stopClock = StopClock(timeout: .milliseconds(configuration.shutdownTimeoutMilliseconds), stopRequested: shouldStop)
+        self.stopClock = stopClock
+        self.shipper = try Shipper(configuration: configuration, logger: logger, shouldStop: { stopClock.expired })
         if let file = configuration.policyFile {
             self.policy = try PolicyFilter(policy: Agent.loadPolicy(file))
         }
@@ -104,6 +112,18 @@ public final class Agent {
         let loaded = checkpointFile.load()
         for w in loaded.warnings { logger.error("\(w)") }
         knownRecords = loaded.records
+        if let listen = configuration.metricsListen {
+            let (host, port) = try Agent.hostPort(listen)
+            let metrics = self.metrics
+            let server = try MetricsServer(host: host, port: port, metrics: metrics) {
+                let s = metrics.snapshot
+                let idle = Date().timeIntervalSince(s.lastLoop)
+                return idle < 30 ? (true, "ok") : (false, "agent loop stalled for \(Int(idle)) s")
+            }
+            server.start()
+            metricsServer = server
+            logger.info("metrics listening", metadata: ["address": "\(host):\(server.port)"])
+        }
         logger.info("agent starting", metadata: [
             "cluster": "\(configuration.cluster)", "node": "\(configuration.node)",
             "paths": "\(configuration.paths)", "checkpoints": "\(knownRecords.count)",
@@ -169,8 +189,10 @@ public final class Agent {
             }
             if stopping { break }
             if configuration.exitWhenCaughtUp && batch.isEmpty && allCaughtUp && !filesByID.isEmpty { break }
+            publishSnapshot()
             if !readAny { usleep(useconds_t(configuration.pollIntervalMilliseconds * 1000)) }
         }
+        publishSnapshot()
         saveCheckpoints()
         logger.info("agent stopped", metadata: [
             "events.read": "\(stats.eventsRead)", "events.shipped": "\(stats.eventsShipped)",
@@ -183,6 +205,7 @@ public final class Agent {
         let id = batchID(batch)
         switch shipper.ship(lines: batch.map(\.bytes), batchID: id) {
         case .acknowledged(let answer):
+            lastAcknowledgement = Date()
             stats.eventsShipped += answer.accepted
             stats.duplicatesAtAggregator += answer.duplicates
             for r in answer.rejected where r.line >= 1 && r.line <= batch.count {
@@ -229,6 +252,34 @@ public final class Agent {
             "reason": "\(q.reason)", "detail": "\(q.message)",
         ])
         quarantine.add(file: q.path, line: q.line, offset: q.offset, reason: q.reason, message: q.message, content: q.content)
+    }
+
+    func publishSnapshot() {
+        var snap = AgentSnapshot()
+        snap.stats = stats
+        snap.batchesSent = shipper.batchesSent
+        snap.bytesSent = shipper.bytesSent
+        snap.retries = shipper.retries
+        snap.checkpointWrites = checkpointWrites
+        snap.lastAcknowledgement = lastAcknowledgement
+        snap.started = started
+        snap.lastLoop = Date()
+        let now = ContinuousClock.now
+        for source in sources {
+            for f in source.files {
+                let behind: Duration = f.settled ? .zero : (now - f.lastCaughtUp)
+                let seconds = Double(behind.components.seconds) + Double(behind.components.attoseconds) / 1e18
+                snap.files.append(.init(path: f.path, bytesRead: f.bytesRead, unacknowledgedBytes: f.unacknowledgedBytes, lagSeconds: seconds))
+            }
+        }
+        metrics.publish(snap)
+    }
+
+    static func hostPort(_ text: String) throws -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw FileError(path: text, operation: "parse HOST:PORT", errno: EINVAL)
+        }
+        return (String(text[..<colon]), port)
     }
 
     func fileID(_ f: TailedFile) -> Int {
@@ -279,6 +330,7 @@ public final class Agent {
         knownRecords = records
         do {
             try checkpointFile.save(records)
+            checkpointWrites += 1
         } catch {
             logger.error("cannot write the checkpoint; events may be shipped again after a restart", metadata: ["error": "\(error)"])
         }
@@ -456,4 +508,26 @@ public struct AgentStats: Sendable {
     public var duplicatesAtAggregator = 0
     public var quarantined = 0
     public var quarantinedByReason: [String: Int] = [:]
+}
+
+/// Measures the shutdown grace period: once a stop is requested, shipping
+/// may go on for `timeout`, then gives up (what was not acknowledged stays
+/// unacknowledged and is read again at the next start).
+final class StopClock: @unchecked Sendable {
+    // Touched only from the agent thread.
+    private let timeout: Duration
+    private let stopRequested: () -> Bool
+    private var since: ContinuousClock.Instant?
+
+    init(timeout: Duration, stopRequested: @escaping () -> Bool) {
+        self.timeout = timeout
+        self.stopRequested = stopRequested
+    }
+
+    var expired: Bool {
+        guard stopRequested() else { return false }
+        let t = since ?? ContinuousClock.now
+        since = t
+        return ContinuousClock.now - t >= timeout
+    }
 }

@@ -11,6 +11,8 @@
 ///   - `gzip-level` (int 1–9, default 1).
 ///   - `max-line-bytes` (int, default 4 MiB): a longer line is quarantined.
 ///   - `poll-interval-ms` (int, default 200): how often files are checked for new data.
+///   - `metrics-listen` (HOST:PORT, optional): serve `/metrics` (Prometheus text) and `/healthz` over plain HTTP.
+///   - `shutdown-timeout-ms` (int, default 10000): on SIGTERM, how long to keep trying to ship what was read.
 ///   - `policy` (path, optional): a Kubernetes audit Policy applied before shipping; re-read on SIGHUP.
 ///   - `retry-initial-ms` (int, default 500), `retry-max-ms` (int, default 30000): backoff bounds.
 public struct AgentConfiguration: Sendable {
@@ -32,6 +34,10 @@ public struct AgentConfiguration: Sendable {
     public var retryMaxMilliseconds: Int = 30_000
     /// Longest a quarantine file may grow before it is rotated once (`.1`).
     public var quarantineMaxBytes: Int = 64 << 20
+    /// `HOST:PORT` for `/metrics` and `/healthz` (plain HTTP), or nil for none.
+    public var metricsListen: String?
+    /// How long a stop (SIGTERM) may spend shipping what was read before exiting.
+    public var shutdownTimeoutMilliseconds: Int = 10_000
     /// A Kubernetes audit Policy file applied before shipping (re-read on SIGHUP).
     public var policyFile: String?
     /// Exit once every file has been shipped to its end (for tests and one-shot imports).
