@@ -2,6 +2,7 @@ import AuditModel
 import AuditPolicy
 import AuditWire
 import Foundation
+import Gzip
 import Logging
 #if canImport(Glibc)
 import Glibc
@@ -30,6 +31,7 @@ public final class Agent {
     let checkpointFile: CheckpointFile
     let quarantine: Quarantine
     var shipper: Shipper
+    let spool: Spool
     var policy: PolicyFilter?
     public private(set) var stats = AgentStats()
     public let metrics = AgentMetrics()
@@ -47,9 +49,10 @@ public final class Agent {
                                                 attributes: [.posixPermissions: 0o700])
         self.checkpointFile = CheckpointFile(directory: configuration.stateDirectory)
         self.quarantine = Quarantine(directory: configuration.stateDirectory, maxBytes: configuration.quarantineMaxBytes)
+        self.spool = try Spool(directory: configuration.stateDirectory + "/spool", maxBytes: configuration.spoolMaxBytes)
         let stopClock = StopClock(timeout: .milliseconds(configuration.shutdownTimeoutMilliseconds), stopRequested: shouldStop)
         self.stopClock = stopClock
-        self.shipper = try Shipper(configuration: configuration, logger: logger, shouldStop: { stopClock.expired })
+        self.shipper = try Shipper(configuration: configuration, logger: logger)
         if let file = configuration.policyFile {
             self.policy = try PolicyFilter(policy: Agent.loadPolicy(file))
         }
@@ -126,18 +129,31 @@ public final class Agent {
         }
         logger.info("agent starting", metadata: [
             "cluster": "\(configuration.cluster)", "node": "\(configuration.node)",
-            "paths": "\(configuration.paths)", "checkpoints": "\(knownRecords.count)",
+            "paths": "\(configuration.paths)", "checkpoints": "\(knownRecords.count)", "spool.batches": "\(spool.count)",
         ])
         var batch: [SourcedEvent] = []
         var batchBytes = 0
         var batchStarted: ContinuousClock.Instant?
         let linger = Duration.milliseconds(configuration.batchLingerMilliseconds)
+        var spoolFullReported = false
         while true {
             if ReloadSignal.take() { reloadPolicy() }
+            let stopping = shouldStop()
+            // 1. Spooled batches go first, in order, when their retry time has come.
+            if !spool.isEmpty && ContinuousClock.now >= nextAttempt && !stopClock.expired {
+                if drainSpoolHead() { continue }
+            }
             discoverFiles()
             var readAny = false
             var quarantined: [QuarantinedLine] = []
-            if !shouldStop() && !sources.isEmpty {
+            // 2. Read, unless stopping or the spool is full (then the files are the buffer).
+            let spoolFull = spool.isFull
+            if spoolFull && !spoolFullReported {
+                logger.error("spool full: reading paused until the aggregator accepts batches again; rotated files may be deleted before they are read",
+                             metadata: ["spool.bytes": "\(spool.bytes)", "spool.max_bytes": "\(spool.maxBytes)"])
+            }
+            spoolFullReported = spoolFull
+            if !stopping && !spoolFull && !sources.isEmpty {
                 // Sources take turns starting first, so that one busy file cannot starve the others.
                 roundRobin = (roundRobin + 1) % sources.count
                 for k in 0..<sources.count {
@@ -173,10 +189,9 @@ public final class Agent {
             let full = batch.count >= configuration.batchMaxEvents || batchBytes >= configuration.batchMaxBytes
             let lingered = batchStarted.map { ContinuousClock.now - $0 >= linger } ?? false
             let allCaughtUp = sources.allSatisfy { $0.files.allSatisfy { $0.caughtUp } }
-            let stopping = shouldStop()
+            // 3. Cut the batch: send it when nothing is spooled, else (or on failure) spool it.
             if !batch.isEmpty && (full || lingered || stopping || (configuration.exitWhenCaughtUp && allCaughtUp)) {
-                let acked = ship(batch)
-                if !acked { break }  // stopping before acknowledgement: the checkpoint stays where it was
+                if !deliver(batch) { break }  // neither delivered nor spooled while stopping: it stays unacknowledged
                 batch.removeAll(keepingCapacity: true)
                 batchBytes = 0
                 batchStarted = nil
@@ -184,49 +199,173 @@ public final class Agent {
                 continue
             }
             if batch.isEmpty {
-                // Quarantined lines with nothing in flight can be passed by the checkpoint now.
+                // Quarantined or policy-dropped lines with nothing in flight can be passed by the checkpoint now.
                 advanceCheckpoints(toConsumed: true)
             }
-            if stopping { break }
-            if configuration.exitWhenCaughtUp && batch.isEmpty && allCaughtUp && !filesByID.isEmpty { break }
             publishSnapshot()
+            if stopping && batch.isEmpty && (spool.isEmpty || stopClock.expired) { break }
+            if configuration.exitWhenCaughtUp && batch.isEmpty && allCaughtUp && spool.isEmpty && !filesByID.isEmpty { break }
             if !readAny { usleep(useconds_t(configuration.pollIntervalMilliseconds * 1000)) }
         }
         publishSnapshot()
         saveCheckpoints()
         logger.info("agent stopped", metadata: [
             "events.read": "\(stats.eventsRead)", "events.shipped": "\(stats.eventsShipped)",
-            "events.quarantined": "\(stats.quarantined)", "events.policy_dropped": "\(stats.policyDropped)", "batches": "\(shipper.batchesSent)", "retries": "\(shipper.retries)",
+            "events.quarantined": "\(stats.quarantined)", "events.policy_dropped": "\(stats.policyDropped)",
+            "batches": "\(shipper.batchesSent)", "retries": "\(shipper.retries)", "spool.batches": "\(spool.count)",
         ])
     }
 
-    /// Ships a batch (splitting on 413); true when every event was acknowledged or quarantined.
-    func ship(_ batch: [SourcedEvent]) -> Bool {
+    /// When the next delivery attempt may be made (backoff after a failure).
+    var nextAttempt = ContinuousClock.now
+    lazy var backoff = Backoff(initialMilliseconds: configuration.retryInitialMilliseconds, maxMilliseconds: configuration.retryMaxMilliseconds)
+    var randomness = SystemRandomNumberGenerator()
+
+    func scheduleRetry(_ why: String, misconfigured: Bool) {
+        let ms = backoff.next(random: Double.random(in: 0...1, using: &randomness))
+        nextAttempt = .now + .milliseconds(ms)
+        shipper.retries += 1
+        if misconfigured {
+            logger.error("the aggregator refuses this agent or cannot be reached as configured; events are kept and retried, fix the configuration",
+                         metadata: ["detail": "\(why)", "retry.in_ms": "\(ms)"])
+        } else {
+            logger.warning("aggregator unreachable; will retry", metadata: ["detail": "\(why)", "retry.in_ms": "\(ms)"])
+        }
+    }
+
+    /// Delivers a freshly read batch, or spools it when it cannot be delivered now.
+    /// Returns false only when stopping left it neither delivered nor spooled.
+    func deliver(_ batch: [SourcedEvent]) -> Bool {
         let id = batchID(batch)
-        switch shipper.ship(lines: batch.map(\.bytes), batchID: id) {
-        case .acknowledged(let answer):
-            lastAcknowledgement = Date()
-            stats.eventsShipped += answer.accepted
-            stats.duplicatesAtAggregator += answer.duplicates
-            for r in answer.rejected where r.line >= 1 && r.line <= batch.count {
-                let e = batch[r.line - 1]
-                record(QuarantinedLine(path: filesByID[e.fileIndex]?.path ?? "?", line: e.line, offset: -1, reason: r.code,
-                                       message: "refused by the aggregator: \(r.message)", content: e.bytes))
-            }
-            return true
-        case .refused(let status, _, _) where status == 413 && batch.count > 1:
-            let half = batch.count / 2
-            return ship(Array(batch[..<half])) && ship(Array(batch[half...]))
-        case .refused(let status, let reason, let message):
-            logger.error("aggregator refused a batch permanently; its events are quarantined",
-                         metadata: ["batch.id": "\(id)", "status": "\(status)", "reason": "\(reason)", "detail": "\(message)"])
-            for e in batch {
-                record(QuarantinedLine(path: filesByID[e.fileIndex]?.path ?? "?", line: e.line, offset: -1, reason: "batch_refused_\(status)",
-                                       message: message, content: e.bytes))
-            }
-            return true
-        case .interrupted:
+        let body: [UInt8]
+        do {
+            body = try shipper.compress(batch.map(\.bytes))
+        } catch {
+            logger.error("cannot compress a batch", metadata: ["error": "\(error)"])
             return false
+        }
+        if spool.isEmpty && ContinuousClock.now >= nextAttempt {
+            switch shipper.attempt(body: body, eventCount: batch.count, batchID: id) {
+            case .acknowledged(let answer):
+                acknowledged(answer, sources: batch.map { (filesByID[$0.fileIndex]?.path ?? "?", $0.line, $0.bytes) })
+                return true
+            case .tooLarge where batch.count > 1:
+                let half = batch.count / 2
+                return deliver(Array(batch[..<half])) && deliver(Array(batch[half...]))
+            case .tooLarge:
+                quarantineBatch(batch.map { (filesByID[$0.fileIndex]?.path ?? "?", $0.line, Optional($0.bytes)) }, status: 413,
+                                message: "a single event is larger than the aggregator accepts")
+                return true
+            case .refused(let status, let message):
+                quarantineBatch(batch.map { (filesByID[$0.fileIndex]?.path ?? "?", $0.line, Optional($0.bytes)) }, status: status, message: message)
+                return true
+            case .retryLater(let why):
+                scheduleRetry(why, misconfigured: false)
+            case .misconfigured(let why):
+                scheduleRetry(why, misconfigured: true)
+            }
+        }
+        // Spool it: durable on disk, the files' checkpoints may then move past it.
+        var paths: [String] = []
+        var index: [String: Int] = [:]
+        var sourcesList: [[Int64]] = []
+        for e in batch {
+            let p = filesByID[e.fileIndex]?.path ?? "?"
+            let i = index[p] ?? { paths.append(p); index[p] = paths.count - 1; return paths.count - 1 }()
+            sourcesList.append([Int64(i), e.line])
+        }
+        do {
+            try spool.append(batchID: id, body: body, eventCount: batch.count, paths: paths, sources: sourcesList)
+            stats.spooledBatches += 1
+            return true
+        } catch {
+            logger.error("cannot write to the spool; the batch stays unacknowledged and will be read again", metadata: ["error": "\(error)"])
+            return false
+        }
+    }
+
+    /// Tries to deliver the oldest spooled batch once. True when it left the spool.
+    func drainSpoolHead() -> Bool {
+        for name in spool.damaged.dropFirst(reportedDamaged) {
+            stats.lostSpoolBatches.append(name)
+            logger.error("a spooled batch is damaged and cannot be delivered; it was moved to spool/damaged", metadata: ["spool.file": "\(name)"])
+        }
+        reportedDamaged = spool.damaged.count
+        guard let head = spool.head() else { return false }
+        let sources = head.sources.map { s -> (String, Int64) in
+            let i = Int(s.first ?? 0)
+            return (head.paths.indices.contains(i) ? head.paths[i] : "?", s.count > 1 ? s[1] : 0)
+        }
+        switch shipper.attempt(body: head.body, eventCount: head.eventCount, batchID: head.batchID) {
+        case .acknowledged(let answer):
+            let lines = (try? Gzip.decompress(head.body, limit: 1 << 30).split(separator: 0x0A, omittingEmptySubsequences: false)) ?? []
+            acknowledged(answer, sources: sources.enumerated().map { i, s in (s.0, s.1, i < lines.count ? Array(lines[i]) : []) })
+            popSpool()
+            return true
+        case .tooLarge where head.eventCount > 1:
+            guard let plain = try? Gzip.decompress(head.body, limit: 1 << 30) else { return false }
+            let lines = plain.split(separator: 0x0A).map(Array.init)
+            let half = lines.count / 2
+            do {
+                let parts = try [lines[..<half], lines[half...]].enumerated().map { i, part in
+                    (batchID: head.batchID + "-\(i)", body: try shipper.compress(Array(part)), eventCount: part.count,
+                     paths: head.paths, sources: Array(head.sources[(i == 0 ? 0 : half)..<(i == 0 ? half : head.sources.count)]))
+                }
+                try spool.splitHead(parts)
+            } catch {
+                logger.error("cannot split a spooled batch", metadata: ["error": "\(error)"])
+                return false
+            }
+            return true
+        case .tooLarge:
+            quarantineSpoolHead(head, sources, status: 413, message: "a single event is larger than the aggregator accepts")
+            return true
+        case .refused(let status, let message):
+            quarantineSpoolHead(head, sources, status: status, message: message)
+            return true
+        case .retryLater(let why):
+            scheduleRetry(why, misconfigured: false)
+        case .misconfigured(let why):
+            scheduleRetry(why, misconfigured: true)
+        }
+        return false
+    }
+
+    func quarantineSpoolHead(_ head: SpooledBatch, _ sources: [(String, Int64)], status: Int, message: String) {
+            let lines = (try? Gzip.decompress(head.body, limit: 1 << 30).split(separator: 0x0A)) ?? []
+            quarantineBatch(sources.enumerated().map { i, s in (s.0, s.1, i < lines.count ? Optional(Array(lines[i])) : nil) },
+                            status: status, message: message)
+            popSpool()
+    }
+
+    var reportedDamaged = 0
+
+    func popSpool() {
+        do {
+            try spool.removeHead()
+        } catch {
+            logger.error("cannot delete a delivered spool file; it may be sent again", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Books an acknowledged batch: counters, and quarantine of the lines the aggregator refused.
+    func acknowledged(_ answer: BatchResponse, sources: [(String, Int64, [UInt8])]) {
+        backoff.reset()
+        lastAcknowledgement = Date()
+        stats.eventsShipped += answer.accepted
+        stats.duplicatesAtAggregator += answer.duplicates
+        for r in answer.rejected where r.line >= 1 && r.line <= sources.count {
+            let (path, line, bytes) = sources[r.line - 1]
+            record(QuarantinedLine(path: path, line: line, offset: -1, reason: r.code,
+                                   message: "refused by the aggregator: \(r.message)", content: bytes))
+        }
+    }
+
+    func quarantineBatch(_ events: [(String, Int64, [UInt8]?)], status: Int, message: String) {
+        logger.error("aggregator refused a batch permanently; its events are quarantined",
+                     metadata: ["status": "\(status)", "detail": "\(message)", "events": "\(events.count)"])
+        for (path, line, bytes) in events {
+            record(QuarantinedLine(path: path, line: line, offset: -1, reason: "batch_refused_\(status)", message: message, content: bytes))
         }
     }
 
@@ -261,6 +400,8 @@ public final class Agent {
         snap.bytesSent = shipper.bytesSent
         snap.retries = shipper.retries
         snap.checkpointWrites = checkpointWrites
+        snap.spoolBatches = spool.count
+        snap.spoolBytes = spool.bytes
         snap.lastAcknowledgement = lastAcknowledgement
         snap.started = started
         snap.lastLoop = Date()
@@ -504,6 +645,10 @@ public struct AgentStats: Sendable {
     public var underLogged = 0
     /// Files deleted before they were shipped to their end.
     public var lostFiles: [String] = []
+    /// Spooled batches that could not be read back (damaged on disk).
+    public var lostSpoolBatches: [String] = []
+    /// Batches written to the spool.
+    public var spooledBatches = 0
     public var eventsShipped = 0
     public var duplicatesAtAggregator = 0
     public var quarantined = 0

@@ -11,6 +11,7 @@
 ///   - `gzip-level` (int 1–9, default 1).
 ///   - `max-line-bytes` (int, default 4 MiB): a longer line is quarantined.
 ///   - `poll-interval-ms` (int, default 200): how often files are checked for new data.
+///   - `spool-max-bytes` (int, default 1 GiB): the on-disk spool's limit; when full, reading pauses.
 ///   - `metrics-listen` (HOST:PORT, optional): serve `/metrics` (Prometheus text) and `/healthz` over plain HTTP.
 ///   - `shutdown-timeout-ms` (int, default 10000): on SIGTERM, how long to keep trying to ship what was read.
 ///   - `policy` (path, optional): a Kubernetes audit Policy applied before shipping; re-read on SIGHUP.
@@ -34,6 +35,8 @@ public struct AgentConfiguration: Sendable {
     public var retryMaxMilliseconds: Int = 30_000
     /// Longest a quarantine file may grow before it is rotated once (`.1`).
     public var quarantineMaxBytes: Int = 64 << 20
+    /// Largest size of the on-disk spool (batches not yet delivered).
+    public var spoolMaxBytes: Int64 = 1 << 30
     /// `HOST:PORT` for `/metrics` and `/healthz` (plain HTTP), or nil for none.
     public var metricsListen: String?
     /// How long a stop (SIGTERM) may spend shipping what was read before exiting.

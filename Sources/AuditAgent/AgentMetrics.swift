@@ -17,6 +17,8 @@ public struct AgentSnapshot: Sendable {
     public var bytesSent = 0
     public var retries = 0
     public var checkpointWrites = 0
+    public var spoolBatches = 0
+    public var spoolBytes: Int64 = 0
     public var lastAcknowledgement: Date?
     public var lastLoop = Date()
     public var started = Date()
@@ -60,6 +62,10 @@ public final class AgentMetrics: Sendable {
         for f in s.files { out.sample("auditship_agent_file_lag_bytes", ["path": f.path], Double(f.unacknowledgedBytes)) }
         out.header("auditship_agent_file_lag_seconds", "Seconds since the file was last fully acknowledged (0 when caught up).", "gauge")
         for f in s.files { out.sample("auditship_agent_file_lag_seconds", ["path": f.path], f.lagSeconds) }
+        out.gauge("auditship_agent_spool_batches", "Batches waiting in the on-disk spool.", Double(s.spoolBatches))
+        out.gauge("auditship_agent_spool_bytes", "Bytes in the on-disk spool.", Double(s.spoolBytes))
+        out.counter("auditship_agent_spooled_batches_total", "Batches written to the spool because they could not be delivered at once.", s.stats.spooledBatches)
+        out.counter("auditship_agent_lost_spool_batches_total", "Spooled batches found damaged on disk.", s.stats.lostSpoolBatches.count)
         out.gauge("auditship_agent_last_ack_timestamp_seconds", "When an aggregator last acknowledged a batch.", s.lastAcknowledgement?.timeIntervalSince1970 ?? 0)
         out.gauge("auditship_agent_start_timestamp_seconds", "When the agent started.", s.started.timeIntervalSince1970)
         return out.text

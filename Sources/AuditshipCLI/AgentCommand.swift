@@ -29,6 +29,7 @@ struct AgentCommand: ParsableCommand {
     @Option(help: "Milliseconds between checks for new data. Default 200.") var pollIntervalMs: Int?
     @Option(help: "First retry delay in milliseconds (doubling, with jitter). Default 500.") var retryInitialMs: Int?
     @Option(help: "Longest retry delay in milliseconds. Default 30000.") var retryMaxMs: Int?
+    @Option(help: "Largest on-disk spool for batches not yet delivered, bytes. Default 1073741824.") var spoolMaxBytes: Int64?
     @Option(help: "Serve /metrics (Prometheus) and /healthz over plain HTTP on HOST:PORT.") var metricsListen: String?
     @Option(help: "On SIGTERM, milliseconds to keep shipping what was read before exiting. Default 10000.") var shutdownTimeoutMs: Int?
     @Option(help: "Kubernetes audit Policy applied before shipping; re-read on SIGHUP.") var policy: String?
@@ -37,7 +38,7 @@ struct AgentCommand: ParsableCommand {
 
     static let keys = ["aggregator", "cluster", "node", "path", "state-dir", "tls-cert", "tls-key", "ca", "batch-max-events",
                        "batch-max-bytes", "batch-linger-ms", "gzip-level", "max-line-bytes", "poll-interval-ms",
-                       "exit-when-caught-up", "log-level", "policy", "retry-initial-ms", "retry-max-ms", "metrics-listen", "shutdown-timeout-ms"]
+                       "exit-when-caught-up", "log-level", "policy", "retry-initial-ms", "retry-max-ms", "metrics-listen", "shutdown-timeout-ms", "spool-max-bytes"]
 
     func run() throws {
         let file = try ConfigFile(path: config, allowedKeys: Self.keys)
@@ -64,6 +65,7 @@ struct AgentCommand: ParsableCommand {
         if let v = try pollIntervalMs ?? file.int("poll-interval-ms") { c.pollIntervalMilliseconds = max(10, v) }
         if let v = try retryInitialMs ?? file.int("retry-initial-ms") { c.retryInitialMilliseconds = max(1, v) }
         if let v = try retryMaxMs ?? file.int("retry-max-ms") { c.retryMaxMilliseconds = max(1, v) }
+        if let v = try spoolMaxBytes ?? file.int("spool-max-bytes").map(Int64.init) { c.spoolMaxBytes = max(1 << 20, v) }
         c.metricsListen = try metricsListen ?? file.string("metrics-listen")
         if let v = try shutdownTimeoutMs ?? file.int("shutdown-timeout-ms") { c.shutdownTimeoutMilliseconds = max(0, v) }
         c.policyFile = try policy ?? file.string("policy")

@@ -187,3 +187,23 @@ public final class Inflater {
         finishedMember = true
     }
 }
+
+extension Gzip {
+    /// CRC-32 (IEEE, as in gzip) of `bytes`.
+    public static func crc32(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        var crc: UInt = CZlib.crc32(0, nil, 0)
+        var offset = 0
+        while offset < bytes.count {
+            let n = min(bytes.count - offset, Int(UInt32.max))
+            let p = bytes.baseAddress.map { $0.assumingMemoryBound(to: UInt8.self) + offset }
+            crc = CZlib.crc32(crc, p, UInt32(n))
+            offset += n
+        }
+        return UInt32(truncatingIfNeeded: crc)
+    }
+
+    /// CRC-32 of an array.
+    public static func crc32(_ bytes: [UInt8]) -> UInt32 {
+        bytes.withUnsafeBytes { crc32($0) }
+    }
+}

@@ -1,3 +1,4 @@
+import CurlClient
 import Foundation
 import Gzip
 import Testing
@@ -145,5 +146,67 @@ final class LumberjackWriter {
         try h.waitUntil("the truncation is reported", seconds: 10) { h.read("agent.log").contains("truncated") }
         kill(agent.processIdentifier, SIGTERM)
         agent.waitUntilExit()
+    }
+}
+
+@Suite(.serialized) struct SpoolTests {
+    /// While the aggregator is down the agent reads into its spool, so backups that
+    /// kube-apiserver deletes (maxbackup) do not take unshipped events with them.
+    @Test func spoolKeepsEventsWhoseBackupsAreDeleted() throws {
+        let h = try Harness()
+        try h.makeCertificates(cluster: "s", nodes: ["n1"])
+        let lines = try h.generate(events: 4000, seed: 51, node: "n1", to: "\(h.dir)/gen.log")
+        let logs = h.dir + "/logs"
+        try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+        let w = LumberjackWriter(dir: logs)
+        try h.startAggregator()
+        h.stopAggregator()
+        let agent = try h.start(h.agentArguments(cluster: "s", node: "n1", path: w.live, state: "\(h.dir)/state",
+                                                  extra: ["--batch-max-events", "200", "--batch-linger-ms", "20", "--poll-interval-ms", "20",
+                                                          "--metrics-listen", "127.0.0.1:0"]),
+                                log: "agent.log")
+        var address = ""
+        try h.waitUntil("metrics are served", seconds: 30) {
+            guard let line = h.read("agent.log").split(separator: "\n").first(where: { $0.contains("metrics listening") }),
+                  let r = line.range(of: "address=") else { return false }
+            address = String(line[r.upperBound...].split(separator: " ").first ?? "")
+            return true
+        }
+        let client = try HTTPClientForTests()
+        for step in 0..<4 {
+            try w.append(lines[(step * 1000)..<((step + 1) * 1000)])
+            try h.waitUntil("the agent has read what was written", seconds: 60) {
+                try client.metric(address, "auditship_agent_events_read_total") >= Double((step + 1) * 1000)
+                    && client.metric(address, "auditship_agent_file_lag_bytes") == 0
+            }
+            let backup = w.rotate()
+            try w.compress(backup)
+            // maxbackup 1: delete all but the newest backup.
+            for old in w.backups.dropLast() where FileManager.default.fileExists(atPath: old) {
+                try FileManager.default.removeItem(atPath: old)
+            }
+        }
+        #expect(FileManager.default.fileExists(atPath: "\(h.dir)/state/spool"))
+        #expect(try h.count() == 0)
+        try h.startAggregator()
+        try h.waitUntil("every event is stored", seconds: 120) { try h.count() >= lines.count }
+        usleep(300_000)
+        #expect(multiset(try h.storedEvents().map(\.event)) == multiset(lines))
+        try h.waitUntil("the spool drains", seconds: 30) { try client.metric(address, "auditship_agent_spool_batches") == 0 }
+        kill(agent.processIdentifier, SIGTERM)
+        agent.waitUntilExit()
+        #expect(agent.terminationStatus == 0)
+        #expect(!h.read("agent.log").contains("are lost"))
+    }
+}
+
+/// Reads single metric values from an agent's /metrics.
+struct HTTPClientForTests {
+    let client: HTTPClient
+    init() throws { client = try HTTPClient(tls: ClientTLSConfiguration()) }
+    func metric(_ address: String, _ name: String) throws -> Double {
+        let r = try client.request(method: "GET", url: "http://\(address)/metrics")
+        let (samples, _) = try PrometheusParser.parse(r.bodyText)
+        return samples.filter { $0.name == name }.reduce(0) { $0 + $1.value }
     }
 }

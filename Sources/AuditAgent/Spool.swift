@@ -1,0 +1,153 @@
+import Foundation
+import Gzip
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A batch waiting in the spool: its compressed body and where its events came from.
+public struct SpooledBatch: Sendable {
+    /// The file name without `.batch` (sorts in delivery order).
+    public var key: String
+    public var batchID: String
+    /// The gzip-compressed NDJSON body, exactly as it will be sent.
+    public var body: [UInt8]
+    public var eventCount: Int
+    /// For each event (in order): index into `paths` and the line number.
+    public var paths: [String]
+    public var sources: [[Int64]]
+    public var storedBytes: Int
+}
+
+/// The agent's on-disk spool: batches that could not be delivered yet, in order.
+///
+/// While no aggregator answers, the agent keeps reading its files and spools
+/// what it read, so that kube-apiserver deleting old backups cannot destroy
+/// unshipped events; a file's checkpoint moves once its events are durably
+/// in the spool, and a spooled batch is deleted only after an aggregator
+/// acknowledged it.
+///
+/// Format: one file per batch, `STATE/spool/SEQUENCE.batch` (20-digit decimal
+/// sequence, so names sort in order; a batch split after a 413 becomes
+/// `SEQUENCE.0.batch` and `SEQUENCE.1.batch`, which sort in its place),
+/// written with a temporary name, fsynced,
+/// renamed, and the directory fsynced. Content:
+///
+///     "ASP1" | u32 header length | u32 body length | u32 CRC-32 of header+body | header JSON | body
+///
+/// (integers little-endian). The header is `{"batchID","events","paths","sources"}`.
+/// A file that fails its checks (torn by a crash before the rename is not
+/// possible; a damaged disk is) is moved to `spool/damaged/`, logged and counted.
+public final class Spool {
+    public let directory: String
+    public let maxBytes: Int64
+    private(set) var files: [(key: String, size: Int64)] = []
+    private var nextSequence: UInt64 = 1
+    public private(set) var bytes: Int64 = 0
+    public private(set) var damaged: [String] = []
+
+    struct Header: Codable {
+        var batchID: String
+        var events: Int
+        var paths: [String]
+        var sources: [[Int64]]
+    }
+
+    public init(directory: String, maxBytes: Int64) throws {
+        self.directory = directory
+        self.maxBytes = maxBytes
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        for name in try FileManager.default.contentsOfDirectory(atPath: directory) {
+            if name.hasSuffix(".tmp") { try? FileManager.default.removeItem(atPath: directory + "/" + name); continue }
+            guard name.hasSuffix(".batch") else { continue }
+            let key = String(name.dropLast(6))
+            guard let top = UInt64(key.split(separator: ".").first ?? "") else { continue }
+            let attributes = try? FileManager.default.attributesOfItem(atPath: directory + "/" + name)
+            let size = Int64((attributes?[.size] as? Int) ?? 0)
+            files.append((key, size))
+            bytes += size
+            nextSequence = max(nextSequence, top + 1)
+        }
+        files.sort { $0.key < $1.key }
+    }
+
+    public var isEmpty: Bool { files.isEmpty }
+    public var count: Int { files.count }
+    public var isFull: Bool { bytes >= maxBytes }
+
+    /// Durably appends a batch.
+    public func append(batchID: String, body: [UInt8], eventCount: Int, paths: [String], sources: [[Int64]]) throws {
+        let key = String(format: "%020llu", nextSequence)
+        nextSequence += 1
+        let size = try write(key: key, batchID: batchID, body: body, eventCount: eventCount, paths: paths, sources: sources)
+        files.append((key, size))
+        bytes += size
+    }
+
+    private func write(key: String, batchID: String, body: [UInt8], eventCount: Int, paths: [String], sources: [[Int64]]) throws -> Int64 {
+        let header = try JSONEncoder().encode(Header(batchID: batchID, events: eventCount, paths: paths, sources: sources))
+        var record = Data("ASP1".utf8)
+        func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { record.append(contentsOf: $0) } }
+        u32(UInt32(header.count))
+        u32(UInt32(body.count))
+        var payload = [UInt8](header)
+        payload.append(contentsOf: body)
+        u32(Gzip.crc32(payload))
+        record.append(contentsOf: payload)
+        try Durable.write(record, to: directory + "/" + key + ".batch")
+        return Int64(record.count)
+    }
+
+    /// The oldest batch, or nil. Damaged files are set aside (and reported in `damaged`).
+    public func head() -> SpooledBatch? {
+        while let first = files.first {
+            let path = directory + "/" + first.key + ".batch"
+            if let batch = read(path, key: first.key) { return batch }
+            let damagedDir = directory + "/damaged"
+            try? FileManager.default.createDirectory(atPath: damagedDir, withIntermediateDirectories: true)
+            _ = rename(path, damagedDir + "/" + first.key + ".batch")
+            damaged.append(first.key + ".batch")
+            files.removeFirst()
+            bytes -= first.size
+        }
+        return nil
+    }
+
+    /// Deletes the oldest batch (after it was acknowledged).
+    public func removeHead() throws {
+        guard let first = files.first else { return }
+        try FileManager.default.removeItem(atPath: directory + "/" + first.key + ".batch")
+        try Durable.syncDirectory(directory)
+        files.removeFirst()
+        bytes -= first.size
+    }
+
+    /// Replaces the oldest batch with two halves in its place (after a 413).
+    public func splitHead(_ halves: [(batchID: String, body: [UInt8], eventCount: Int, paths: [String], sources: [[Int64]])]) throws {
+        guard let first = files.first else { return }
+        var added: [(key: String, size: Int64)] = []
+        for (i, h) in halves.enumerated() {
+            let key = first.key + ".\(i)"
+            added.append((key, try write(key: key, batchID: h.batchID, body: h.body, eventCount: h.eventCount, paths: h.paths, sources: h.sources)))
+        }
+        try FileManager.default.removeItem(atPath: directory + "/" + first.key + ".batch")
+        try Durable.syncDirectory(directory)
+        files.removeFirst()
+        bytes -= first.size
+        files.insert(contentsOf: added, at: 0)
+        bytes += added.reduce(0) { $0 + $1.size }
+    }
+
+    private func read(_ path: String, key: String) -> SpooledBatch? {
+        guard let data = FileManager.default.contents(atPath: path), data.count >= 16 else { return nil }
+        let bytes = [UInt8](data)
+        guard bytes[0..<4] == [0x41, 0x53, 0x50, 0x31] else { return nil }
+        func u32(_ at: Int) -> Int { Int(UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24) }
+        let headerLength = u32(4), bodyLength = u32(8), crc = UInt32(u32(12))
+        guard 16 + headerLength + bodyLength == bytes.count else { return nil }
+        let payload = Array(bytes[16...])
+        guard Gzip.crc32(payload) == crc,
+              let header = try? JSONDecoder().decode(Header.self, from: Data(payload[0..<headerLength])) else { return nil }
+        return SpooledBatch(key: key, batchID: header.batchID, body: Array(payload[headerLength...]),
+                            eventCount: header.events, paths: header.paths, sources: header.sources, storedBytes: bytes.count)
+    }
+}
