@@ -37,6 +37,8 @@ let package = Package(
         .target(name: "AuditModel", swiftSettings: swiftSettings),
         // Kubernetes audit Policy: parse, match, check, simulate.
         .target(name: "AuditPolicy", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
+        // Alert rules on audit events: YAML rules, the built-in pack, the engine.
+        .target(name: "AuditAlerts", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
         // Wire protocol between agents, webhook clients and the aggregator.
         .target(name: "AuditWire", dependencies: ["AuditModel"], swiftSettings: swiftSettings),
         // Deterministic generator of realistic audit logs.
@@ -64,7 +66,7 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         // Subcommands.
         .target(name: "AuditshipCLI", dependencies: [
-            "AuditModel", "AuditPolicy", "AuditWire", "AuditGenerator", "AuditAgent", "AuditStore",
+            "AuditModel", "AuditPolicy", "AuditAlerts", "AuditWire", "AuditGenerator", "AuditAgent", "AuditStore",
             "AuditAggregator", "OpenSSLKit", "Gzip", "CurlClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
@@ -76,6 +78,7 @@ let package = Package(
 
         .testTarget(name: "AuditModelTests", dependencies: ["AuditModel", "AuditGenerator"], swiftSettings: swiftSettings),
         .testTarget(name: "AuditPolicyTests", dependencies: ["AuditPolicy"], swiftSettings: swiftSettings),
+        .testTarget(name: "AuditAlertsTests", dependencies: ["AuditAlerts"], swiftSettings: swiftSettings),
         .testTarget(name: "WrapperTests", dependencies: ["Gzip", "OpenSSLKit"], swiftSettings: swiftSettings),
         .testTarget(name: "AuditAgentTests", dependencies: ["AuditAgent", "AuditModel", "AuditPolicy"], swiftSettings: swiftSettings),
         .testTarget(name: "AuditStoreTests", dependencies: ["AuditStore", "AuditModel"], swiftSettings: swiftSettings),

@@ -63,8 +63,9 @@ public struct AlertEngineStatistics: Sendable, Hashable {
 /// Semantics:
 /// - A rule is evaluated on the stages it lists (`stages:`), by default `ResponseComplete` and `Panic`
 ///   (see `AlertStage.defaultStages`). An event without `stage` counts as `ResponseComplete`. A rule that
-///   lists several stages fires at most once per auditID (the last `recentAuditIDs` auditIDs are remembered
-///   per such rule), so exec's `ResponseStarted` and `ResponseComplete` make one alert.
+///   lists `RequestReceived` or `ResponseStarted` with another stage fires at most once per auditID (the
+///   last `recentAuditIDs` auditIDs are remembered per such rule), so exec's `ResponseStarted` and
+///   `ResponseComplete` make one alert.
 /// - Time is the `now` argument (arrival time), so windows and suppression follow the clock you inject.
 /// - Threshold: each match is counted in its group (the threshold's `groupBy` values); when a group holds
 ///   `count` matches no older than `window`, the rule fires and the group's count restarts at zero.
@@ -92,6 +93,9 @@ public final class AlertEngine {
         let condition: CompiledCondition
         let stages: Set<AlertStage>
         let stateful: Bool
+        /// True when one request can match at two of the rule's stages (RequestReceived or ResponseStarted,
+        /// then ResponseComplete or Panic): fire once per auditID.
+        let oncePerAuditID: Bool
         /// The longest time a group's state matters.
         let horizon: TimeInterval
         var groups: [String: GroupState] = [:]
@@ -104,6 +108,7 @@ public final class AlertEngine {
             self.rule = rule
             condition = CompiledCondition.compile(rule.condition, lists: lists)
             stages = rule.effectiveStages
+            oncePerAuditID = stages.count > 1 && (stages.contains(.requestReceived) || stages.contains(.responseStarted))
             stateful = rule.threshold.map { $0.count > 1 } == true || rule.suppress != nil
             horizon = max(rule.threshold?.window ?? 0, rule.suppress ?? 0)
         }
@@ -189,7 +194,7 @@ public final class AlertEngine {
     private func fire(_ rule: CompiledRule, _ event: AuditEventView, cluster: String, node: String, now: Date) -> AlertFiring? {
         let name = rule.rule.name
         let auditID = event.auditID ?? ""
-        if rule.stages.count > 1, !auditID.isEmpty {
+        if rule.oncePerAuditID, !auditID.isEmpty {
             if rule.recent.contains(auditID) {
                 statistics.duplicateStages[name, default: 0] += 1
                 return nil

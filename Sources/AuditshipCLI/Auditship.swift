@@ -7,7 +7,7 @@ public struct Auditship: AsyncParsableCommand {
         abstract: "Ship Kubernetes API-server audit logs from every control-plane node into one trustworthy store.",
         subcommands: [
             QuickstartCommand.self, AgentCommand.self, AggregatorCommand.self, QueryCommand.self,
-            GenerateCommand.self, CertsCommand.self, PolicyCommand.self,
+            GenerateCommand.self, CertsCommand.self, PolicyCommand.self, AlertsCommand.self,
         ]
     )
     public init() {}

@@ -168,7 +168,7 @@ struct ConditionTests {
         #expect(try holds("{field: requestObject.spec.tolerations, exists: true}", podEvent))
         #expect(try holds("{field: requestObject.spec.hostNetwork, exists: false}", podEvent))
         #expect(try holds("{field: 'requestObject.metadata.labels[\"app.kubernetes.io/name\"]', equals: web}", podEvent))
-        #expect(try holds("{field: annotations[\"authorization.k8s.io/decision\"], equals: allow}", podEvent))
+        #expect(try holds("{field: 'annotations[\"authorization.k8s.io/decision\"]', equals: allow}", podEvent))
         #expect(try holds("{field: decision, equals: allow}", podEvent))
         #expect(try holds("{field: 'requestObject.metadata.labels[keys]', prefix: app.kubernetes.io/}", podEvent))
         #expect(try holds("{field: 'event.user.uid', exists: true}", podEvent))
