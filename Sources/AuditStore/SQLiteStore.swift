@@ -97,6 +97,13 @@ public final class SQLiteStore: EventStore {
                 );
                 """)
         }
+        m.registerMigration("v2-collisions") { db in
+            try db.execute(sql: """
+                ALTER TABLE events ADD COLUMN collision INTEGER NOT NULL DEFAULT 0;
+                CREATE INDEX events_audit ON events(cluster, audit_id, stage);
+                CREATE INDEX events_collisions ON events(cluster, audit_id, stage) WHERE collision = 1;
+                """)
+        }
         return m
     }
 
@@ -136,6 +143,9 @@ public final class SQLiteStore: EventStore {
             ON CONFLICT(cluster, digest) DO NOTHING
             """)
         var stored = 0
+        var collisions = 0
+        let sameKey = try db.cachedStatement(sql: "SELECT count(*) FROM events WHERE cluster = ? AND audit_id = ? AND stage = ?")
+        let markCollision = try db.cachedStatement(sql: "UPDATE events SET collision = 1 WHERE cluster = ? AND audit_id = ? AND stage = ?")
         for event in batch.events {
             let s = event.summary
             let user = try dimID(db, .user, s.username ?? "")
@@ -150,13 +160,24 @@ public final class SQLiteStore: EventStore {
                 s.responseCode, Data(event.bytes),
             ])
             try insert.execute()
-            stored += db.changesCount
+            let inserted = db.changesCount
+            stored += inserted
+            if inserted == 1 {
+                // Another event with this auditID and stage but other bytes: keep both, flag both.
+                let stage = StageCode.code(s.stage)
+                sameKey.setUncheckedArguments([cluster, s.auditID, stage])
+                if let n = try Int.fetchOne(sameKey), n > 1 {
+                    collisions += 1
+                    markCollision.setUncheckedArguments([cluster, s.auditID, stage])
+                    try markCollision.execute()
+                }
+            }
         }
         let duplicates = batch.events.count - stored
         try db.execute(
             sql: "INSERT INTO batches(cluster, node, batch_id, received_at, events, stored, duplicates) VALUES (?, ?, ?, ?, ?, ?, ?)",
             arguments: [cluster, node, batch.batchID, Int64(Date().timeIntervalSince1970 * 1_000_000), batch.events.count, stored, duplicates])
-        return IngestResult(stored: stored, duplicates: duplicates)
+        return IngestResult(stored: stored, duplicates: duplicates, collisions: collisions)
     }
 
     /// Builds the WHERE clause; returns nil when a filter names a value the store has never seen.
@@ -180,24 +201,31 @@ public final class SQLiteStore: EventStore {
         }
         if let since = q.since { conditions.append("e.ts >= ?"); _ = args.append(contentsOf: [since.microseconds]) }
         if let until = q.until { conditions.append("e.ts < ?"); _ = args.append(contentsOf: [until.microseconds]) }
+        if let c = q.after {
+            conditions.append("(e.ts, e.rts, e.audit_id, e.stage, e.id) > (?, ?, ?, ?, ?)")
+            _ = args.append(contentsOf: [c.timestamp, c.received, c.auditID, c.stage, c.sequence])
+        }
+        if let seq = q.ingestedAfter { conditions.append("e.id > ?"); _ = args.append(contentsOf: [seq]) }
         return (conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "), args)
     }
 
     public func events(_ query: EventQuery) async throws -> [StoredEvent] {
         try await pool.read { db in
             guard let (whereSQL, args) = try self.whereClause(db, query) else { return [] }
+            let order = query.ingestOrder ? "e.id" : "e.ts, e.rts, e.audit_id, e.stage, e.id"
             var sql = """
-                SELECT e.id, c.value, n.value, e.raw, e.ts FROM events e
+                SELECT e.id, c.value, n.value, e.raw, e.ts, e.rts, e.audit_id, e.stage, e.collision FROM events e
                 JOIN dims c ON c.id = e.cluster JOIN dims n ON n.id = e.node
-                \(whereSQL) ORDER BY e.ts, e.rts, e.audit_id, e.stage, e.id
+                \(whereSQL) ORDER BY \(order)
                 """
             if let limit = query.limit { sql += " LIMIT \(max(0, limit))" }
             var out: [StoredEvent] = []
             let rows = try Row.fetchCursor(db, sql: sql, arguments: args)
             while let row = try rows.next() {
                 let raw: Data = row[3]
+                let cursor = EventCursor(timestamp: row[4], received: row[5], auditID: row[6], stage: row[7], sequence: row[0])
                 out.append(StoredEvent(sequence: row[0], cluster: row[1], node: row[2], bytes: [UInt8](raw),
-                                       timestamp: Timestamp(microseconds: row[4])))
+                                       timestamp: Timestamp(microseconds: row[4]), cursor: cursor, collision: (row[8] as Int) != 0))
             }
             return out
         }
@@ -210,8 +238,57 @@ public final class SQLiteStore: EventStore {
         }
     }
 
-    /// Closes the database (checkpointing the WAL).
-    public func close() throws {
+    public func collisions(_ query: EventQuery) async throws -> [AuditIDCollision] {
+        try await pool.read { db in
+            guard let (whereSQL, args) = try self.whereClause(db, query) else { return [] }
+            let extra = whereSQL.isEmpty ? "WHERE e.collision = 1" : whereSQL + " AND e.collision = 1"
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT c.value, e.audit_id, e.stage, count(*) FROM events e JOIN dims c ON c.id = e.cluster
+                \(extra) GROUP BY e.cluster, e.audit_id, e.stage ORDER BY min(e.ts)
+                """, arguments: args)
+            return rows.map { AuditIDCollision(cluster: $0[0], auditID: $0[1], stage: StageCode.name($0[2]), events: $0[3]) }
+        }
+    }
+
+    public func statistics(_ query: EventQuery) async throws -> StoreStatistics {
+        try await pool.read { db in
+            guard let (whereSQL, args) = try self.whereClause(db, query) else { return StoreStatistics() }
+            func group(_ column: String) throws -> [String: Int] {
+                let rows = try Row.fetchAll(db, sql: "SELECT d.value, count(*) FROM events e JOIN dims d ON d.id = e.\(column) \(whereSQL) GROUP BY e.\(column)", arguments: args)
+                var out: [String: Int] = [:]
+                for r in rows { out[r[0], default: 0] += r[1] }
+                return out
+            }
+            let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM events e \(whereSQL)", arguments: args) ?? 0
+            return StoreStatistics(total: total, byCluster: try group("cluster"), byNode: try group("node"), byUser: try group("user"),
+                                   byVerb: try group("verb"), byResource: try group("resource"))
+        }
+    }
+
+    /// Deletes in chunks of 10,000 rows per transaction, so that ingest is never blocked for long.
+    public func deleteEvents(before cutoff: Timestamp) async throws -> Int {
+        var total = 0
+        while true {
+            let n = try await pool.write { db -> Int in
+                try db.execute(sql: "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < ? LIMIT 10000)", arguments: [cutoff.microseconds])
+                return db.changesCount
+            }
+            total += n
+            if n < 10_000 { return total }
+            await Task.yield()
+        }
+    }
+
+    public func lastSequence() async throws -> Int64 {
+        try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) FROM events") ?? 0 }
+    }
+
+    public func close() async throws {
+        try pool.close()
+    }
+
+    /// Closes the database (checkpointing the WAL), synchronously.
+    public func closeNow() throws {
         try pool.close()
     }
 }

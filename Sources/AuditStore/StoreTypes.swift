@@ -37,7 +37,74 @@ public struct IngestResult: Sendable, Hashable {
     public var stored: Int
     /// Events already present, not stored again.
     public var duplicates: Int
-    public init(stored: Int, duplicates: Int) { self.stored = stored; self.duplicates = duplicates }
+    /// Newly stored events whose (cluster, auditID, stage) was already held by an event
+    /// with other bytes: both are kept; this counts and flags them.
+    public var collisions: Int
+    public init(stored: Int, duplicates: Int, collisions: Int = 0) {
+        self.stored = stored
+        self.duplicates = duplicates
+        self.collisions = collisions
+    }
+}
+
+/// A position in the query order, for cursor pagination: the last event of a page.
+public struct EventCursor: Sendable, Hashable, CustomStringConvertible {
+    public var timestamp: Int64
+    public var received: Int64
+    public var auditID: String
+    public var stage: Int
+    public var sequence: Int64
+
+    public init(timestamp: Int64, received: Int64, auditID: String, stage: Int, sequence: Int64) {
+        self.timestamp = timestamp
+        self.received = received
+        self.auditID = auditID
+        self.stage = stage
+        self.sequence = sequence
+    }
+
+    /// Opaque text form: `ts.rts.stage.seq.auditID` (auditID last, it may contain dots).
+    public var description: String { "\(timestamp).\(received).\(stage).\(sequence).\(auditID)" }
+
+    public init?(_ text: String) {
+        let parts = text.split(separator: ".", maxSplits: 4, omittingEmptySubsequences: false)
+        guard parts.count == 5, let t = Int64(parts[0]), let r = Int64(parts[1]), let st = Int(parts[2]), let seq = Int64(parts[3]) else { return nil }
+        self.init(timestamp: t, received: r, auditID: String(parts[4]), stage: st, sequence: seq)
+    }
+}
+
+/// An auditID and stage held by events with different bytes in one cluster.
+public struct AuditIDCollision: Sendable, Hashable {
+    public var cluster: String
+    public var auditID: String
+    public var stage: String
+    /// How many different events share it.
+    public var events: Int
+    public init(cluster: String, auditID: String, stage: String, events: Int) {
+        self.cluster = cluster
+        self.auditID = auditID
+        self.stage = stage
+        self.events = events
+    }
+}
+
+/// Counts over a window, per dimension (`GET /v1/stats`).
+public struct StoreStatistics: Sendable, Hashable {
+    public var total: Int
+    public var byCluster: [String: Int]
+    public var byNode: [String: Int]
+    public var byUser: [String: Int]
+    public var byVerb: [String: Int]
+    public var byResource: [String: Int]
+    public init(total: Int = 0, byCluster: [String: Int] = [:], byNode: [String: Int] = [:], byUser: [String: Int] = [:],
+                byVerb: [String: Int] = [:], byResource: [String: Int] = [:]) {
+        self.total = total
+        self.byCluster = byCluster
+        self.byNode = byNode
+        self.byUser = byUser
+        self.byVerb = byVerb
+        self.byResource = byResource
+    }
 }
 
 /// A stored event with the tags stored beside it.
@@ -49,8 +116,15 @@ public struct StoredEvent: Sendable, Hashable {
     /// The event's exact bytes.
     public var bytes: [UInt8]
     public var timestamp: Timestamp
+    /// The event's position in the query order (for pagination).
+    public var cursor: EventCursor
+    /// True when another event of the cluster has the same auditID and stage.
+    public var collision: Bool
 
-    public init(sequence: Int64, cluster: String, node: String, bytes: [UInt8], timestamp: Timestamp) {
+    public init(sequence: Int64, cluster: String, node: String, bytes: [UInt8], timestamp: Timestamp,
+                cursor: EventCursor? = nil, collision: Bool = false) {
+        self.cursor = cursor ?? EventCursor(timestamp: timestamp.microseconds, received: timestamp.microseconds, auditID: "", stage: 9, sequence: sequence)
+        self.collision = collision
         self.sequence = sequence
         self.cluster = cluster
         self.node = node
@@ -73,10 +147,20 @@ public struct EventQuery: Sendable, Hashable {
     /// Exclusive upper bound on the order timestamp.
     public var until: Timestamp?
     public var limit: Int?
+    /// Only events after this position in the query order (pagination).
+    public var after: EventCursor?
+    /// Only events ingested after this store sequence (following new arrivals).
+    public var ingestedAfter: Int64?
+    /// With `ingestedAfter`: order by ingest sequence instead of time.
+    public var ingestOrder = false
 
     public init(cluster: String? = nil, node: String? = nil, user: String? = nil, verb: String? = nil,
                 resource: String? = nil, namespace: String? = nil, since: Timestamp? = nil,
-                until: Timestamp? = nil, limit: Int? = nil) {
+                until: Timestamp? = nil, limit: Int? = nil, after: EventCursor? = nil,
+                ingestedAfter: Int64? = nil, ingestOrder: Bool = false) {
+        self.after = after
+        self.ingestedAfter = ingestedAfter
+        self.ingestOrder = ingestOrder
         self.cluster = cluster
         self.node = node
         self.user = user
@@ -124,6 +208,16 @@ public enum StoreLocation: Sendable, Hashable, CustomStringConvertible {
 
 /// The stage codes stored, in lifecycle order (the last key of the event order).
 public enum StageCode {
+    public static func name(_ code: Int) -> String {
+        switch code {
+        case 0: return "RequestReceived"
+        case 1: return "ResponseStarted"
+        case 2: return "ResponseComplete"
+        case 3: return "Panic"
+        default: return "other"
+        }
+    }
+
     public static func code(_ stage: String) -> Int {
         switch stage {
         case "RequestReceived": return 0
@@ -135,12 +229,24 @@ public enum StageCode {
     }
 }
 
-/// The operations every store backend provides.
+/// The operations every store backend provides. The store-contract test
+/// suite runs the same cases against every implementation.
 public protocol EventStore: Sendable {
     /// Stores a batch in one durable transaction; returns only after the commit.
     func ingest(_ batch: IngestBatch) async throws -> IngestResult
-    /// Events matching the query in (stageTimestamp, requestReceivedTimestamp, auditID, stage) order.
+    /// Events matching the query in (stageTimestamp, requestReceivedTimestamp, auditID, stage, sequence)
+    /// order, or in ingest order when `query.ingestOrder` is set.
     func events(_ query: EventQuery) async throws -> [StoredEvent]
     /// How many events match.
     func count(_ query: EventQuery) async throws -> Int
+    /// auditID collisions among the events matching the query (its time and cluster filters).
+    func collisions(_ query: EventQuery) async throws -> [AuditIDCollision]
+    /// Counts per dimension among the events matching the query.
+    func statistics(_ query: EventQuery) async throws -> StoreStatistics
+    /// Deletes events whose order timestamp is before `cutoff`; returns how many.
+    func deleteEvents(before cutoff: Timestamp) async throws -> Int
+    /// The highest ingest sequence stored (0 when empty).
+    func lastSequence() async throws -> Int64
+    /// Releases the store's resources.
+    func close() async throws
 }

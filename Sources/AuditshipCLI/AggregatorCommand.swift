@@ -43,7 +43,7 @@ struct AggregatorCommand: AsyncParsableCommand {
         let eventStore = try Aggregator.openStore(location)
         logger.info("store opened", metadata: ["store": "\(location)"])
         try await Aggregator(configuration: configuration, store: eventStore, logger: logger).run()
-        if let sqlite = eventStore as? SQLiteStore { try sqlite.close() }
+        try await eventStore.close()
         logger.info("aggregator stopped")
     }
 }

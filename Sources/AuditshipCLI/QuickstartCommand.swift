@@ -118,7 +118,7 @@ struct QuickstartCommand: AsyncParsableCommand {
         print("  sample query: auditship query --store sqlite:STORE --user alice@example.com --resource secrets --format table --limit 5")
         let sample = try await store.events(EventQuery(user: "alice@example.com", resource: "secrets", limit: 5))
         print(EventTable.render(sample.map { ($0.cluster, $0.node, $0.bytes) }).split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
-        try store.close()
+        try await store.close()
 
         for p in children where p.isRunning { p.terminate() }
         for p in children { p.waitUntilExit() }

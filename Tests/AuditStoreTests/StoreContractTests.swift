@@ -1,0 +1,186 @@
+import AuditModel
+import AuditStore
+import Foundation
+import OpenSSLKit
+import Testing
+
+func event(_ id: String, stage: String = "ResponseComplete", user: String = "alice", verb: String = "get",
+           resource: String = "pods", ts: String, extra: String = "") -> IngestEvent {
+    let line = #"{"auditID":"\#(id)","stage":"\#(stage)","verb":"\#(verb)","user":{"username":"\#(user)"},"objectRef":{"resource":"\#(resource)","namespace":"default"},"requestReceivedTimestamp":"\#(ts)","stageTimestamp":"\#(ts)"\#(extra)}"#
+    let bytes = Array(line.utf8)
+    // The tests build their own events; a failure to scan is a test bug.
+    let summary = (try? EventScanner.scan(bytes)) ?? EventSummary()
+    return IngestEvent(bytes: bytes, summary: summary, digest: SHA256.hash(bytes))
+}
+
+/// A store backend under test. The same contract suite runs against each.
+enum StoreBackend: String, CaseIterable, CustomStringConvertible, Sendable {
+    case sqlite
+
+    var description: String { rawValue }
+
+    /// A new, empty store.
+    func make() async throws -> any EventStore {
+        switch self {
+        case .sqlite:
+            let dir = NSTemporaryDirectory() + "auditship-store-\(UUID().uuidString.prefix(8))"
+            return try SQLiteStore(path: dir + "/store.sqlite")
+        }
+    }
+}
+
+/// The store contract: every backend must pass these.
+@Suite struct StoreContractTests {
+
+    @Test(arguments: StoreBackend.allCases)
+    func storesOnceAndCountsDuplicates(backend: StoreBackend) async throws {
+        let s = try await backend.make()
+        let a = event("a", ts: "2026-01-01T00:00:02Z")
+        let b = event("b", ts: "2026-01-01T00:00:01Z")
+        let r1 = try await s.ingest(IngestBatch(cluster: "c1", node: "n1", batchID: "1", events: [a, b]))
+        #expect(r1 == IngestResult(stored: 2, duplicates: 0))
+        let r2 = try await s.ingest(IngestBatch(cluster: "c1", node: "n2", batchID: "2", events: [a, b, a]))
+        #expect(r2 == IngestResult(stored: 0, duplicates: 3))
+        // The same bytes from another cluster are another cluster's event.
+        let r3 = try await s.ingest(IngestBatch(cluster: "c2", node: "n1", batchID: "3", events: [a]))
+        #expect(r3 == IngestResult(stored: 1, duplicates: 0))
+        #expect(try await s.count(EventQuery()) == 3)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func sameAuditIDDifferentContentIsKept(backend: StoreBackend) async throws {
+        let s = try await backend.make()
+        let a = event("same", ts: "2026-01-01T00:00:01Z")
+        let forged = event("same", user: "mallory", ts: "2026-01-01T00:00:01Z")
+        _ = try await s.ingest(IngestBatch(cluster: "c", node: "n", batchID: "1", events: [a]))
+        let r = try await s.ingest(IngestBatch(cluster: "c", node: "n", batchID: "2", events: [forged]))
+        #expect(r.stored == 1)
+        #expect(try await s.count(EventQuery()) == 2)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func answersInTimestampOrderAcrossNodes(backend: StoreBackend) async throws {
+        let s = try await backend.make()
+        _ = try await s.ingest(IngestBatch(cluster: "c", node: "n1", batchID: "1", events: [
+            event("3", ts: "2026-01-01T00:00:03Z"), event("1", ts: "2026-01-01T00:00:01Z"),
+        ]))
+        _ = try await s.ingest(IngestBatch(cluster: "c", node: "n2", batchID: "2", events: [
+            event("2", ts: "2026-01-01T00:00:02Z"), event("1", stage: "RequestReceived", ts: "2026-01-01T00:00:01Z"),
+        ]))
+        let ids = try await s.events(EventQuery()).map { (try? EventScanner.scan($0.bytes))?.auditID ?? "?" }
+        #expect(ids == ["1", "1", "2", "3"])
+        let stages = try await s.events(EventQuery(until: Timestamp(rfc3339: "2026-01-01T00:00:02Z"))).map { (try? EventScanner.scan($0.bytes))?.stage ?? "?" }
+        #expect(stages == ["RequestReceived", "ResponseComplete"])
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func filters(backend: StoreBackend) async throws {
+        let s = try await backend.make()
+        _ = try await s.ingest(IngestBatch(cluster: "c", node: "n1", batchID: "1", events: [
+            event("1", user: "alice", verb: "get", resource: "secrets", ts: "2026-01-01T00:00:01Z"),
+            event("2", user: "bob", verb: "list", resource: "pods", ts: "2026-01-01T00:00:02Z"),
+            event("3", user: "alice", verb: "create", resource: "pods", ts: "2026-01-01T00:00:03Z", extra: ""),
+        ]))
+        #expect(try await s.count(EventQuery(user: "alice")) == 2)
+        #expect(try await s.count(EventQuery(user: "alice", resource: "pods")) == 1)
+        #expect(try await s.count(EventQuery(verb: "list")) == 1)
+        #expect(try await s.count(EventQuery(user: "nobody")) == 0)
+        #expect(try await s.count(EventQuery(node: "n1", since: Timestamp(rfc3339: "2026-01-01T00:00:02Z"))) == 2)
+        let stored = try await s.events(EventQuery(user: "bob"))
+        #expect(stored.count == 1)
+        #expect(stored.first?.cluster == "c")
+        #expect(stored.first?.node == "n1")
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func keepsTheExactBytes(backend: StoreBackend) async throws {
+        let s = try await backend.make()
+        let odd = #"{ "auditID" : "x",   "verb":"get" ,"stageTimestamp":"2026-01-01T00:00:00.000001Z","note":"caf\u00e9"}"#
+        let bytes = Array(odd.utf8)
+        let e = IngestEvent(bytes: bytes, summary: try EventScanner.scan(bytes), digest: SHA256.hash(bytes))
+        _ = try await s.ingest(IngestBatch(cluster: "c", node: "n", batchID: "1", events: [e]))
+        #expect(try await s.events(EventQuery()).first?.bytes == bytes)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func collisionsAreCountedAndQueryable(backend: StoreBackend) async throws {
+        let s = try await backend.make()
+        let a = event("dup-id", ts: "2026-01-01T00:00:01Z")
+        let forged = event("dup-id", user: "mallory", verb: "delete", ts: "2026-01-01T00:00:02Z")
+        let other = event("other", ts: "2026-01-01T00:00:03Z")
+        let r1 = try await s.ingest(IngestBatch(cluster: "c", node: "n", batchID: "1", events: [a, other]))
+        #expect(r1.collisions == 0)
+        let r2 = try await s.ingest(IngestBatch(cluster: "c", node: "n", batchID: "2", events: [forged, a]))
+        #expect(r2 == IngestResult(stored: 1, duplicates: 1, collisions: 1))
+        let found = try await s.collisions(EventQuery())
+        #expect(found == [AuditIDCollision(cluster: "c", auditID: "dup-id", stage: "ResponseComplete", events: 2)])
+        let flagged = try await s.events(EventQuery()).filter(\.collision).count
+        #expect(flagged == 2)
+        // Another cluster's event with the same auditID is no collision.
+        let r3 = try await s.ingest(IngestBatch(cluster: "c2", node: "n", batchID: "3", events: [event("other", user: "x", ts: "2026-01-01T00:00:04Z")]))
+        #expect(r3.collisions == 0)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func cursorPagesThroughInOrder(backend: StoreBackend) async throws {
+        let s = try await backend.make()
+        var all: [IngestEvent] = []
+        for i in 0..<25 { all.append(event("e\(i)", ts: "2026-01-01T00:00:\(String(format: "%02d", 59 - i))Z")) }
+        _ = try await s.ingest(IngestBatch(cluster: "c", node: "n", batchID: "1", events: all))
+        let everything = try await s.events(EventQuery()).map(\.bytes)
+        var paged: [[UInt8]] = []
+        var cursor: EventCursor?
+        while true {
+            let page = try await s.events(EventQuery(limit: 7, after: cursor))
+            if page.isEmpty { break }
+            paged += page.map(\.bytes)
+            cursor = page.last?.cursor
+            #expect(EventCursor(cursor?.description ?? "") == cursor)
+        }
+        #expect(paged == everything)
+        #expect(paged.count == 25)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func followsNewArrivalsByIngestSequence(backend: StoreBackend) async throws {
+        let s = try await backend.make()
+        #expect(try await s.lastSequence() == 0)
+        _ = try await s.ingest(IngestBatch(cluster: "c", node: "n", batchID: "1", events: [event("1", ts: "2026-01-01T00:00:05Z")]))
+        let mark = try await s.lastSequence()
+        _ = try await s.ingest(IngestBatch(cluster: "c", node: "n", batchID: "2", events: [
+            event("2", ts: "2026-01-01T00:00:09Z"), event("3", ts: "2026-01-01T00:00:01Z"),
+        ]))
+        let new = try await s.events(EventQuery(ingestedAfter: mark, ingestOrder: true))
+        #expect(new.map { (try? EventScanner.scan($0.bytes))?.auditID ?? "" } == ["2", "3"])
+        #expect(try await s.lastSequence() > mark)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func statisticsCountPerDimension(backend: StoreBackend) async throws {
+        let s = try await backend.make()
+        _ = try await s.ingest(IngestBatch(cluster: "c", node: "n1", batchID: "1", events: [
+            event("1", user: "alice", verb: "get", ts: "2026-01-01T00:00:01Z"),
+            event("2", user: "alice", verb: "list", ts: "2026-01-01T00:00:02Z"),
+        ]))
+        _ = try await s.ingest(IngestBatch(cluster: "c", node: "n2", batchID: "2", events: [event("3", user: "bob", verb: "get", resource: "secrets", ts: "2026-01-01T00:00:03Z")]))
+        let st = try await s.statistics(EventQuery())
+        #expect(st.total == 3)
+        #expect(st.byUser == ["alice": 2, "bob": 1])
+        #expect(st.byVerb == ["get": 2, "list": 1])
+        #expect(st.byNode == ["n1": 2, "n2": 1])
+        #expect(st.byResource == ["pods": 2, "secrets": 1])
+        let windowed = try await s.statistics(EventQuery(since: Timestamp(rfc3339: "2026-01-01T00:00:02Z")))
+        #expect(windowed.total == 2)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func retentionDeletesOldEventsOnly(backend: StoreBackend) async throws {
+        let s = try await backend.make()
+        _ = try await s.ingest(IngestBatch(cluster: "c", node: "n", batchID: "1", events: [
+            event("old", ts: "2025-12-01T00:00:00Z"), event("new", ts: "2026-01-02T00:00:00Z"),
+        ]))
+        let deleted = try await s.deleteEvents(before: try #require(Timestamp(rfc3339: "2026-01-01T00:00:00Z")))
+        #expect(deleted == 1)
+        #expect(try await s.events(EventQuery()).map { (try? EventScanner.scan($0.bytes))?.auditID ?? "" } == ["new"])
+    }
+}
