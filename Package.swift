@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.20.0"),
     ],
     targets: [
         // C libraries, each wrapped once in a Swift module below.
@@ -36,9 +37,9 @@ let package = Package(
         // Event model and byte-level scanner.
         .target(name: "AuditModel", swiftSettings: swiftSettings),
         // Kubernetes audit Policy: parse, match, check, simulate.
-        .target(name: "AuditPolicy", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
+        .target(name: "AuditPolicy", dependencies: ["AuditModel", .product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
         // Alert rules on audit events: YAML rules, the built-in pack, the engine.
-        .target(name: "AuditAlerts", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
+        .target(name: "AuditAlerts", dependencies: ["AuditModel", .product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
         // Wire protocol between agents, webhook clients and the aggregator.
         .target(name: "AuditWire", dependencies: ["AuditModel"], swiftSettings: swiftSettings),
         // Deterministic generator of realistic audit logs.
@@ -53,9 +54,18 @@ let package = Package(
             "AuditModel", "OpenSSLKit",
             .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: swiftSettings),
+        // The PostgreSQL store, for several aggregators sharing one database.
+        .target(name: "AuditStorePostgres", dependencies: [
+            "AuditModel", "AuditStore",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
         // The aggregator server.
         .target(name: "AuditAggregator", dependencies: [
-            "AuditModel", "AuditWire", "AuditStore", "Gzip", "OpenSSLKit",
+            "AuditModel", "AuditWire", "AuditStore", "AuditStorePostgres", "Gzip", "OpenSSLKit",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -66,7 +76,7 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         // Subcommands.
         .target(name: "AuditshipCLI", dependencies: [
-            "AuditModel", "AuditPolicy", "AuditAlerts", "AuditWire", "AuditGenerator", "AuditAgent", "AuditStore",
+            "AuditModel", "AuditPolicy", "AuditAlerts", "AuditWire", "AuditGenerator", "AuditAgent", "AuditStore", "AuditStorePostgres",
             "AuditAggregator", "OpenSSLKit", "Gzip", "CurlClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
@@ -81,7 +91,7 @@ let package = Package(
         .testTarget(name: "AuditAlertsTests", dependencies: ["AuditAlerts"], swiftSettings: swiftSettings),
         .testTarget(name: "WrapperTests", dependencies: ["Gzip", "OpenSSLKit"], swiftSettings: swiftSettings),
         .testTarget(name: "AuditAgentTests", dependencies: ["AuditAgent", "AuditModel", "AuditPolicy"], swiftSettings: swiftSettings),
-        .testTarget(name: "AuditStoreTests", dependencies: ["AuditStore", "AuditModel"], swiftSettings: swiftSettings),
+        .testTarget(name: "AuditStoreTests", dependencies: ["AuditStore", "AuditStorePostgres", "AuditModel", "OpenSSLKit"], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["OpenSSLKit", "CurlClient", "Gzip", "AuditModel", "AuditGenerator"], swiftSettings: swiftSettings),
     ]
 )

@@ -27,6 +27,8 @@ public final class Agent {
     var knownRecords: [CheckpointRecord] = []
     /// Files already classified, by path, with the inode and size they had then.
     var classified: [String: (device: UInt64, inode: UInt64, size: Int64, verdict: FileVerdict)] = [:]
+    /// First bytes of files on disk, by path, for fingerprint matching (valid while device and inode match).
+    var prefixes: [String: FilePrefix] = [:]
     var roundRobin = 0
     let checkpointFile: CheckpointFile
     let quarantine: Quarantine
@@ -139,56 +141,45 @@ public final class Agent {
         while true {
             if ReloadSignal.take() { reloadPolicy() }
             let stopping = shouldStop()
-            // 1. Spooled batches go first, in order, when their retry time has come.
-            if !spool.isEmpty && ContinuousClock.now >= nextAttempt && !stopClock.expired {
-                if drainSpoolHead() { continue }
-            }
             discoverFiles()
             var readAny = false
             var quarantined: [QuarantinedLine] = []
-            // 2. Read, unless stopping or the spool is full (then the files are the buffer).
-            let spoolFull = spool.isFull
+            // 1. Read, unless stopping or the spool is full (then the files are the buffer).
+            //    While batches wait in the spool, reading keeps pace with the writer: every
+            //    full batch goes to the spool at once, and reading goes on until caught up,
+            //    so that rotation cannot delete what was not read.
+            var spoolFull = spool.isFull
             if spoolFull && !spoolFullReported {
                 logger.error("spool full: reading paused until the aggregator accepts batches again; rotated files may be deleted before they are read",
                              metadata: ["spool.bytes": "\(spool.bytes)", "spool.max_bytes": "\(spool.maxBytes)"])
             }
             spoolFullReported = spoolFull
-            if !stopping && !spoolFull && !sources.isEmpty {
-                // Sources take turns starting first, so that one busy file cannot starve the others.
-                roundRobin = (roundRobin + 1) % sources.count
-                for k in 0..<sources.count {
-                    let source = sources[(roundRobin + k) % sources.count]
-                    for f in source.files {
-                        let room = configuration.batchMaxEvents - batch.count
-                        let byteRoom = configuration.batchMaxBytes - batchBytes
-                        if room <= 0 || byteRoom <= 0 { break }
-                        let before = batch.count
-                        let id = fileID(f)
-                        do {
-                            if try f.read(fileIndex: id, eventBudget: room, byteBudget: byteRoom, events: &batch, quarantined: &quarantined) {
-                                readAny = true
-                            }
-                        } catch {
-                            logger.error("cannot read audit file", metadata: ["file.path": "\(f.path)", "error": "\(error)"])
-                        }
-                        let isBackup = f !== source.files.last || f.path != source.livePath
-                        if isBackup && f.reachedEnd && f.caughtUp == false {
-                            // A rotated file ending without a newline: its last line is complete.
-                            f.flushPartialLine(fileIndex: id, events: &batch, quarantined: &quarantined)
-                        }
-                        stats.eventsRead += batch.count - before
-                        applyPolicy(&batch, from: before)
-                        for e in batch[before...] { batchBytes += e.bytes.count }
-                        // Older files are read to their end before newer ones.
-                        if !(isBackup && f.reachedEnd && f.caughtUp) { break }
-                    }
-                }
+            var rounds = 0
+            while !stopping && !spoolFull && !sources.isEmpty && rounds < 64 {
+                rounds += 1
+                let readThisRound = readRound(&batch, &batchBytes, &quarantined)
+                readAny = readAny || readThisRound
+                let full = batch.count >= configuration.batchMaxEvents || batchBytes >= configuration.batchMaxBytes
+                let behind = !sources.allSatisfy { $0.files.allSatisfy { $0.caughtUp } }
+                guard full && readThisRound && (!spool.isEmpty || behind) else { break }
+                // Behind the writer, or batches already waiting: spool the full batch and keep
+                // reading, so that shipping (slow, or failing) never holds reading back.
+                if !deliver(batch, spoolOnly: true) { break }
+                batch.removeAll(keepingCapacity: true)
+                batchBytes = 0
+                batchStarted = nil
+                advanceCheckpoints(toConsumed: true)
+                spoolFull = spool.isFull
             }
             for q in quarantined { record(q) }
             if !batch.isEmpty && batchStarted == nil { batchStarted = .now }
             let full = batch.count >= configuration.batchMaxEvents || batchBytes >= configuration.batchMaxBytes
             let lingered = batchStarted.map { ContinuousClock.now - $0 >= linger } ?? false
             let allCaughtUp = sources.allSatisfy { $0.files.allSatisfy { $0.caughtUp } }
+            // 2. Spooled batches are delivered in order, one attempt per pass, when their retry time has come.
+            if !spool.isEmpty && ContinuousClock.now >= nextAttempt && !stopClock.expired {
+                _ = drainSpoolHead()
+            }
             // 3. Cut the batch: send it when nothing is spooled, else (or on failure) spool it.
             if !batch.isEmpty && (full || lingered || stopping || (configuration.exitWhenCaughtUp && allCaughtUp)) {
                 if !deliver(batch) { break }  // neither delivered nor spooled while stopping: it stays unacknowledged
@@ -216,6 +207,48 @@ public final class Agent {
         ])
     }
 
+    /// One pass over the sources, reading into `batch` up to its limits. True when anything was read.
+    func readRound(_ batch: inout [SourcedEvent], _ batchBytes: inout Int, _ quarantined: inout [QuarantinedLine]) -> Bool {
+        var readAny = false
+        // Sources take turns starting first, so that one busy file cannot starve the others.
+        roundRobin = (roundRobin + 1) % sources.count
+        for k in 0..<sources.count {
+            let source = sources[(roundRobin + k) % sources.count]
+            for f in source.files {
+                let room = configuration.batchMaxEvents - batch.count
+                let byteRoom = configuration.batchMaxBytes - batchBytes
+                if room <= 0 || byteRoom <= 0 { break }
+                let before = batch.count
+                let id = fileID(f)
+                do {
+                    if try f.read(fileIndex: id, eventBudget: room, byteBudget: byteRoom, events: &batch, quarantined: &quarantined) {
+                        readAny = true
+                    }
+                } catch {
+                    logger.error("cannot read audit file", metadata: ["file.path": "\(f.path)", "error": "\(error)"])
+                }
+                if let t = f.truncation {
+                    // copytruncate: a copy of the old content may already sit beside the file.
+                    // Remember how far the old content was read, so that the copy is read from there.
+                    f.truncation = nil
+                    knownRecords.append(CheckpointRecord(path: f.path + " (before truncation)", identity: t.identity, offset: t.offset, line: t.line))
+                    classified = classified.filter { $0.value.verdict != .ignored }
+                }
+                let isBackup = f !== source.files.last || f.path != source.livePath
+                if isBackup && f.reachedEnd && f.caughtUp == false {
+                    // A rotated file ending without a newline: its last line is complete.
+                    f.flushPartialLine(fileIndex: id, events: &batch, quarantined: &quarantined)
+                }
+                stats.eventsRead += batch.count - before
+                applyPolicy(&batch, from: before)
+                for e in batch[before...] { batchBytes += e.bytes.count }
+                // Older files are read to their end before newer ones.
+                if !(isBackup && f.reachedEnd && f.caughtUp) { break }
+            }
+        }
+        return readAny
+    }
+
     /// When the next delivery attempt may be made (backoff after a failure).
     var nextAttempt = ContinuousClock.now
     lazy var backoff = Backoff(initialMilliseconds: configuration.retryInitialMilliseconds, maxMilliseconds: configuration.retryMaxMilliseconds)
@@ -235,7 +268,7 @@ public final class Agent {
 
     /// Delivers a freshly read batch, or spools it when it cannot be delivered now.
     /// Returns false only when stopping left it neither delivered nor spooled.
-    func deliver(_ batch: [SourcedEvent]) -> Bool {
+    func deliver(_ batch: [SourcedEvent], spoolOnly: Bool = false) -> Bool {
         let id = batchID(batch)
         let body: [UInt8]
         do {
@@ -244,7 +277,7 @@ public final class Agent {
             logger.error("cannot compress a batch", metadata: ["error": "\(error)"])
             return false
         }
-        if spool.isEmpty && ContinuousClock.now >= nextAttempt {
+        if !spoolOnly && spool.isEmpty && ContinuousClock.now >= nextAttempt {
             switch shipper.attempt(body: body, eventCount: batch.count, batchID: id) {
             case .acknowledged(let answer):
                 acknowledged(answer, sources: batch.map { (filesByID[$0.fileIndex]?.path ?? "?", $0.line, $0.bytes) })
@@ -498,13 +531,23 @@ public final class Agent {
                 classify(path, in: source)
             }
         }
-        // Records whose file is gone: if it was not shipped to its end, that is a loss.
+        // Records whose file is gone: if it was not shipped to its end, that is a loss. A file
+        // can look gone for a moment (a .gz twin still being written cannot be read yet), so a
+        // record must stay unmatched for a while before it counts as lost.
         let before = knownRecords.count
+        let now = ContinuousClock.now
         knownRecords.removeAll { record in
+            let key = record.identity.fingerprint + "/\(record.identity.fingerprintLength)"
             let open = sources.contains { $0.files.contains { $0.identity.fingerprint == record.identity.fingerprint } }
-            if open { return false }
-            let stillThere = classified.contains { present.contains($0.key) && ($0.value.verdict == .done || $0.value.verdict == .ignored) && matchesRecord($0.key, record) }
-            if stillThere { return false }
+            let stillThere = open || classified.contains { present.contains($0.key) && ($0.value.verdict == .done || $0.value.verdict == .ignored) && matchesRecord($0.key, record) }
+            if stillThere { unmatchedSince[key] = nil; return false }
+            let since = unmatchedSince[key] ?? now
+            unmatchedSince[key] = since
+            if now - since < .seconds(5) { return false }
+            unmatchedSince[key] = nil
+            if record.offset == 0 && record.identity.fingerprintLength == 0 {
+                return true  // an empty file when it was recorded: nothing of it can be identified or was read
+            }
             if record.complete != true {
                 stats.lostFiles.append(record.path)
                 logger.error("an audit file was deleted before it was shipped to its end; its remaining events are lost", metadata: [
@@ -514,10 +557,13 @@ public final class Agent {
             return true
         }
         classified = classified.filter { present.contains($0.key) }
+        prefixes = prefixes.filter { present.contains($0.key) }
         if knownRecords.count != before { saveCheckpoints() }
     }
 
     var expandPathsCache: [String] = []
+    /// Records not matched by any file on disk, since when (by fingerprint).
+    var unmatchedSince: [String: ContinuousClock.Instant] = [:]
 
     func isBackup(_ path: String, of live: String) -> Bool {
         let dir = (live as NSString).deletingLastPathComponent
@@ -526,8 +572,21 @@ public final class Agent {
     }
 
     func matchesRecord(_ path: String, _ record: CheckpointRecord) -> Bool {
-        guard let prefix = try? FilePrefix(path: path) else { return false }
+        guard let prefix = prefix(of: path) else { return false }
         return prefix.matches(record.identity.fingerprint, length: record.identity.fingerprintLength)
+    }
+
+    /// The file's first bytes, read once per file (by device and inode) and cached.
+    func prefix(of path: String) -> FilePrefix? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { prefixes[path] = nil; return nil }
+        if let p = prefixes[path], p.device == UInt64(st.st_dev), p.inode == UInt64(st.st_ino),
+           p.bytes.count >= FileIdentity.maxFingerprintBytes || p.isGzip || p.size == Int64(st.st_size) {
+            return p
+        }
+        let p = try? FilePrefix(path: path)
+        prefixes[path] = p
+        return p
     }
 
     /// Decides what a file on disk is, opening it when it has to be read.
@@ -537,6 +596,10 @@ public final class Agent {
         let device = UInt64(st.st_dev), inode = UInt64(st.st_ino), size = Int64(st.st_size)
         // An open file renamed (rotation): follow it under its new name.
         for s in sources {
+            for f in s.files where f.identity.device == device && f.identity.inode == inode && f.isCompressed {
+                classified[path] = (device, inode, size, .open)
+                return  // a compressed backup already being read
+            }
             for f in s.files where f.identity.device == device && f.identity.inode == inode && !f.isCompressed {
                 if f.path != path, f.path == s.livePath || !FileManager.default.fileExists(atPath: f.path) {
                     if f.path == s.livePath { logger.info("file rotated", metadata: ["file.path": "\(f.path)", "file.new_path": "\(path)"]) }
@@ -554,7 +617,7 @@ public final class Agent {
             openFile(path, in: source, prefix: nil, record: nil)
             return
         }
-        guard let prefix = try? FilePrefix(path: path) else { return }
+        guard let prefix = prefix(of: path) else { return }
         guard !prefix.bytes.isEmpty else {
             if path == source.livePath { openFile(path, in: source, prefix: nil, record: nil) }
             return

@@ -1,3 +1,4 @@
+import AuditWire
 import Foundation
 import Synchronization
 
@@ -72,39 +73,3 @@ public final class AgentMetrics: Sendable {
     }
 }
 
-/// Builds Prometheus text exposition.
-struct PrometheusText {
-    var text = ""
-
-    mutating func header(_ name: String, _ help: String, _ type: String) {
-        text += "# HELP \(name) \(help.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: "\\n"))\n# TYPE \(name) \(type)\n"
-    }
-
-    mutating func sample(_ name: String, _ labels: [String: String], _ value: Double) {
-        text += name
-        if !labels.isEmpty {
-            text += "{" + labels.sorted { $0.key < $1.key }.map { "\($0.key)=\"\(escape($0.value))\"" }.joined(separator: ",") + "}"
-        }
-        text += " " + format(value) + "\n"
-    }
-
-    mutating func counter(_ name: String, _ help: String, _ value: Int) {
-        header(name, help, "counter")
-        sample(name, [:], Double(value))
-    }
-
-    mutating func gauge(_ name: String, _ help: String, _ value: Double) {
-        header(name, help, "gauge")
-        sample(name, [:], value)
-    }
-
-    func escape(_ s: String) -> String {
-        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
-    }
-
-    func format(_ v: Double) -> String {
-        if v.isNaN { return "NaN" }
-        if v == v.rounded() && abs(v) < 1e15 { return String(Int64(v)) }
-        return String(v)
-    }
-}

@@ -59,7 +59,7 @@ public final class Shipper {
             "\(BatchProtocol.eventCountHeader): \(eventCount)",
         ]
         do {
-            let response = try client.request(method: "POST", url: url, headers: headers, body: compressed, timeoutSeconds: 30)
+            let response = try client.request(method: "POST", url: url, headers: headers, body: compressed, timeoutSeconds: 15)
             switch RetryDecision(status: response.status) {
             case .done:
                 guard let answer = try? JSONDecoder().decode(BatchResponse.self, from: Data(response.body)) else {

@@ -61,6 +61,8 @@ public final class TailedFile {
     public private(set) var reachedEnd = false
     /// Total bytes read from this file by this process.
     public private(set) var bytesRead: Int64 = 0
+    /// Set when the file was truncated under us: what it was and how far it had been read.
+    public var truncation: (identity: FileIdentity, offset: Int64, line: Int64)?
     /// When the file was last seen with nothing left to read or acknowledge.
     public var lastCaughtUp: ContinuousClock.Instant = .now
 
@@ -129,20 +131,31 @@ public final class TailedFile {
                      events: inout [SourcedEvent], quarantined: inout [QuarantinedLine]) throws -> Bool {
         if case .plain(let file) = source {
             let (current, size) = try file.identity()
-            if current.fingerprintLength > identity.fingerprintLength && current.device == identity.device && current.inode == identity.inode {
-                identity = current  // a small file grew: widen its fingerprint
-            }
             lastSize = size
-            if size < readOffset {
+            // Truncated, or truncated and written again past where we were: the first bytes changed.
+            var rewritten = false
+            if identity.fingerprintLength > 0 && current.device == identity.device && current.inode == identity.inode {
+                if current.fingerprintLength == identity.fingerprintLength {
+                    rewritten = current.fingerprint != identity.fingerprint
+                } else if current.fingerprintLength > identity.fingerprintLength {
+                    rewritten = try file.fingerprint(length: identity.fingerprintLength) != identity.fingerprint
+                } else {
+                    rewritten = true  // shorter than its fingerprint: it shrank
+                }
+            }
+            if size < readOffset || rewritten {
                 // Truncated under us (copytruncate, or `> file`): start again from the beginning.
+                truncation = (identity, splitter.consumedOffset, readLine)
                 quarantined.append(QuarantinedLine(path: path, line: readLine, offset: readOffset, reason: "truncated",
-                                                   message: "file shrank from \(readOffset) to \(size) bytes; reading it again from 0", content: nil))
+                                                   message: "file was truncated (it had \(readOffset) bytes read, now holds \(size)); reading it again from 0", content: nil))
                 splitter = LineSplitter(maxLineBytes: maxLineBytes, offset: 0)
                 readOffset = 0
                 readLine = 0
                 ackedOffset = 0
                 ackedLine = 0
                 identity = try file.identity().identity
+            } else if current.fingerprintLength > identity.fingerprintLength && current.device == identity.device && current.inode == identity.inode {
+                identity = current  // a small file grew: widen its fingerprint
             }
         }
         var readAny = false

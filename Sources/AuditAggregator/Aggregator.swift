@@ -1,5 +1,6 @@
 import AuditModel
 import AuditStore
+import AuditStorePostgres
 import AuditWire
 import Foundation
 import HTTPTypes
@@ -33,10 +34,12 @@ public struct Aggregator: Sendable {
     public let store: any EventStore
     let decoder: BatchDecoder
     let logger: Logger
+    public let metrics = AggregatorMetrics()
 
     static let clusterHeader = HTTPField.Name(BatchProtocol.clusterHeader) ?? .contentType
     static let nodeHeader = HTTPField.Name(BatchProtocol.nodeHeader) ?? .contentType
     static let batchIDHeader = HTTPField.Name(BatchProtocol.batchIDHeader) ?? .contentType
+    static let nextCursorHeader = HTTPField.Name("X-Auditship-Next-Cursor") ?? .contentType
 
     public init(configuration: AggregatorConfiguration, store: any EventStore, logger: Logger) {
         self.configuration = configuration
@@ -45,13 +48,16 @@ public struct Aggregator: Sendable {
         self.logger = logger
     }
 
-    /// Opens the configured store.
-    public static func openStore(_ location: StoreLocation) throws -> any EventStore {
+    /// Opens the configured store (creating or migrating its schema).
+    /// - Parameter passwordFile: PostgreSQL password file (else `PGPASSWORD`).
+    public static func openStore(_ location: StoreLocation, passwordFile: String? = nil, readOnly: Bool = false, logger: Logger) async throws -> any EventStore {
         switch location {
         case .sqlite(let path):
-            return try SQLiteStore(path: path)
+            return try SQLiteStore(path: path, readOnly: readOnly)
         case .postgres(let url):
-            throw StoreError("store '\(url)': the PostgreSQL backend is not available in this build; use sqlite:PATH")
+            let pg = try PostgresLocation(url)
+            return try await PostgresStore.connect(location: pg, password: try PostgresLocation.password(file: passwordFile),
+                                                   logger: logger, migrate: !readOnly)
         }
     }
 
@@ -71,6 +77,10 @@ public struct Aggregator: Sendable {
     public func router() -> Router<AggregatorContext> {
         let router = Router(context: AggregatorContext.self)
         router.get("/healthz") { _, _ in "ok\n" }
+        router.get("/readyz") { _, _ in await self.readiness() }
+        router.get("/metrics") { _, _ in self.metricsResponse() }
+        router.get(RouterPath("/v1/stats")) { request, context in await self.handleStats(request, context) }
+        router.get(RouterPath("/v1/collisions")) { request, context in await self.handleCollisions(request, context) }
         router.post(RouterPath(BatchProtocol.batchPath)) { request, context in
             await self.handleBatch(request, context, webhook: false)
         }
@@ -105,11 +115,53 @@ public struct Aggregator: Sendable {
             },
             logger: logger
         )
+        var services: [any Service] = [app]
+        if let listen = configuration.metricsListen {
+            let (host, port) = try Aggregator.hostPort(listen)
+            let plain = Router()
+            plain.get("/healthz") { _, _ in "ok\n" }
+            plain.get("/readyz") { _, _ in await self.readiness() }
+            plain.get("/metrics") { _, _ in self.metricsResponse() }
+            services.append(Application(router: plain, configuration: .init(address: .hostname(host, port: port), serverName: "auditship-metrics"),
+                                        onServerRunning: { channel in
+                                            logger.info("metrics listening", metadata: ["address": "\(channel.localAddress?.ipAddress ?? host):\(channel.localAddress?.port ?? port)"])
+                                        }, logger: logger))
+        }
+        if let retention = configuration.retention {
+            services.append(RetentionService(store: store, retention: retention, metrics: metrics, logger: logger))
+        }
         let group = ServiceGroup(configuration: .init(
-            services: [app],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
+    }
+
+    static func hostPort(_ text: String) throws -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw StoreError("'\(text)' is not HOST:PORT")
+        }
+        return (String(text[..<colon]), port)
+    }
+
+    func readiness() async -> Response {
+        do {
+            _ = try await store.lastSequence()
+            return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ready\n")))
+        } catch {
+            return Response(status: .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: "store unavailable: \(error)\n")))
+        }
+    }
+
+    func metricsResponse() -> Response {
+        if case .sqlite(let path) = configuration.store {
+            let size = [path, path + "-wal"].reduce(Int64(0)) { total, p in
+                total + Int64(((try? FileManager.default.attributesOfItem(atPath: p))?[.size] as? Int) ?? 0)
+            }
+            metrics.storeSize(size)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                        body: .init(byteBuffer: ByteBuffer(string: metrics.prometheusText())))
     }
 
     // MARK: identity
@@ -176,7 +228,17 @@ public struct Aggregator: Sendable {
                 log.error("store failed to commit a batch", metadata: ["batch.id": "\(batchID)", "error": "\(error)"])
                 throw Refusal(status: 503, code: "store_unavailable", message: "the store could not commit the batch: \(error)", retryable: true)
             }
+            let cutoff = Int64(Date().timeIntervalSince1970 * 1_000_000) - configuration.latenessWindow.microseconds
+            let late = decoded.events.filter { $0.summary.orderTimestamp.microseconds < cutoff }.count
+            metrics.batch(cluster: cluster, node: node, events: decoded.events.count, bytes: body.count, duplicates: result.duplicates,
+                          collisions: result.collisions, late: late,
+                          seconds: Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds))
+            if result.collisions > 0 {
+                log.warning("auditID collision: events with an auditID and stage already held by other events were stored beside them",
+                            metadata: ["batch.id": "\(batchID)", "collisions": "\(result.collisions)"])
+            }
             for r in decoded.rejected {
+                metrics.refusedLine(r.code)
                 log.warning("event refused", metadata: ["batch.id": "\(batchID)", "line": "\(r.line)", "reason": "\(r.code)", "detail": "\(r.message)"])
             }
             log.debug("batch committed", metadata: [
@@ -188,11 +250,17 @@ public struct Aggregator: Sendable {
                                        duplicates: result.duplicates, rejected: decoded.rejected)
             return json(answer, status: .ok)
         } catch let refusal as Refusal {
+            metrics.refused(refusal.code)
             if refusal.status != 503 {
                 log.warning("request refused", metadata: ["status": "\(refusal.status)", "reason": "\(refusal.code)", "detail": "\(refusal.message)"])
             }
-            return json(ErrorResponse(error: refusal.code, message: refusal.message, retryable: refusal.retryable),
-                        status: .init(code: refusal.status))
+            var response = json(ErrorResponse(error: refusal.code, message: refusal.message, retryable: refusal.retryable),
+                                status: .init(code: refusal.status))
+            if refusal.retryable {
+                // kube-apiserver's webhook client retries only answers that say when.
+                response.headers[.retryAfter] = "1"
+            }
+            return response
         } catch {
             log.error("unexpected failure", metadata: ["error": "\(error)"])
             return json(ErrorResponse(error: "internal", message: "\(error)", retryable: true), status: .internalServerError)
@@ -205,20 +273,8 @@ public struct Aggregator: Sendable {
             guard case .reader = who else {
                 throw Refusal(status: 403, code: "forbidden", message: "\(who) may not query; use a reader certificate")
             }
-            let p = request.uri.queryParameters
-            func value(_ k: String) -> String? { p[Substring(k)].map(String.init) }
-            func time(_ k: String) throws(Refusal) -> Timestamp? {
-                guard let v = value(k) else { return nil }
-                guard let t = Timestamp(rfc3339: v) else {
-                    throw Refusal(status: 400, code: "bad_parameter", message: "\(k)='\(v)' is not an RFC 3339 time")
-                }
-                return t
-            }
-            let query = EventQuery(cluster: value("cluster"), node: value("node"), user: value("user"), verb: value("verb"),
-                                   resource: value("resource"), namespace: value("namespace"),
-                                   since: try time("since"), until: try time("until"),
-                                   limit: value("limit").flatMap { Int($0) })
-            if value("count") == "true" {
+            let query = try readerQuery(request)
+            if request.uri.queryParameters["count"] == "true" {
                 let n = try await store.count(query)
                 return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "\(n)\n")))
             }
@@ -228,7 +284,69 @@ public struct Aggregator: Sendable {
                 out.writeBytes(JSONText.taggedEventLine(cluster: e.cluster, node: e.node, event: e.bytes))
                 out.writeInteger(UInt8(ascii: "\n"))
             }
-            return Response(status: .ok, headers: [.contentType: "application/x-ndjson"], body: .init(byteBuffer: out))
+            var headers: HTTPFields = [.contentType: "application/x-ndjson"]
+            if let limit = query.limit, events.count == limit, let last = events.last {
+                // More may follow: pass this back as `after` for the next page.
+                headers[Self.nextCursorHeader] = last.cursor.description
+            }
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: out))
+        } catch let refusal as Refusal {
+            return json(ErrorResponse(error: refusal.code, message: refusal.message, retryable: false), status: .init(code: refusal.status))
+        } catch {
+            return json(ErrorResponse(error: "internal", message: "\(error)", retryable: true), status: .internalServerError)
+        }
+    }
+
+    /// The filters of a reader's request, checked.
+    func readerQuery(_ request: Request) throws(Refusal) -> EventQuery {
+        let p = request.uri.queryParameters
+        func value(_ k: String) -> String? { p[Substring(k)].map(String.init) }
+        func time(_ k: String) throws(Refusal) -> Timestamp? {
+            guard let v = value(k) else { return nil }
+            guard let t = Timestamp(rfc3339: v) else {
+                throw Refusal(status: 400, code: "bad_parameter", message: "\(k)='\(v)' is not an RFC 3339 time")
+            }
+            return t
+        }
+        var limit: Int?
+        if let v = value("limit") {
+            guard let n = Int(v), n > 0 else { throw Refusal(status: 400, code: "bad_parameter", message: "limit='\(v)' is not a positive integer") }
+            limit = n
+        }
+        var after: EventCursor?
+        if let v = value("after") {
+            guard let c = EventCursor(v) else { throw Refusal(status: 400, code: "bad_parameter", message: "after='\(v)' is not a cursor from X-Auditship-Next-Cursor") }
+            after = c
+        }
+        return EventQuery(cluster: value("cluster"), node: value("node"), user: value("user"), verb: value("verb"),
+                          resource: value("resource"), namespace: value("namespace"),
+                          since: try time("since"), until: try time("until"), limit: limit, after: after)
+    }
+
+    func requireReader(_ context: AggregatorContext) async throws(Refusal) {
+        let who = try await identity(context)
+        guard case .reader = who else {
+            throw Refusal(status: 403, code: "forbidden", message: "\(who) may not query; use a reader certificate")
+        }
+    }
+
+    func handleStats(_ request: Request, _ context: AggregatorContext) async -> Response {
+        do {
+            try await requireReader(context)
+            let s = try await store.statistics(try readerQuery(request))
+            return json(StatsResponse(total: s.total, clusters: s.byCluster, nodes: s.byNode, users: s.byUser, verbs: s.byVerb, resources: s.byResource), status: .ok)
+        } catch let refusal as Refusal {
+            return json(ErrorResponse(error: refusal.code, message: refusal.message, retryable: false), status: .init(code: refusal.status))
+        } catch {
+            return json(ErrorResponse(error: "internal", message: "\(error)", retryable: true), status: .internalServerError)
+        }
+    }
+
+    func handleCollisions(_ request: Request, _ context: AggregatorContext) async -> Response {
+        do {
+            try await requireReader(context)
+            let found = try await store.collisions(try readerQuery(request))
+            return json(found.map { CollisionResponse(cluster: $0.cluster, auditID: $0.auditID, stage: $0.stage, events: $0.events) }, status: .ok)
         } catch let refusal as Refusal {
             return json(ErrorResponse(error: refusal.code, message: refusal.message, retryable: false), status: .init(code: refusal.status))
         } catch {
@@ -242,4 +360,51 @@ public struct Aggregator: Sendable {
         let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
+}
+
+/// `GET /v1/stats`: event counts per dimension.
+struct StatsResponse: Codable {
+    var total: Int
+    var clusters: [String: Int]
+    var nodes: [String: Int]
+    var users: [String: Int]
+    var verbs: [String: Int]
+    var resources: [String: Int]
+}
+
+/// One line of `GET /v1/collisions`.
+struct CollisionResponse: Codable {
+    var cluster: String
+    var auditID: String
+    var stage: String
+    var events: Int
+}
+
+/// Deletes events older than the retention period, once a minute, in chunks
+/// (the store deletes 10,000 rows per transaction) so that ingest never waits long.
+struct RetentionService: Service {
+    let store: any EventStore
+    let retention: Duration
+    let metrics: AggregatorMetrics
+    let logger: Logger
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                let cutoff = Timestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000) - retention.microseconds)
+                do {
+                    let n = try await store.deleteEvents(before: cutoff)
+                    metrics.retention(deleted: n)
+                    if n > 0 { logger.info("retention deleted old events", metadata: ["events": "\(n)", "before": "\(cutoff)"]) }
+                } catch {
+                    logger.error("retention failed", metadata: ["error": "\(error)"])
+                }
+                try await Task.sleep(for: .seconds(60))
+            }
+        }
+    }
+}
+
+extension Duration {
+    var microseconds: Int64 { components.seconds * 1_000_000 + components.attoseconds / 1_000_000_000_000 }
 }

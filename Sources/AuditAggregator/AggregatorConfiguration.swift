@@ -11,6 +11,8 @@ import AuditStore
 ///   - `max-decompressed-bytes` (int, default 64 MiB): largest decompressed batch.
 ///   - `max-event-bytes` (int, default 4 MiB): largest single event.
 ///   - `max-json-depth` (int, default 100): deepest nesting accepted in an event.
+///   - `metrics-listen` (HOST:PORT, optional): plain-HTTP `/metrics`, `/healthz`, `/readyz` for scrapers and probes.
+///   - `retention` (duration like `90d`, `12h`, optional): delete older events in the background; default keeps all.
 ///   - `ready-file` (path, optional): written with `HOST:PORT` once the server listens.
 public struct AggregatorConfiguration: Sendable {
     public var host: String
@@ -21,6 +23,12 @@ public struct AggregatorConfiguration: Sendable {
     public var store: StoreLocation
     public var limits: IngestLimits
     public var readyFile: String?
+    /// `HOST:PORT` for plain-HTTP `/metrics`, `/healthz` and `/readyz` (no client certificate needed), or nil.
+    public var metricsListen: String?
+    /// Delete events older than this (nil: keep everything).
+    public var retention: Duration?
+    /// Events whose order timestamp is older than this when they arrive are counted as late.
+    public var latenessWindow: Duration = .seconds(5)
     /// Seconds an idle connection (or one that sends its request too slowly) is kept.
     public var idleTimeoutSeconds: Int
 

@@ -65,11 +65,13 @@ public struct BatchDecoder: Sendable {
     public func decodeEventList(body: [UInt8], contentEncoding: String?) throws(Refusal) -> Decoded {
         let plain = try decompress(body, contentEncoding)
         let scanLimits = ScanLimits(maxDepth: limits.maxJSONDepth)
+        // The list adds two levels (the list object and `items`): an item too deep is refused alone, below.
+        let listLimits = ScanLimits(maxDepth: limits.maxJSONDepth + 2)
         var events: [IngestEvent] = []
         var rejected: [RejectedLine] = []
         let result: Result<Void, ScanError> = plain.withUnsafeBufferPointer { buf in
             do throws(ScanError) {
-                let ranges = try EventListScanner.items(buf, limits: scanLimits)
+                let ranges = try EventListScanner.items(buf, limits: listLimits)
                 for (i, r) in ranges.enumerated() {
                     switch decodeEvent(UnsafeBufferPointer(rebasing: buf[r]), scanLimits) {
                     case .success(let e): events.append(e)

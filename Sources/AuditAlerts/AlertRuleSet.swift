@@ -1,3 +1,4 @@
+import AuditModel
 import Foundation
 
 /// The text of one rules file and a label for messages (usually its path).

@@ -1,3 +1,4 @@
+import AuditModel
 import Foundation
 
 /// One JSON value as seen by a leaf test.
@@ -255,54 +256,5 @@ public struct AuditEventView {
 
 /// Parses `2018-10-26T13:38:34.867116Z` and `…+02:00` (RFC 3339) without a formatter.
 func parseRFC3339(_ s: String) -> Date? {
-    let b = Array(s.utf8)
-    guard b.count >= 20 else { return nil }
-    func digits(_ from: Int, _ n: Int) -> Int? {
-        guard from + n <= b.count else { return nil }
-        var v = 0
-        for i in from..<(from + n) {
-            let c = b[i]
-            guard c >= 48, c <= 57 else { return nil }
-            v = v * 10 + Int(c - 48)
-        }
-        return v
-    }
-    guard let year = digits(0, 4), b[4] == 45, let month = digits(5, 2), b[7] == 45, let day = digits(8, 2),
-          b[10] == 84 || b[10] == 116 || b[10] == 32, let hour = digits(11, 2), b[13] == 58,
-          let minute = digits(14, 2), b[16] == 58, let second = digits(17, 2),
-          (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
-    else { return nil }
-    var i = 19
-    var fraction = 0.0
-    if i < b.count, b[i] == 46 {
-        i += 1
-        var scale = 0.1
-        while i < b.count, b[i] >= 48, b[i] <= 57 {
-            fraction += Double(b[i] - 48) * scale
-            scale /= 10
-            i += 1
-        }
-    }
-    guard i < b.count else { return nil }
-    var offset = 0
-    if b[i] == 90 || b[i] == 122 {
-        i += 1
-    } else if b[i] == 43 || b[i] == 45 {
-        guard let oh = digits(i + 1, 2), b.count > i + 3, b[i + 3] == 58, let om = digits(i + 4, 2) else { return nil }
-        offset = (oh * 3600 + om * 60) * (b[i] == 45 ? -1 : 1)
-        i += 6
-    } else {
-        return nil
-    }
-    guard i == b.count else { return nil }
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = month <= 2 ? year - 1 : year
-    let era = (y >= 0 ? y : y - 399) / 400
-    let yoe = y - era * 400
-    let mp = (month + 9) % 12
-    let doy = (153 * mp + 2) / 5 + day - 1
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-    let days = era * 146097 + doe - 719468
-    let seconds = Double(days * 86400 + hour * 3600 + minute * 60 + second - offset) + fraction
-    return Date(timeIntervalSince1970: seconds)
+    Timestamp(rfc3339: s).map { Date(timeIntervalSince1970: Double($0.microseconds) / 1_000_000) }
 }

@@ -1,3 +1,4 @@
+import AuditModel
 /// Why a field name or template is invalid.
 public struct EventFieldError: Error, Sendable, Hashable {
     public var message: String

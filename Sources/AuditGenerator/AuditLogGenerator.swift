@@ -45,7 +45,7 @@ public struct AuditLogGenerator: Sequence, IteratorProtocol {
     private var emitted = 0
     private var ready: [[UInt8]] = []
     private var readyIndex = 0
-    /// Watch completions scheduled in the future: (time, line builder inputs).
+    /// Watch completions scheduled in the future, latest first (the next one due is last).
     private var pendingWatchEnds: [(Int64, Request)] = []
     private let workers: [String]
     private let people = ["alice@example.com", "bob@example.com", "carol@example.com", "dave@example.com", "ci-deployer"]
@@ -127,10 +127,9 @@ public struct AuditLogGenerator: Sequence, IteratorProtocol {
     private mutating func produce() {
         advanceClock()
         // Watch completions due by now come first, in time order.
-        pendingWatchEnds.sort { $0.0 < $1.0 }
-        while let first = pendingWatchEnds.first, first.0 <= now {
-            pendingWatchEnds.removeFirst()
-            ready.append(line(first.1, stage: "ResponseComplete", at: first.0))
+        while let next = pendingWatchEnds.last, next.0 <= now {
+            pendingWatchEnds.removeLast()
+            ready.append(line(next.1, stage: "ResponseComplete", at: next.0))
         }
         var r = nextRequest()
         let latency = Int64(300 + int(40_000))
@@ -138,7 +137,14 @@ public struct AuditLogGenerator: Sequence, IteratorProtocol {
         if r.verb == "watch" {
             ready.append(line(r, stage: "ResponseStarted", at: r.received + latency))
             r.code = 200
-            pendingWatchEnds.append((r.received + Int64(300 + int(300)) * 1_000_000, r))
+            let due = r.received + Int64(300 + int(300)) * 1_000_000
+            // Keep the list sorted latest first: binary search for the insertion point.
+            var lo = 0, hi = pendingWatchEnds.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if pendingWatchEnds[mid].0 > due { lo = mid + 1 } else { hi = mid }
+            }
+            pendingWatchEnds.insert((due, r), at: lo)
         } else {
             ready.append(line(r, stage: "ResponseComplete", at: r.received + latency))
         }

@@ -1,3 +1,4 @@
+import AuditModel
 import Yams
 
 /// Options for `AuditPolicy.parse(yaml:source:options:)`.

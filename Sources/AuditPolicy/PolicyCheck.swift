@@ -1,3 +1,4 @@
+import AuditModel
 /// The result of `policy check`: every rule read back in words, errors, and warnings.
 ///
 /// Rule numbers in this report are 1-based (`#1` is `rules[0]`, i.e. `PolicyDecision.ruleIndex + 1`).

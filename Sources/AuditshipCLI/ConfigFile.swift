@@ -1,4 +1,5 @@
 import ArgumentParser
+import AuditModel
 import Foundation
 import Yams
 
@@ -35,8 +36,8 @@ struct ConfigFile {
         for (k, v) in mapping {
             guard let key = k.string else { throw ValidationError("\(path):\(k.mark?.line ?? 0): keys must be strings") }
             guard allowedKeys.contains(key) else {
-                let near = allowedKeys.min { editDistance($0, key) < editDistance($1, key) } ?? ""
-                throw ValidationError("\(path):\(k.mark?.line ?? 0):\(k.mark?.column ?? 0): unknown key '\(key)'; did you mean '\(near)'?")
+                let hint = nearest(key, in: allowedKeys).map { "; did you mean '\($0)'?" } ?? ""
+                throw ValidationError("\(path):\(k.mark?.line ?? 0):\(k.mark?.column ?? 0): unknown key '\(key)'\(hint)")
             }
             out[key] = v
         }
@@ -73,21 +74,6 @@ struct ConfigFile {
         default: throw ValidationError("\(path): '\(key)' must be true or false, got '\(s)'")
         }
     }
-}
-
-func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a), b = Array(b)
-    if a.isEmpty { return b.count }
-    if b.isEmpty { return a.count }
-    var prev = Array(0...b.count)
-    for i in 1...a.count {
-        var cur = [i] + Array(repeating: 0, count: b.count)
-        for j in 1...b.count {
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-        }
-        prev = cur
-    }
-    return prev[b.count]
 }
 
 /// Resolves a required setting from the flag or the config file.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AuditAggregator
 import AuditModel
 import AuditStore
 import AuditWire
@@ -17,7 +18,8 @@ struct QueryCommand: AsyncParsableCommand {
 
     enum Format: String, ExpressibleByArgument { case json, table }
 
-    @Option(help: "Store URL: sqlite:PATH.") var store: String?
+    @Option(help: "Store URL: sqlite:PATH or postgres://USER@HOST:PORT/DB.") var store: String?
+    @Option(help: "File holding the PostgreSQL password (else PGPASSWORD).") var storePasswordFile: String?
     @Option(help: "Aggregator URL (with --tls-cert/--tls-key/--ca of a reader).") var aggregator: String?
     @Option(help: "Reader certificate (PEM), with --aggregator.") var tlsCert: String?
     @Option(help: "Reader key (PEM), with --aggregator.") var tlsKey: String?
@@ -32,33 +34,101 @@ struct QueryCommand: AsyncParsableCommand {
     @Option(help: "Until this time (RFC 3339), exclusive.") var until: String?
     @Option(help: "At most this many events.") var limit: Int?
     @Flag(help: "Print only the number of matching events.") var count = false
+    @Flag(help: "Print the auditID collisions (same cluster, auditID and stage; different events) instead of events.") var collisions = false
+    @Flag(help: "Keep printing new events as they are stored, in timestamp order within the lateness window (--store only).") var follow = false
+    @Option(help: "With --follow: how long to hold events back to put late arrivals in order (e.g. 5s).") var lateness: String = "5s"
+    @Option(help: "Only events after this cursor (X-Auditship-Next-Cursor of a previous page).") var after: String?
     @Option(help: "json or table.") var format: Format = .json
 
     func validate() throws {
         if (store == nil) == (aggregator == nil) { throw ValidationError("give exactly one of --store or --aggregator") }
+        if follow && store == nil { throw ValidationError("--follow reads a store directly: use --store") }
+        if parseDuration(lateness) == nil { throw ValidationError("--lateness '\(lateness)' is not a duration like 5s") }
+        if let after, EventCursor(after) == nil { throw ValidationError("--after '\(after)' is not a cursor") }
         if let since, Timestamp(rfc3339: since) == nil { throw ValidationError("--since '\(since)' is not an RFC 3339 time") }
         if let until, Timestamp(rfc3339: until) == nil { throw ValidationError("--until '\(until)' is not an RFC 3339 time") }
     }
 
     var query: EventQuery {
         EventQuery(cluster: cluster, node: node, user: user, verb: verb, resource: resource, namespace: namespace,
-                   since: since.flatMap { Timestamp(rfc3339: $0) }, until: until.flatMap { Timestamp(rfc3339: $0) }, limit: limit)
+                   since: since.flatMap { Timestamp(rfc3339: $0) }, until: until.flatMap { Timestamp(rfc3339: $0) }, limit: limit,
+                   after: after.flatMap { EventCursor($0) })
     }
 
     func run() async throws {
         if let store {
-            guard case .sqlite(let path) = try StoreLocation(store) else {
-                throw ValidationError("only sqlite: stores can be read directly in this build")
+            let logger = try LogSetup.logger("auditship.query", level: "error")
+            let db = try await Aggregator.openStore(try StoreLocation(store), passwordFile: storePasswordFile, readOnly: true, logger: logger)
+            do {
+                try await queryStore(db)
+            } catch {
+                try? await db.close()
+                throw error
             }
-            let db = try SQLiteStore(path: path, readOnly: true)
-            if count {
-                print(try await db.count(query))
-                return
-            }
-            let events = try await db.events(query)
-            printEvents(events.map { ($0.cluster, $0.node, $0.bytes) })
+            try await db.close()
         } else if let aggregator {
             try queryAggregator(aggregator)
+        }
+    }
+
+    func queryStore(_ db: any EventStore) async throws {
+        if collisions {
+            for c in try await db.collisions(query) {
+                print("{\"cluster\":\(JSONText.quote(c.cluster)),\"auditID\":\(JSONText.quote(c.auditID)),\"stage\":\(JSONText.quote(c.stage)),\"events\":\(c.events)}")
+            }
+        } else if follow {
+            try await followStore(db)
+        } else if count {
+            print(try await db.count(query))
+        } else {
+            let events = try await db.events(query)
+            printEvents(events.map { ($0.cluster, $0.node, $0.bytes) })
+        }
+    }
+
+    /// Prints events as they arrive: new events (by ingest sequence) are held for the lateness
+    /// window and released in timestamp order; an event that arrives after later-stamped events
+    /// were already printed is printed at once and reported on standard error as late.
+    func followStore(_ db: any EventStore) async throws {
+        guard let window = parseDuration(lateness) else { return }
+        let windowMicros = window.components.seconds * 1_000_000 + window.components.attoseconds / 1_000_000_000_000
+        // Start with what is stored now.
+        var printedUpTo: Int64 = .min
+        var last = try await db.lastSequence()
+        let existing = try await db.events(query)
+        printEvents(existing.map { ($0.cluster, $0.node, $0.bytes) })
+        if let t = existing.last?.timestamp.microseconds { printedUpTo = t }
+        var held: [StoredEvent] = []
+        var lateCount = 0
+        while !Task.isCancelled {
+            var q = query
+            q.ingestedAfter = last
+            q.ingestOrder = true
+            q.limit = 10_000
+            q.after = nil
+            let new = try await db.events(q)
+            if let seq = new.last?.sequence { last = seq }
+            for e in new {
+                if e.timestamp.microseconds < printedUpTo {
+                    lateCount += 1
+                    FileHandle.standardError.write(Data("late event: \(e.cluster)/\(e.node) at \(e.timestamp) arrived after \(Timestamp(microseconds: printedUpTo)) was printed (\(lateCount) late so far)\n".utf8))
+                    printEvents([(e.cluster, e.node, e.bytes)])
+                } else {
+                    held.append(e)
+                }
+            }
+            let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+            held.sort { a, b in
+                let x = a.cursor, y = b.cursor
+                return (x.timestamp, x.received, x.auditID, x.stage, x.sequence) < (y.timestamp, y.received, y.auditID, y.stage, y.sequence)
+            }
+            let due = held.prefix { $0.timestamp.microseconds <= now - windowMicros }
+            if !due.isEmpty {
+                printEvents(due.map { ($0.cluster, $0.node, $0.bytes) })
+                printedUpTo = max(printedUpTo, due.last?.timestamp.microseconds ?? printedUpTo)
+                held.removeFirst(due.count)
+            }
+            try await Task.sleep(for: .milliseconds(new.count == 10_000 ? 0 : 250))
         }
     }
 
@@ -66,10 +136,10 @@ struct QueryCommand: AsyncParsableCommand {
         var items: [URLQueryItem] = []
         func add(_ k: String, _ v: String?) { if let v { items.append(URLQueryItem(name: k, value: v)) } }
         add("cluster", cluster); add("node", node); add("user", user); add("verb", verb); add("resource", resource)
-        add("namespace", namespace); add("since", since); add("until", until); add("limit", limit.map(String.init))
+        add("namespace", namespace); add("since", since); add("until", until); add("limit", limit.map(String.init)); add("after", after)
         if count { add("count", "true") }
         var components = URLComponents(string: base.hasSuffix("/") ? String(base.dropLast()) : base)
-        components?.path = BatchProtocol.eventsPath
+        components?.path = collisions ? "/v1/collisions" : BatchProtocol.eventsPath
         components?.queryItems = items.isEmpty ? nil : items
         guard let url = components?.string else { throw ValidationError("--aggregator '\(base)' is not a URL") }
         let client = try HTTPClient(tls: ClientTLSConfiguration(certificateFile: tlsCert, keyFile: tlsKey, caFile: ca))
@@ -77,7 +147,10 @@ struct QueryCommand: AsyncParsableCommand {
         guard response.status == 200 else {
             throw ValidationError("aggregator answered \(response.status): \(response.bodyText)")
         }
-        if count || format == .json {
+        if let next = response.headers["x-auditship-next-cursor"] {
+            FileHandle.standardError.write(Data("more events: run again with --after \(next)\n".utf8))
+        }
+        if count || format == .json || collisions {
             FileHandle.standardOutput.write(Data(response.body))
             return
         }

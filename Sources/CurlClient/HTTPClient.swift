@@ -1,4 +1,5 @@
 import CCurl
+import Foundation
 
 /// TLS material for a client with a certificate (mutual TLS).
 public struct ClientTLSConfiguration: Sendable, Hashable {
@@ -20,6 +21,8 @@ public struct ClientTLSConfiguration: Sendable, Hashable {
 public struct HTTPResponse: Sendable {
     public var status: Int
     public var body: [UInt8]
+    /// Response headers, names in lower case (the last value wins when repeated).
+    public var headers: [String: String] = [:]
     public var bodyText: String { String(decoding: body, as: UTF8.self) }
 }
 
@@ -119,6 +122,8 @@ public final class HTTPClient {
         if rc == CURLE_OK { rc = auditship_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, list) }
         if rc == CURLE_OK { rc = auditship_curl_setopt_write(handle, CURLOPT_WRITEFUNCTION, responseWriteCallback) }
         if rc == CURLE_OK { rc = auditship_curl_setopt_pointer(handle, CURLOPT_WRITEDATA, sinkPointer.toOpaque()) }
+        if rc == CURLE_OK { rc = auditship_curl_setopt_write(handle, CURLOPT_HEADERFUNCTION, headerWriteCallback) }
+        if rc == CURLE_OK { rc = auditship_curl_setopt_pointer(handle, CURLOPT_HEADERDATA, sinkPointer.toOpaque()) }
         guard rc == CURLE_OK else { throw error(rc, url: url) }
 
         let performed: CURLcode = body.withUnsafeBufferPointer { buf in
@@ -139,7 +144,7 @@ public final class HTTPClient {
         guard performed == CURLE_OK else { throw error(performed, url: url) }
         var status = 0
         _ = auditship_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
-        return HTTPResponse(status: status, body: sink.data)
+        return HTTPResponse(status: status, body: sink.data, headers: sink.headers)
     }
 
     private func error(_ code: CURLcode, url: String) -> HTTPClientError {
@@ -169,6 +174,7 @@ public final class HTTPClient {
 
 private final class ResponseSink {
     var data: [UInt8] = []
+    var headers: [String: String] = [:]
     let limit: Int
     init(limit: Int) { self.limit = limit }
 }
@@ -180,6 +186,20 @@ private func responseWriteCallback(_ ptr: UnsafeMutablePointer<CChar>?, _ size: 
     let room = max(0, sink.limit - sink.data.count)
     ptr.withMemoryRebound(to: UInt8.self, capacity: n) { p in
         sink.data.append(contentsOf: UnsafeBufferPointer(start: p, count: min(n, room)))
+    }
+    return n
+}
+
+private func headerWriteCallback(_ ptr: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ user: UnsafeMutableRawPointer?) -> Int {
+    let n = size * count
+    guard let ptr, let user, n < 16_384 else { return n }
+    let sink = Unmanaged<ResponseSink>.fromOpaque(user).takeUnretainedValue()
+    let line = ptr.withMemoryRebound(to: UInt8.self, capacity: n) { String(decoding: UnsafeBufferPointer(start: $0, count: n), as: UTF8.self) }
+    if line.hasPrefix("HTTP/") { sink.headers = [:]; return n }  // a new response (after 100 Continue or a redirect)
+    if let colon = line.firstIndex(of: ":") {
+        let name = line[..<colon].lowercased()
+        let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+        sink.headers[name] = value
     }
     return n
 }

@@ -16,6 +16,7 @@ func event(_ id: String, stage: String = "ResponseComplete", user: String = "ali
 /// A store backend under test. The same contract suite runs against each.
 enum StoreBackend: String, CaseIterable, CustomStringConvertible, Sendable {
     case sqlite
+    case postgres
 
     var description: String { rawValue }
 
@@ -25,6 +26,8 @@ enum StoreBackend: String, CaseIterable, CustomStringConvertible, Sendable {
         case .sqlite:
             let dir = NSTemporaryDirectory() + "auditship-store-\(UUID().uuidString.prefix(8))"
             return try SQLiteStore(path: dir + "/store.sqlite")
+        case .postgres:
+            return try await makePostgresStore()  // PostgresBackend.swift
         }
     }
 }

@@ -76,17 +76,6 @@ struct PrometheusParser {
 }
 
 @Suite(.serialized) struct AgentOperationsTests {
-    func metricsAddress(_ h: Harness, log: String) throws -> String {
-        var address = ""
-        try h.waitUntil("the agent reports its metrics address", seconds: 30) {
-            guard let line = h.read(log).split(separator: "\n").first(where: { $0.contains("metrics listening") }),
-                  let r = line.range(of: "address=") else { return false }
-            address = String(line[r.upperBound...].split(separator: " ").first ?? "")
-            return !address.isEmpty
-        }
-        return address
-    }
-
     @Test func metricsParseAndCountWhatHappened() throws {
         let h = try Harness()
         try h.makeCertificates(cluster: "m", nodes: ["n1"])
@@ -99,7 +88,7 @@ struct PrometheusParser {
                                                   extra: ["--metrics-listen", "127.0.0.1:0",
                                                           "--policy", Harness.repositoryRoot + "/Deploy/policies/recommended.yaml"]),
                                 log: "agent.log")
-        let address = try metricsAddress(h, log: "agent.log")
+        let address = try h.metricsAddress(log: "agent.log")
         let client = try HTTPClient(tls: ClientTLSConfiguration())
         var parsed: [PrometheusParser.Sample] = []
         try h.waitUntil("the agent caught up", seconds: 60) {

@@ -89,8 +89,7 @@ final class Harness: @unchecked Sendable {
     @discardableResult
     func generate(events: Int, seed: Int, node: String, to path: String) throws -> [[UInt8]] {
         try run(["generate", "--events", "\(events)", "--seed", "\(seed)", "--node", node, "--rate", "500", "--out", path])
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        return data.split(separator: 0x0A).map { [UInt8]($0) }
+        return splitLines(try Data(contentsOf: URL(fileURLWithPath: path)))
     }
 
     var storePath: String { dir + "/store.sqlite" }
@@ -140,25 +139,50 @@ final class Harness: @unchecked Sendable {
         p.waitUntilExit()
         try h?.close()
         guard p.terminationStatus == 0 else { throw HarnessError("query exited \(p.terminationStatus)") }
+        // Parsed by hand over raw bytes: the documented line shape is
+        // {"cluster":"C","node":"N","event":EVENT} with C and N plain names.
         let data = try Data(contentsOf: URL(fileURLWithPath: out))
-        return try data.split(separator: 0x0A).map { line in
-            let obj = try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any]
-            let cluster = obj?["cluster"] as? String ?? ""
-            let node = obj?["node"] as? String ?? ""
-            // The event's exact bytes: everything after the "event": key up to the closing brace.
-            let prefix = "{\"cluster\":\(quote(cluster)),\"node\":\(quote(node)),\"event\":"
-            let bytes = [UInt8](line)
-            guard bytes.starts(with: Array(prefix.utf8)), bytes.last == UInt8(ascii: "}") else {
-                throw HarnessError("query line does not have the documented shape: \(String(decoding: bytes.prefix(200), as: UTF8.self))")
-            }
-            return (cluster, node, Array(bytes[prefix.utf8.count..<(bytes.count - 1)]))
+        var result: [(cluster: String, node: String, event: [UInt8])] = []
+        for line in splitLines(data) {
+            result.append(try Harness.parseQueryLine(line))
         }
+        return result
+    }
+
+    static func parseQueryLine(_ line: [UInt8]) throws -> (cluster: String, node: String, event: [UInt8]) {
+        let clusterKey = Array("{\"cluster\":\"".utf8)
+        let nodeKey = Array("\",\"node\":\"".utf8)
+        let eventKey = Array("\",\"event\":".utf8)
+        // Names hold no quotes, so the first quote after each key ends the value.
+        guard line.count > clusterKey.count + 2, line.starts(with: clusterKey),
+              let clusterEnd = line[clusterKey.count...].firstIndex(of: 0x22),
+              line[clusterEnd...].starts(with: nodeKey),
+              let nodeEnd = line[(clusterEnd + nodeKey.count)...].firstIndex(of: 0x22),
+              line[nodeEnd...].starts(with: eventKey),
+              line.last == UInt8(ascii: "}") else {
+            throw HarnessError("query line does not have the documented shape: \(String(decoding: line.prefix(200), as: UTF8.self))")
+        }
+        let cluster = String(decoding: line[clusterKey.count..<clusterEnd], as: UTF8.self)
+        let node = String(decoding: line[(clusterEnd + nodeKey.count)..<nodeEnd], as: UTF8.self)
+        return (cluster, node, Array(line[(nodeEnd + eventKey.count)..<(line.count - 1)]))
     }
 
     func count(_ filters: [String] = []) throws -> Int {
         guard FileManager.default.fileExists(atPath: storePath) else { return 0 }
         let (_, out) = try run(["query", "--store", "sqlite:" + storePath, "--count"] + filters)
         return Int(out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+    }
+
+    /// The address a process logged with "metrics listening address=HOST:PORT" (the latest one).
+    func metricsAddress(log: String) throws -> String {
+        var address = ""
+        try waitUntil("\(log) reports its metrics address", seconds: 30) {
+            guard let line = read(log).split(separator: "\n").last(where: { $0.contains("metrics listening") }),
+                  let r = line.range(of: "address=") else { return false }
+            address = String(line[r.upperBound...].split(separator: " ").first ?? "")
+            return !address.isEmpty
+        }
+        return address
     }
 
     func waitUntil(_ what: String, seconds: Double, _ condition: () throws -> Bool) throws {
@@ -186,4 +210,20 @@ func multiset(_ items: [[UInt8]]) -> [[UInt8]: Int] {
     var m: [[UInt8]: Int] = [:]
     for i in items { m[i, default: 0] += 1 }
     return m
+}
+
+/// Splits text into lines (without newlines), fast also in debug builds.
+func splitLines(_ data: Data) -> [[UInt8]] {
+    var out: [[UInt8]] = []
+    data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+        guard let base = raw.baseAddress else { return }
+        var start = 0
+        while start < raw.count {
+            let found: UnsafeMutableRawPointer? = memchr(base + start, 0x0A, raw.count - start)
+            let end = found.map { UnsafeRawPointer($0) - base } ?? raw.count
+            if end > start { out.append([UInt8](UnsafeRawBufferPointer(start: base + start, count: end - start))) }
+            start = end + 1
+        }
+    }
+    return out
 }

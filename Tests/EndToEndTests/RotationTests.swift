@@ -165,13 +165,7 @@ final class LumberjackWriter {
                                                   extra: ["--batch-max-events", "200", "--batch-linger-ms", "20", "--poll-interval-ms", "20",
                                                           "--metrics-listen", "127.0.0.1:0"]),
                                 log: "agent.log")
-        var address = ""
-        try h.waitUntil("metrics are served", seconds: 30) {
-            guard let line = h.read("agent.log").split(separator: "\n").first(where: { $0.contains("metrics listening") }),
-                  let r = line.range(of: "address=") else { return false }
-            address = String(line[r.upperBound...].split(separator: " ").first ?? "")
-            return true
-        }
+        let address = try h.metricsAddress(log: "agent.log")
         let client = try HTTPClientForTests()
         for step in 0..<4 {
             try w.append(lines[(step * 1000)..<((step + 1) * 1000)])

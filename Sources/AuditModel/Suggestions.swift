@@ -1,6 +1,8 @@
+/// Did-you-mean suggestions for error messages (policy, alert rules, config files).
+
 /// Edit distance between two strings, compared case-insensitively: insertions, deletions,
 /// substitutions and transpositions of adjacent characters each cost 1 (optimal string alignment).
-func editDistance(_ a: String, _ b: String) -> Int {
+public func editDistance(_ a: String, _ b: String) -> Int {
     let x = Array(a.lowercased().unicodeScalars)
     let y = Array(b.lowercased().unicodeScalars)
     if x.isEmpty { return y.count }
@@ -23,7 +25,7 @@ func editDistance(_ a: String, _ b: String) -> Int {
 }
 
 /// The candidate nearest to `word` by edit distance, if it is near enough to be a likely typo.
-func nearest(_ word: String, in candidates: [String]) -> String? {
+public func nearest(_ word: String, in candidates: [String]) -> String? {
     var best: (String, Int)?
     for candidate in candidates {
         let d = editDistance(word, candidate)

@@ -1,0 +1,66 @@
+import AuditWire
+import Synchronization
+
+/// The aggregator's counters, exposed at `/metrics` in Prometheus text.
+public final class AggregatorMetrics: Sendable {
+    struct Key: Hashable { var cluster: String; var node: String }
+    struct State {
+        var events: [Key: Int] = [:]
+        var bytes: [Key: Int] = [:]
+        var duplicates: [Key: Int] = [:]
+        var collisions: [Key: Int] = [:]
+        var refusals: [String: Int] = [:]
+        var refusedLines: [String: Int] = [:]
+        var late: [Key: Int] = [:]
+        var batches = 0
+        var latency = Histogram()
+        var retentionDeleted = 0
+        var storeBytes: Int64 = 0
+    }
+    private let state = Mutex(State())
+
+    public init() {}
+
+    func batch(cluster: String, node: String, events: Int, bytes: Int, duplicates: Int, collisions: Int, late: Int, seconds: Double) {
+        state.withLock {
+            let k = Key(cluster: cluster, node: node)
+            $0.events[k, default: 0] += events - duplicates
+            $0.bytes[k, default: 0] += bytes
+            $0.duplicates[k, default: 0] += duplicates
+            $0.collisions[k, default: 0] += collisions
+            $0.late[k, default: 0] += late
+            $0.batches += 1
+            $0.latency.observe(seconds)
+        }
+    }
+
+    func refused(_ reason: String) { state.withLock { $0.refusals[reason, default: 0] += 1 } }
+    func refusedLine(_ reason: String) { state.withLock { $0.refusedLines[reason, default: 0] += 1 } }
+    func retention(deleted: Int) { state.withLock { $0.retentionDeleted += deleted } }
+    func storeSize(_ bytes: Int64) { state.withLock { $0.storeBytes = bytes } }
+
+    public func prometheusText() -> String {
+        let s = state.withLock { $0 }
+        var out = PrometheusText()
+        func perNode(_ name: String, _ help: String, _ values: [Key: Int]) {
+            out.header(name, help, "counter")
+            for (k, v) in values.sorted(by: { ($0.key.cluster, $0.key.node) < ($1.key.cluster, $1.key.node) }) {
+                out.sample(name, ["cluster": k.cluster, "node": k.node], Double(v))
+            }
+        }
+        perNode("auditship_aggregator_events_stored_total", "Events newly stored.", s.events)
+        perNode("auditship_aggregator_received_bytes_total", "Request body bytes of committed batches (as received).", s.bytes)
+        perNode("auditship_aggregator_duplicates_total", "Events already stored (re-deliveries), not stored again.", s.duplicates)
+        perNode("auditship_aggregator_auditid_collisions_total", "Events stored whose auditID and stage another event of the cluster already had.", s.collisions)
+        perNode("auditship_aggregator_late_events_total", "Events older than the lateness window when they arrived (stored all the same).", s.late)
+        out.header("auditship_aggregator_refusals_total", "Requests refused as a whole, by reason.", "counter")
+        for (r, v) in s.refusals.sorted(by: { $0.key < $1.key }) { out.sample("auditship_aggregator_refusals_total", ["reason": r], Double(v)) }
+        out.header("auditship_aggregator_refused_events_total", "Events refused inside accepted batches, by reason.", "counter")
+        for (r, v) in s.refusedLines.sorted(by: { $0.key < $1.key }) { out.sample("auditship_aggregator_refused_events_total", ["reason": r], Double(v)) }
+        out.counter("auditship_aggregator_batches_total", "Batches committed.", s.batches)
+        out.histogram("auditship_aggregator_batch_seconds", "Time from a batch's arrival to its commit.", s.latency)
+        out.counter("auditship_aggregator_retention_deleted_total", "Events deleted by retention.", s.retentionDeleted)
+        out.gauge("auditship_aggregator_store_bytes", "Size of the store on disk (SQLite: database and WAL).", Double(s.storeBytes))
+        return out.text
+    }
+}
