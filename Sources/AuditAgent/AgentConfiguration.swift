@@ -7,7 +7,7 @@
 ///   - `state-dir` (path, required): checkpoints and quarantine.
 ///   - `tls-cert`, `tls-key`, `ca` (paths, required): client certificate, its key, and the CA of the aggregator.
 ///   - `batch-max-events` (int, default 1000), `batch-max-bytes` (int, default 4 MiB uncompressed),
-///     `batch-linger-ms` (int, default 1000): a batch is sent at the first limit reached.
+///     `batch-linger-ms` (int, default 1000): a batch is cut at the first limit reached (the count and size limits are checked after each 256 KiB read, so a batch may exceed them by one read).
 ///   - `gzip-level` (int 1–9, default 1).
 ///   - `max-line-bytes` (int, default 4 MiB): a longer line is quarantined.
 ///   - `poll-interval-ms` (int, default 200): how often files are checked for new data.

@@ -6,7 +6,8 @@ import AuditStore
 ///   - `listen` (string, default `127.0.0.1:8443`): address to serve HTTPS on; port 0 picks a free port.
 ///   - `tls-cert`, `tls-key` (paths, required): the aggregator's server certificate and key (PEM).
 ///   - `client-ca` (path, required): CA that must have signed every client certificate.
-///   - `store` (URL, required): `sqlite:PATH`.
+///   - `store` (URL, required): `sqlite:PATH` or `postgres://USER@HOST:PORT/DB[?sslmode=require]`.
+///   - `store-password-file` (path, optional): the PostgreSQL password (else `PGPASSWORD`).
 ///   - `max-body-bytes` (int, default 16 MiB): largest compressed request body.
 ///   - `max-decompressed-bytes` (int, default 64 MiB): largest decompressed batch.
 ///   - `max-event-bytes` (int, default 4 MiB): largest single event.

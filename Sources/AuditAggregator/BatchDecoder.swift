@@ -65,8 +65,9 @@ public struct BatchDecoder: Sendable {
     public func decodeEventList(body: [UInt8], contentEncoding: String?) throws(Refusal) -> Decoded {
         let plain = try decompress(body, contentEncoding)
         let scanLimits = ScanLimits(maxDepth: limits.maxJSONDepth)
-        // The list adds two levels (the list object and `items`): an item too deep is refused alone, below.
-        let listLimits = ScanLimits(maxDepth: limits.maxJSONDepth + 2)
+        // The list is scanned with room for items up to four times too deep, so that such an item
+        // is refused alone below; only absurd nesting (which could exhaust the stack) refuses the list.
+        let listLimits = ScanLimits(maxDepth: min(2048, limits.maxJSONDepth * 4) + 2)
         var events: [IngestEvent] = []
         var rejected: [RejectedLine] = []
         let result: Result<Void, ScanError> = plain.withUnsafeBufferPointer { buf in

@@ -21,7 +21,7 @@ struct AgentCommand: ParsableCommand {
     @Option(help: "Client certificate (PEM).") var tlsCert: String?
     @Option(help: "Client private key (PEM).") var tlsKey: String?
     @Option(help: "CA of the aggregator's certificate (PEM).") var ca: String?
-    @Option(help: "Events per batch at most. Default 1000.") var batchMaxEvents: Int?
+    @Option(help: "Events per batch; a batch is cut at the first 256 KiB read that reaches it. Default 1000.") var batchMaxEvents: Int?
     @Option(help: "Uncompressed bytes per batch at most. Default 4194304.") var batchMaxBytes: Int?
     @Option(help: "Milliseconds a batch waits for more events. Default 1000.") var batchLingerMs: Int?
     @Option(help: "gzip level 1-9. Default 1.") var gzipLevel: Int?

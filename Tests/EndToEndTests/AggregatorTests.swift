@@ -170,4 +170,22 @@ import Glibc
         #expect(got.count == 95)
         #expect(try h.storedEvents().map(\.event) == got)
     }
+
+    /// The webhook refuses a too-deep item alone and stores the rest of the EventList.
+    @Test func webhookRefusesOneDeepItemAlone() throws {
+        let h = try Harness()
+        try h.run(["certs", "init", "--out", h.certs, "--cluster", "w", "--webhook"])
+        try h.startAggregator(extra: ["--max-json-depth", "50"])
+        let good = try h.generate(events: 5, seed: 74, node: "x", to: "\(h.dir)/gen.log")
+        let deep = "{\"auditID\":\"deep\",\"x\":" + String(repeating: "[", count: 120) + String(repeating: "]", count: 120) + "}"
+        let items = good.map { String(decoding: $0, as: UTF8.self) } + [deep]
+        let list = "{\"kind\":\"EventList\",\"apiVersion\":\"audit.k8s.io/v1\",\"items\":[" + items.joined(separator: ",") + "]}"
+        let c = try HTTPClient(tls: ClientTLSConfiguration(certificateFile: h.certs + "/webhook-w.pem", keyFile: h.certs + "/webhook-w-key.pem",
+                                                           caFile: h.certs + "/ca.pem"))
+        let r = try c.request(method: "POST", url: "https://\(h.aggregatorAddress)/v1/webhook", headers: ["Content-Type: application/json"], body: Array(list.utf8))
+        #expect(r.status == 200)
+        let answer = try #require((try JSONSerialization.jsonObject(with: Data(r.body))) as? [String: Any])
+        #expect((answer["rejected"] as? [[String: Any]])?.map { $0["code"] as? String } == ["too_deep"])
+        #expect(multiset(try h.storedEvents().map(\.event)) == multiset(good))
+    }
 }
