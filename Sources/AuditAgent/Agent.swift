@@ -231,7 +231,9 @@ public final class Agent {
                     // copytruncate: a copy of the old content may already sit beside the file.
                     // Remember how far the old content was read, so that the copy is read from there.
                     f.truncation = nil
-                    knownRecords.append(CheckpointRecord(path: f.path + " (before truncation)", identity: t.identity, offset: t.offset, line: t.line))
+                    var r = CheckpointRecord(path: f.path, identity: t.identity, offset: t.offset, line: t.line)
+                    r.beforeTruncation = true
+                    knownRecords.append(r)
                     classified = classified.filter { $0.value.verdict != .ignored }
                 }
                 let isBackup = f !== source.files.last || f.path != source.livePath
@@ -497,9 +499,18 @@ public final class Agent {
 
     func saveCheckpoints() {
         var records: [CheckpointRecord] = []
-        for source in sources { for f in source.files { records.append(f.checkpoint(complete: false)) } }
-        for r in knownRecords where !records.contains(where: { $0.identity.fingerprint == r.identity.fingerprint && $0.identity.fingerprintLength == r.identity.fingerprintLength }) {
-            records.append(r)
+        var open: [TailedFile] = []
+        for source in sources { for f in source.files { records.append(f.checkpoint(complete: false)); open.append(f) } }
+        // An open file's record supersedes older records of the same file: the same fingerprint,
+        // or a narrower one its first bytes still match (a file whose fingerprint widened as it grew).
+        for r in knownRecords {
+            let superseded = records.contains { $0.identity.fingerprint == r.identity.fingerprint && $0.identity.fingerprintLength == r.identity.fingerprintLength }
+                || (r.complete != true && r.beforeTruncation != true && r.identity.fingerprintLength > 0 && open.contains { f in
+                    guard case .plain(let file) = f.source, f.identity.device == r.identity.device, f.identity.inode == r.identity.inode,
+                          r.identity.fingerprintLength < f.identity.fingerprintLength else { return false }
+                    return (try? file.fingerprint(length: r.identity.fingerprintLength)) == r.identity.fingerprint
+                })
+            if !superseded { records.append(r) }
         }
         knownRecords = records
         do {
@@ -547,6 +558,15 @@ public final class Agent {
             unmatchedSince[key] = nil
             if record.offset == 0 && record.identity.fingerprintLength == 0 {
                 return true  // an empty file when it was recorded: nothing of it can be identified or was read
+            }
+            if record.beforeTruncation == true {
+                // copytruncate without a copy we could find: what was written after our position
+                // and before the truncation (if anything) exists nowhere we can read.
+                stats.truncationsUnrecovered += 1
+                logger.warning("a truncated file's copy was not found; lines written just before the truncation, if any, were not shipped", metadata: [
+                    "file.path": "\(record.path)", "file.offset": "\(record.offset)", "file.line": "\(record.line)",
+                ])
+                return true
             }
             if record.complete != true {
                 stats.lostFiles.append(record.path)
@@ -708,6 +728,8 @@ public struct AgentStats: Sendable {
     public var underLogged = 0
     /// Files deleted before they were shipped to their end.
     public var lostFiles: [String] = []
+    /// Truncations (copytruncate) whose copy was never found: a possible, unmeasurable loss.
+    public var truncationsUnrecovered = 0
     /// Spooled batches that could not be read back (damaged on disk).
     public var lostSpoolBatches: [String] = []
     /// Batches written to the spool.

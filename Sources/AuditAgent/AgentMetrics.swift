@@ -56,6 +56,7 @@ public final class AgentMetrics: Sendable {
         out.counter("auditship_agent_policy_saved_bytes_total", "Bytes the policy removed.", s.stats.policyBytesSaved)
         out.counter("auditship_agent_underlogged_events_total", "Events logged by the apiserver below the level the agent's policy asks.", s.stats.underLogged)
         out.counter("auditship_agent_quarantined_lines_total", "Lines quarantined (see the quarantine file).", s.stats.quarantined)
+        out.counter("auditship_agent_truncations_unrecovered_total", "Truncated files (copytruncate) whose copy was never found; lines written just before the truncation may be lost.", s.stats.truncationsUnrecovered)
         out.counter("auditship_agent_lost_files_total", "Files deleted before they were shipped to their end.", s.stats.lostFiles.count)
         out.header("auditship_agent_file_read_bytes_total", "Bytes read, per file.", "counter")
         for f in s.files { out.sample("auditship_agent_file_read_bytes_total", ["path": f.path], Double(f.bytesRead)) }

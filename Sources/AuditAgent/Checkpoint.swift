@@ -14,6 +14,9 @@ public struct CheckpointRecord: Codable, Sendable, Hashable {
     public var line: Int64
     /// True when the file was rotated away and shipped to its end (absent means false).
     public var complete: Bool?
+    /// True for the old content of a truncated file: a copy of it may sit beside the file
+    /// (copytruncate) and is read from `offset`; if none turns up, lines may have been lost.
+    public var beforeTruncation: Bool?
 
     public init(path: String, identity: FileIdentity, offset: Int64, line: Int64) {
         self.path = path
