@@ -236,7 +236,7 @@ public final class Agent {
                     knownRecords.append(r)
                     classified = classified.filter { $0.value.verdict != .ignored }
                 }
-                let isBackup = f !== source.files.last || f.path != source.livePath
+                let isBackup = f.path != source.livePath
                 if isBackup && f.reachedEnd && f.caughtUp == false {
                     // A rotated file ending without a newline: its last line is complete.
                     f.flushPartialLine(fileIndex: id, events: &batch, quarantined: &quarantined)
@@ -499,18 +499,9 @@ public final class Agent {
 
     func saveCheckpoints() {
         var records: [CheckpointRecord] = []
-        var open: [TailedFile] = []
-        for source in sources { for f in source.files { records.append(f.checkpoint(complete: false)); open.append(f) } }
-        // An open file's record supersedes older records of the same file: the same fingerprint,
-        // or a narrower one its first bytes still match (a file whose fingerprint widened as it grew).
-        for r in knownRecords {
-            let superseded = records.contains { $0.identity.fingerprint == r.identity.fingerprint && $0.identity.fingerprintLength == r.identity.fingerprintLength }
-                || (r.complete != true && r.beforeTruncation != true && r.identity.fingerprintLength > 0 && open.contains { f in
-                    guard case .plain(let file) = f.source, f.identity.device == r.identity.device, f.identity.inode == r.identity.inode,
-                          r.identity.fingerprintLength < f.identity.fingerprintLength else { return false }
-                    return (try? file.fingerprint(length: r.identity.fingerprintLength)) == r.identity.fingerprint
-                })
-            if !superseded { records.append(r) }
+        for source in sources { for f in source.files { records.append(f.checkpoint(complete: false)) } }
+        for r in knownRecords where !records.contains(where: { $0.identity.fingerprint == r.identity.fingerprint && $0.identity.fingerprintLength == r.identity.fingerprintLength }) {
+            records.append(r)
         }
         knownRecords = records
         do {
@@ -687,9 +678,12 @@ public final class Agent {
             func rank(_ g: TailedFile) -> Int {
                 g.path == source.livePath ? Int.max : (names.firstIndex(of: (g.path as NSString).lastPathComponent) ?? Int.max - 1)
             }
-            let started = source.files.filter { $0.bytesRead > 0 }
-            let waiting = source.files.filter { $0.bytesRead == 0 }.sorted { rank($0) < rank($1) }
-            source.files = started + waiting
+            // The live file is always last: it is the only one that still grows.
+            let backups = source.files.filter { $0.path != source.livePath }
+            let live = source.files.filter { $0.path == source.livePath }
+            let started = backups.filter { $0.bytesRead > 0 }
+            let waiting = backups.filter { $0.bytesRead == 0 }.sorted { rank($0) < rank($1) }
+            source.files = started + waiting + live
             _ = fileID(f)
         } catch {
             if let fe = error as? FileError, fe.isNotFound { return }
