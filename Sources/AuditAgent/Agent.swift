@@ -220,12 +220,22 @@ public final class Agent {
                 if room <= 0 || byteRoom <= 0 { break }
                 let before = batch.count
                 let id = fileID(f)
+                let identityBefore = f.identity
                 do {
                     if try f.read(fileIndex: id, eventBudget: room, byteBudget: byteRoom, events: &batch, quarantined: &quarantined) {
                         readAny = true
                     }
                 } catch {
                     logger.error("cannot read audit file", metadata: ["file.path": "\(f.path)", "error": "\(error)"])
+                }
+                if f.truncation == nil, f.identity.fingerprintLength > identityBefore.fingerprintLength, identityBefore.fingerprintLength > 0 {
+                    // A small file grew and its fingerprint widened: a record saved under the
+                    // narrow fingerprint is this file's, and is replaced by the next save. Left
+                    // behind, it would outlive the file and be reported as a loss.
+                    knownRecords.removeAll {
+                        $0.identity.fingerprint == identityBefore.fingerprint
+                            && $0.identity.fingerprintLength == identityBefore.fingerprintLength && $0.beforeTruncation != true
+                    }
                 }
                 if let t = f.truncation {
                     // copytruncate: a copy of the old content may already sit beside the file.
@@ -236,7 +246,7 @@ public final class Agent {
                     knownRecords.append(r)
                     classified = classified.filter { $0.value.verdict != .ignored }
                 }
-                let isBackup = f.path != source.livePath
+                let isBackup = !isLive(f, of: source)
                 if isBackup && f.reachedEnd && f.caughtUp == false {
                     // A rotated file ending without a newline: its last line is complete.
                     f.flushPartialLine(fileIndex: id, events: &batch, quarantined: &quarantined)
@@ -477,7 +487,7 @@ public final class Agent {
                 changed = true
             }
             // A backup read to its end and acknowledged is complete.
-            while let first = source.files.first, source.files.count > 1 || first.path != source.livePath,
+            while let first = source.files.first, source.files.count > 1 || !isLive(first, of: source),
                   first.reachedEnd, first.settled {
                 source.files.removeFirst()
                 retire(first)
@@ -524,6 +534,7 @@ public final class Agent {
         }
         var present: Set<String> = []
         for source in sources {
+            markRotatedAway(source)
             let names = directoryEntries(source.directory)
             let dirPrefix = source.directory.isEmpty ? "" : source.directory + "/"
             var candidates = BackupNaming.backups(of: source.liveName, among: names).map { dirPrefix + $0.name }
@@ -570,6 +581,26 @@ public final class Agent {
         classified = classified.filter { present.contains($0.key) }
         prefixes = prefixes.filter { present.contains($0.key) }
         if knownRecords.count != before { saveCheckpoints() }
+    }
+
+    /// True for the file that is at the live path now (the one that still grows).
+    func isLive(_ f: TailedFile, of source: LogSource) -> Bool {
+        f.path == source.livePath && !f.rotatedAway
+    }
+
+    /// A file opened at the live path that is no longer there (renamed, then perhaps
+    /// compressed and deleted before a scan saw its new name) is a backup from now on:
+    /// otherwise reading would wait at its end as if it could still grow.
+    func markRotatedAway(_ source: LogSource) {
+        var st = stat()
+        let exists = stat(source.livePath, &st) == 0
+        for f in source.files where isLive(f, of: source) && !f.isCompressed {
+            if !exists || UInt64(st.st_dev) != f.identity.device || UInt64(st.st_ino) != f.identity.inode {
+                f.rotatedAway = true
+                logger.info("file rotated; its new name was not seen, it is read to its end through the open descriptor",
+                            metadata: ["file.path": "\(f.path)"])
+            }
+        }
     }
 
     var expandPathsCache: [String] = []
@@ -676,13 +707,15 @@ public final class Agent {
             source.files.append(f)
             let names = BackupNaming.backups(of: source.liveName, among: directoryEntries(source.directory)).map(\.name)
             func rank(_ g: TailedFile) -> Int {
-                g.path == source.livePath ? Int.max : (names.firstIndex(of: (g.path as NSString).lastPathComponent) ?? Int.max - 1)
+                isLive(g, of: source) ? Int.max : (names.firstIndex(of: (g.path as NSString).lastPathComponent) ?? Int.max - 1)
             }
             // The live file is always last: it is the only one that still grows.
-            let backups = source.files.filter { $0.path != source.livePath }
-            let live = source.files.filter { $0.path == source.livePath }
+            let backups = source.files.filter { !isLive($0, of: source) }
+            let live = source.files.filter { isLive($0, of: source) }
             let started = backups.filter { $0.bytesRead > 0 }
-            let waiting = backups.filter { $0.bytesRead == 0 }.sorted { rank($0) < rank($1) }
+            // Stable: files of equal rank (rotated away before their new name was seen) keep the order they were opened in.
+            let waiting = backups.filter { $0.bytesRead == 0 }.enumerated()
+                .sorted { (rank($0.element), $0.offset) < (rank($1.element), $1.offset) }.map(\.element)
             source.files = started + waiting + live
             _ = fileID(f)
         } catch {

@@ -63,6 +63,10 @@ public final class TailedFile {
     public private(set) var bytesRead: Int64 = 0
     /// Set when the file was truncated under us: what it was and how far it had been read.
     public var truncation: (identity: FileIdentity, offset: Int64, line: Int64)?
+    /// Set when the file at the live path is no longer this file (renamed or deleted by
+    /// rotation) although its new name was not seen: it will not grow, and files opened
+    /// after it may be read once it is read to its end.
+    public var rotatedAway = false
     /// When the file was last seen with nothing left to read or acknowledge.
     public var lastCaughtUp: ContinuousClock.Instant = .now
 
