@@ -49,6 +49,11 @@ let package = Package(
             "AuditModel", "AuditWire", "AuditPolicy", "Gzip", "CurlClient",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
+        // Backfill: history files through the agent's reading and shipping, or straight into a store.
+        .target(name: "AuditBackfill", dependencies: [
+            "AuditModel", "AuditAgent", "AuditPolicy", "AuditWire", "AuditStore", "OpenSSLKit",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
         // The unified store (SQLite via GRDB).
         .target(name: "AuditStore", dependencies: [
             "AuditModel", "OpenSSLKit",
@@ -77,7 +82,7 @@ let package = Package(
         // Subcommands.
         .target(name: "AuditshipCLI", dependencies: [
             "AuditModel", "AuditPolicy", "AuditAlerts", "AuditWire", "AuditGenerator", "AuditAgent", "AuditStore", "AuditStorePostgres",
-            "AuditAggregator", "OpenSSLKit", "Gzip", "CurlClient",
+            "AuditAggregator", "AuditBackfill", "OpenSSLKit", "Gzip", "CurlClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
@@ -90,7 +95,7 @@ let package = Package(
         .testTarget(name: "AuditPolicyTests", dependencies: ["AuditPolicy"], swiftSettings: swiftSettings),
         .testTarget(name: "AuditAlertsTests", dependencies: ["AuditAlerts"], swiftSettings: swiftSettings),
         .testTarget(name: "WrapperTests", dependencies: ["Gzip", "OpenSSLKit"], swiftSettings: swiftSettings),
-        .testTarget(name: "AuditAgentTests", dependencies: ["AuditAgent", "AuditModel", "AuditPolicy"], swiftSettings: swiftSettings),
+        .testTarget(name: "AuditAgentTests", dependencies: ["AuditAgent", "AuditModel", "AuditPolicy", "AuditBackfill"], swiftSettings: swiftSettings),
         .testTarget(name: "AuditStoreTests", dependencies: ["AuditStore", "AuditStorePostgres", "AuditModel", "OpenSSLKit"], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["OpenSSLKit", "CurlClient", "Gzip", "AuditModel", "AuditGenerator"], swiftSettings: swiftSettings),
     ]

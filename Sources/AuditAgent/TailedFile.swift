@@ -9,6 +9,13 @@ public struct SourcedEvent: Sendable {
     public var fileIndex: Int
     /// 1-based line number in the file.
     public var line: Int64
+
+    public init(bytes: [UInt8], summary: EventSummary, fileIndex: Int, line: Int64) {
+        self.bytes = bytes
+        self.summary = summary
+        self.fileIndex = fileIndex
+        self.line = line
+    }
 }
 
 /// A quarantined line, to be recorded and counted.
