@@ -548,16 +548,12 @@ public final class Agent {
         // can look gone for a moment (a .gz twin still being written cannot be read yet), so a
         // record must stay unmatched for a while before it counts as lost.
         let before = knownRecords.count
-        let now = ContinuousClock.now
         knownRecords.removeAll { record in
             let key = record.identity.fingerprint + "/\(record.identity.fingerprintLength)"
             let open = sources.contains { $0.files.contains { $0.identity.fingerprint == record.identity.fingerprint } }
             let stillThere = open || classified.contains { present.contains($0.key) && ($0.value.verdict == .done || $0.value.verdict == .ignored) && matchesRecord($0.key, record) }
-            if stillThere { unmatchedSince[key] = nil; return false }
-            let since = unmatchedSince[key] ?? now
-            unmatchedSince[key] = since
-            if now - since < .seconds(5) { return false }
-            unmatchedSince[key] = nil
+            if stillThere { missingGrace.found(key); return false }
+            guard missingGrace.missing(key) else { return false }
             if record.offset == 0 && record.identity.fingerprintLength == 0 {
                 return true  // an empty file when it was recorded: nothing of it can be identified or was read
             }
@@ -604,8 +600,8 @@ public final class Agent {
     }
 
     var expandPathsCache: [String] = []
-    /// Records not matched by any file on disk, since when (by fingerprint).
-    var unmatchedSince: [String: ContinuousClock.Instant] = [:]
+    /// Records not matched by any file on disk, and since when (by fingerprint).
+    var missingGrace = MissingFileGrace(clock: ContinuousClock())
 
     func isBackup(_ path: String, of live: String) -> Bool {
         let dir = (live as NSString).deletingLastPathComponent

@@ -6,7 +6,7 @@ public struct Auditship: AsyncParsableCommand {
         commandName: "auditship",
         abstract: "Ship Kubernetes API-server audit logs from every control-plane node into one trustworthy store.",
         subcommands: [
-            QuickstartCommand.self, AgentCommand.self, AggregatorCommand.self, QueryCommand.self, BackfillCommand.self,
+            QuickstartCommand.self, AgentCommand.self, AggregatorCommand.self, QueryCommand.self, BackfillCommand.self, BenchCommand.self,
             GenerateCommand.self, CertsCommand.self, PolicyCommand.self, AlertsCommand.self,
         ]
     )
