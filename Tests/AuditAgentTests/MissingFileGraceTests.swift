@@ -20,47 +20,47 @@ final class ManualClock: Clock, @unchecked Sendable {
     @Test func aRecordCountsAsGoneOnlyAfterTheGracePeriod() {
         let clock = ManualClock()
         var grace = MissingFileGrace(clock: clock, grace: .seconds(5))
-        #expect(!grace.missing("a"))
+        do { let gone = grace.missing("a"); #expect(!gone) }
         clock.advance(.seconds(4))
-        #expect(!grace.missing("a"))
+        do { let gone = grace.missing("a"); #expect(!gone) }
         clock.advance(.milliseconds(999))
-        #expect(!grace.missing("a"))
+        do { let gone = grace.missing("a"); #expect(!gone) }
         clock.advance(.milliseconds(1))
-        #expect(grace.missing("a"))
+        do { let gone = grace.missing("a"); #expect(gone) }
         #expect(grace.watching == 0)
     }
 
     @Test func beingFoundAgainRestartsTheGracePeriod() {
         let clock = ManualClock()
         var grace = MissingFileGrace(clock: clock, grace: .seconds(5))
-        #expect(!grace.missing("twin.gz"))
+        do { let gone = grace.missing("twin.gz"); #expect(!gone) }
         clock.advance(.seconds(4))
         // The .gz twin became readable: the record matches again.
         grace.found("twin.gz")
         clock.advance(.seconds(4))
-        #expect(!grace.missing("twin.gz"))
+        do { let gone = grace.missing("twin.gz"); #expect(!gone) }
         clock.advance(.seconds(4))
-        #expect(!grace.missing("twin.gz"))
+        do { let gone = grace.missing("twin.gz"); #expect(!gone) }
         clock.advance(.seconds(1))
-        #expect(grace.missing("twin.gz"))
+        do { let gone = grace.missing("twin.gz"); #expect(gone) }
     }
 
     @Test func recordsAreWatchedIndependently() {
         let clock = ManualClock()
         var grace = MissingFileGrace(clock: clock, grace: .seconds(5))
-        #expect(!grace.missing("old"))
+        do { let gone = grace.missing("old"); #expect(!gone) }
         clock.advance(.seconds(3))
-        #expect(!grace.missing("new"))
+        do { let gone = grace.missing("new"); #expect(!gone) }
         #expect(grace.watching == 2)
         clock.advance(.seconds(2))
-        #expect(grace.missing("old"))
-        #expect(!grace.missing("new"))
+        do { let gone = grace.missing("old"); #expect(gone) }
+        do { let gone = grace.missing("new"); #expect(!gone) }
         clock.advance(.seconds(3))
-        #expect(grace.missing("new"))
+        do { let gone = grace.missing("new"); #expect(gone) }
     }
 
     @Test func aZeroGraceActsAtOnce() {
         var grace = MissingFileGrace(clock: ManualClock(), grace: .zero)
-        #expect(grace.missing("x"))
+        do { let gone = grace.missing("x"); #expect(gone) }
     }
 }
