@@ -254,6 +254,10 @@ public final class Backfill {
                 }
             }
             for q in quarantined {
+                if q.reason == "not_an_event", let content = q.content, let unwrapped = unwrapEnvelope(content, at: "\(path):\(q.line)") {
+                    batch.append(contentsOf: unwrapped.map { SourcedEvent(bytes: $0.0, summary: $0.1, fileIndex: 0, line: q.line) })
+                    continue
+                }
                 summary.malformed += 1
                 problem("\(path):\(q.line): \(q.reason): \(q.message)")
             }
@@ -314,6 +318,10 @@ public final class Backfill {
                     let summary = try EventScanner.scan(item)
                     batch.append(SourcedEvent(bytes: item, summary: summary, fileIndex: 0, line: Int64(i + 1)))
                 } catch {
+                    if error.code == .notAnEvent, let unwrapped = unwrapEnvelope(item, at: "\(path): item \(i + 1)") {
+                        batch.append(contentsOf: unwrapped.map { SourcedEvent(bytes: $0.0, summary: $0.1, fileIndex: 0, line: Int64(i + 1)) })
+                        continue
+                    }
                     self.summary.malformed += 1
                     problem("\(path): item \(i + 1): \(error.code.rawValue): \(error.message)")
                 }
@@ -330,6 +338,40 @@ public final class Backfill {
             state.files[key] = record
             try state.save(directory: options.stateDirectory)
         }
+    }
+
+    /// The events inside an Azure diagnostic-log envelope (`{"records": [{"properties": {"log": "EVENT"}}]}`,
+    /// or one record): `log` is a JSON string holding the apiserver's line, whose bytes are kept exactly.
+    /// Nil when `bytes` is no such envelope. A record whose `log` is not an event is counted and reported.
+    func unwrapEnvelope(_ bytes: [UInt8], at place: String) -> [([UInt8], EventSummary)]? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { return nil }
+        let records: [Any]
+        if let list = object["records"] as? [Any] {
+            records = list
+        } else if object["properties"] is [String: Any] {
+            records = [object]
+        } else {
+            return nil
+        }
+        var events: [([UInt8], EventSummary)] = []
+        for (i, record) in records.enumerated() {
+            guard let log = ((record as? [String: Any])?["properties"] as? [String: Any])?["log"] as? String else {
+                summary.malformed += 1
+                problem("\(place): record \(i + 1): no properties.log string holding an event")
+                continue
+            }
+            // The string is the apiserver's line, often with its newline: that terminator (and any
+            // whitespace between tokens of a pretty-printed event) is not part of the event.
+            var line = Array(log.utf8)
+            if line.contains(0x0A) || line.contains(0x0D) { line = JSONText.compact(line[...]) }
+            do {
+                events.append((line, try EventScanner.scan(line)))
+            } catch {
+                summary.malformed += 1
+                problem("\(place): record \(i + 1): \(error.code.rawValue): \(error.message)")
+            }
+        }
+        return events
     }
 
     /// Applies the time range and the policy, waits for the rate limit, and delivers.

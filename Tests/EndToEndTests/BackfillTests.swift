@@ -102,5 +102,12 @@ import Glibc
         // Every stored event's bytes are in one of the files (JSON lines kept as they are;
         // pretty-printed ones compacted, so only the count is checked for those).
         #expect(out.output.contains("stored: \(stored)"))
+        // Azure diagnostic envelopes (sysdiglabs' AKS samples) are unwrapped: their events are stored.
+        if FileManager.default.fileExists(atPath: dir + "/sysdiglabs__aks-audit-log__samples_event.json") {
+            let ids = try h.storedEvents().map { String(decoding: $0.event, as: UTF8.self) }
+            #expect(ids.contains { $0.contains("55ffceaa-b7c3-478e-98c6-e509cd2f0dd7") })
+        } else {
+            print("skipped the AKS envelope check: sysdiglabs__aks-audit-log__samples_event.json is not in \(dir)")
+        }
     }
 }
