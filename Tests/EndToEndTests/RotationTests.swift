@@ -169,9 +169,17 @@ final class LumberjackWriter {
         let client = try HTTPClientForTests()
         for step in 0..<4 {
             try w.append(lines[(step * 1000)..<((step + 1) * 1000)])
-            try h.waitUntil("the agent has read what was written", seconds: 60) {
-                try client.metric(address, "auditship_agent_events_read_total") >= Double((step + 1) * 1000)
-                    && client.metric(address, "auditship_agent_file_lag_bytes") == 0
+            do {
+                try h.waitUntil("the agent has read what was written", seconds: 60) {
+                    try client.metric(address, "auditship_agent_events_read_total") >= Double((step + 1) * 1000)
+                        && client.metric(address, "auditship_agent_file_lag_bytes") == 0
+                }
+            } catch {
+                // Say where it stood: the agent's file metrics and its last log lines (no event content).
+                let metrics = (try? client.client.request(method: "GET", url: "http://\(address)/metrics").bodyText) ?? ""
+                print("step \(step): " + metrics.split(separator: "\n").filter { $0.hasPrefix("auditship_agent_file") || $0.hasPrefix("auditship_agent_events_read") || $0.hasPrefix("auditship_agent_spool") }.joined(separator: "\n"))
+                print(String(h.read("agent.log").suffix(3000)))
+                throw error
             }
             let backup = w.rotate()
             try w.compress(backup)
