@@ -203,7 +203,7 @@ public final class Agent {
         logger.info("agent stopped", metadata: [
             "events.read": "\(stats.eventsRead)", "events.shipped": "\(stats.eventsShipped)",
             "events.quarantined": "\(stats.quarantined)", "events.policy_dropped": "\(stats.policyDropped)",
-            "batches": "\(shipper.batchesSent)", "retries": "\(shipper.retries)", "spool.batches": "\(spool.count)",
+            "batches": "\(shipper.batchesSent)", "retries": "\(shipper.retries)", "failovers": "\(shipper.failovers)", "spool.batches": "\(spool.count)",
         ])
     }
 
@@ -444,6 +444,7 @@ public final class Agent {
         snap.batchesSent = shipper.batchesSent
         snap.bytesSent = shipper.bytesSent
         snap.retries = shipper.retries
+        snap.failovers = shipper.failovers
         snap.checkpointWrites = checkpointWrites
         snap.spoolBatches = spool.count
         snap.spoolBytes = spool.bytes

@@ -1,7 +1,10 @@
 /// Everything the agent needs to run.
 ///
 /// - Configuration keys (flags of `auditship agent`, or keys of its YAML `--config` file):
-///   - `aggregator` (URL, required): `https://HOST:PORT` of the aggregator.
+///   - `aggregator` (URL or list of URLs, required): `https://HOST:PORT` of each aggregator. With several,
+///     an agent starts at the one its node name hashes to (so a fleet spreads over them), stays with one
+///     that answers, and on a connection error, timeout, 5xx or refused TLS moves the same batch on to
+///     the next; batches go out one at a time, so failing over never reorders a file's events.
 ///   - `cluster` (string, required), `node` (string, required): tags on every event; must match the certificate.
 ///   - `path` (list of paths or globs, required): the live audit files (`--audit-log-path`).
 ///   - `state-dir` (path, required): checkpoints and quarantine.
@@ -17,7 +20,10 @@
 ///   - `policy` (path, optional): a Kubernetes audit Policy applied before shipping; re-read on SIGHUP.
 ///   - `retry-initial-ms` (int, default 500), `retry-max-ms` (int, default 30000): backoff bounds.
 public struct AgentConfiguration: Sendable {
-    public var aggregatorURL: String
+    /// Aggregator base URLs, in the operator's order (at least one).
+    public var aggregatorURLs: [String]
+    /// The first aggregator URL.
+    public var aggregatorURL: String { aggregatorURLs.first ?? "" }
     public var cluster: String
     public var node: String
     public var paths: [String]
@@ -46,9 +52,9 @@ public struct AgentConfiguration: Sendable {
     /// Exit once every file has been shipped to its end (for tests and one-shot imports).
     public var exitWhenCaughtUp: Bool = false
 
-    public init(aggregatorURL: String, cluster: String, node: String, paths: [String], stateDirectory: String,
+    public init(aggregatorURLs: [String], cluster: String, node: String, paths: [String], stateDirectory: String,
                 tlsCertificateFile: String, tlsKeyFile: String, caFile: String) {
-        self.aggregatorURL = aggregatorURL
+        self.aggregatorURLs = aggregatorURLs
         self.cluster = cluster
         self.node = node
         self.paths = paths

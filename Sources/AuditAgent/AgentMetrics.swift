@@ -17,6 +17,7 @@ public struct AgentSnapshot: Sendable {
     public var batchesSent = 0
     public var bytesSent = 0
     public var retries = 0
+    public var failovers = 0
     public var checkpointWrites = 0
     public var spoolBatches = 0
     public var spoolBytes: Int64 = 0
@@ -43,6 +44,7 @@ public final class AgentMetrics: Sendable {
         out.counter("auditship_agent_batches_total", "Batches acknowledged.", s.batchesSent)
         out.counter("auditship_agent_sent_bytes_total", "Compressed bytes acknowledged.", s.bytesSent)
         out.counter("auditship_agent_retries_total", "Batch sends that failed and were retried.", s.retries)
+        out.counter("auditship_agent_failovers_total", "Batches moved on to the next aggregator because the one before failed.", s.failovers)
         out.counter("auditship_agent_checkpoint_writes_total", "Checkpoint files written.", s.checkpointWrites)
         out.header("auditship_agent_events_dropped_total", "Events not shipped, by reason; intentional=\"true\" are policy decisions, the rest are failures.", "counter")
         out.sample("auditship_agent_events_dropped_total", ["reason": "policy", "intentional": "true"], Double(s.stats.policyDropped))

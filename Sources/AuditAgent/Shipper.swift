@@ -18,22 +18,46 @@ public enum AttemptOutcome: Sendable {
     case refused(status: Int, message: String)
 }
 
-/// Sends batches to the aggregator over mutual TLS, one attempt at a time,
+/// Sends batches to the aggregators over mutual TLS, one attempt at a time,
 /// classifying each answer by ``RetryDecision``; the agent schedules retries.
+///
+/// With several aggregators, an attempt starts at the current one and, when it
+/// cannot take the batch for a reason another one might not share (connection,
+/// timeout, 5xx, 429, TLS or authorization refusal), offers the same batch to
+/// the others in turn before giving up. The agent sends one batch at a time, so
+/// failing over never reorders events; the aggregators de-duplicate a batch that
+/// one of them stored but could not acknowledge.
 public final class Shipper {
     let configuration: AgentConfiguration
     let client: HTTPClient
     let logger: Logger
+    /// Index into `configuration.aggregatorURLs` of the aggregator tried first.
+    public private(set) var current: Int
     /// Counters, read by the agent's summary.
     public var retries = 0
     public private(set) var batchesSent = 0
     public private(set) var bytesSent = 0
+    /// Times a batch moved on to another aggregator because the one before failed.
+    public private(set) var failovers = 0
 
     public init(configuration: AgentConfiguration, logger: Logger) throws(HTTPClientError) {
         self.configuration = configuration
         self.client = try HTTPClient(tls: ClientTLSConfiguration(
             certificateFile: configuration.tlsCertificateFile, keyFile: configuration.tlsKeyFile, caFile: configuration.caFile))
         self.logger = logger
+        self.current = Shipper.startIndex(node: configuration.node, count: configuration.aggregatorURLs.count)
+    }
+
+    /// Where a node starts: FNV-1a of its name, so that a fleet with one shared
+    /// list spreads over the aggregators, and a node keeps its choice across restarts.
+    public static func startIndex(node: String, count: Int) -> Int {
+        guard count > 1 else { return 0 }
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in node.utf8 {
+            h ^= UInt64(b)
+            h &*= 0x0000_0100_0000_01b3
+        }
+        return Int(h % UInt64(count))
     }
 
     /// Compresses NDJSON lines into a batch body.
@@ -47,9 +71,37 @@ public final class Shipper {
         return try Gzip.compress(body, level: configuration.gzipLevel)
     }
 
-    /// One delivery attempt of a compressed body; never sleeps.
+    /// One delivery attempt of a compressed body, offered to each aggregator at most
+    /// once, starting at the current one; never sleeps.
     public func attempt(body compressed: [UInt8], eventCount: Int, batchID: String) -> AttemptOutcome {
-        let url = configuration.aggregatorURL.trimmingSuffix("/") + BatchProtocol.batchPath
+        let urls = configuration.aggregatorURLs
+        var outcome = AttemptOutcome.retryLater("no aggregator URL configured")
+        let start = current
+        for step in 0..<max(1, urls.count) {
+            let index = (start + step) % max(1, urls.count)
+            outcome = attempt(url: urls.isEmpty ? "" : urls[index], body: compressed, eventCount: eventCount, batchID: batchID)
+            switch outcome {
+            case .retryLater(let why), .misconfigured(let why):
+                guard urls.count > 1 else { return outcome }
+                let next = (index + 1) % urls.count
+                if step + 1 < urls.count {
+                    failovers += 1
+                    logger.warning("aggregator failed; failing over to the next one with the same batch", metadata: [
+                        "aggregator": "\(urls[index])", "next": "\(urls[next])", "detail": "\(why)", "batch.id": "\(batchID)",
+                    ])
+                }
+                current = next
+            case .acknowledged, .tooLarge, .refused:
+                // An answer about the batch itself: the others would say the same.
+                current = index
+                return outcome
+            }
+        }
+        return outcome
+    }
+
+    func attempt(url base: String, body compressed: [UInt8], eventCount: Int, batchID: String) -> AttemptOutcome {
+        let url = base.trimmingSuffix("/") + BatchProtocol.batchPath
         let headers = [
             "Content-Type: \(BatchProtocol.contentType)",
             "Content-Encoding: gzip",
@@ -63,18 +115,18 @@ public final class Shipper {
             switch RetryDecision(status: response.status) {
             case .done:
                 guard let answer = try? JSONDecoder().decode(BatchResponse.self, from: Data(response.body)) else {
-                    return .retryLater("the aggregator acknowledged with an unreadable answer (status \(response.status))")
+                    return .retryLater("\(base) acknowledged with an unreadable answer (status \(response.status))")
                 }
                 batchesSent += 1
                 bytesSent += compressed.count
                 return .acknowledged(answer)
-            case .retry: return .retryLater("status \(response.status): \(errorText(response))")
+            case .retry: return .retryLater("\(base): status \(response.status): \(errorText(response))")
             case .split: return .tooLarge
-            case .unauthorized: return .misconfigured("status \(response.status): \(errorText(response))")
+            case .unauthorized: return .misconfigured("\(base): status \(response.status): \(errorText(response))")
             case .permanent:
                 // A server that says the request may be retried is believed (404 from a proxy, say).
                 if let e = try? JSONDecoder().decode(ErrorResponse.self, from: Data(response.body)), e.retryable {
-                    return .retryLater("status \(response.status): \(e.error): \(e.message)")
+                    return .retryLater("\(base): status \(response.status): \(e.error): \(e.message)")
                 }
                 if response.status == 404 || response.status == 405 {
                     return .misconfigured("status \(response.status) for \(url): is --aggregator right? \(errorText(response))")
@@ -82,7 +134,7 @@ public final class Shipper {
                 return .refused(status: response.status, message: errorText(response))
             }
         } catch {
-            return error.kind == .tls ? .misconfigured("TLS with the aggregator failed: \(error)") : .retryLater("\(error)")
+            return error.kind == .tls ? .misconfigured("TLS with \(base) failed: \(error)") : .retryLater("\(base): \(error)")
         }
     }
 

@@ -13,7 +13,8 @@ struct AgentCommand: ParsableCommand {
             """)
 
     @Option(help: "YAML file with any of these flags as keys (flags win).") var config: String?
-    @Option(help: "Aggregator URL, https://HOST:PORT.") var aggregator: String?
+    @Option(help: ArgumentHelp("Aggregator URL, https://HOST:PORT (repeatable: failover between them).",
+                               discussion: "Each agent starts at the aggregator its node name hashes to, stays while it answers, and moves the same batch on to the next one on a connection error, timeout, 5xx or TLS refusal.")) var aggregator: [String] = []
     @Option(help: "Cluster id; must match the certificate.") var cluster: String?
     @Option(help: "Node name; must match the certificate.") var node: String?
     @Option(help: "Audit log file or glob (repeatable): kube-apiserver's --audit-log-path.") var path: [String] = []
@@ -40,13 +41,23 @@ struct AgentCommand: ParsableCommand {
                        "batch-max-bytes", "batch-linger-ms", "gzip-level", "max-line-bytes", "poll-interval-ms",
                        "exit-when-caught-up", "log-level", "policy", "retry-initial-ms", "retry-max-ms", "metrics-listen", "shutdown-timeout-ms", "spool-max-bytes"]
 
+    /// `--aggregator` (repeated), else the config file's `aggregator` (a URL or a list); each must be https.
+    func aggregatorURLs(_ file: ConfigFile) throws -> [String] {
+        let urls = aggregator.isEmpty ? (try file.strings("aggregator") ?? []) : aggregator
+        guard !urls.isEmpty else { throw ValidationError("missing --aggregator (or 'aggregator' in the config file)") }
+        for u in urls where !u.lowercased().hasPrefix("https://") {
+            throw ValidationError("--aggregator '\(u)' is not an https:// URL (agents ship over mutual TLS only)")
+        }
+        return urls
+    }
+
     func run() throws {
         let file = try ConfigFile(path: config, allowedKeys: Self.keys)
         let logger = try LogSetup.logger("auditship.agent", level: logLevel ?? file.string("log-level") ?? "info")
         let paths = path.isEmpty ? (try file.strings("path") ?? []) : path
         guard !paths.isEmpty else { throw ValidationError("missing --path (the audit log file or glob to tail)") }
         var c = AgentConfiguration(
-            aggregatorURL: try required(aggregator, file.string("aggregator"), "aggregator"),
+            aggregatorURLs: try aggregatorURLs(file),
             cluster: try required(cluster, file.string("cluster"), "cluster"),
             node: try required(node, file.string("node"), "node"),
             paths: paths,

@@ -25,7 +25,7 @@ struct BackfillCommand: AsyncParsableCommand {
     @Option(help: "Cluster id; with --aggregator it must match the certificate.") var cluster: String
     @Option(help: "Node name the events came from.") var node: String
     @Option(help: "Directory for the backfill's checkpoints.") var stateDir: String
-    @Option(help: "Aggregator URL, https://HOST:PORT.") var aggregator: String?
+    @Option(help: "Aggregator URL, https://HOST:PORT (repeatable: failover in order, as the agent).") var aggregator: [String] = []
     @Option(help: "Client certificate (PEM), with --aggregator.") var tlsCert: String?
     @Option(help: "Client private key (PEM), with --aggregator.") var tlsKey: String?
     @Option(help: "CA of the aggregator's certificate (PEM), with --aggregator.") var ca: String?
@@ -40,8 +40,8 @@ struct BackfillCommand: AsyncParsableCommand {
     @Argument(help: "Files, directories or globs to read.") var paths: [String]
 
     func validate() throws {
-        if (aggregator == nil) == (store == nil) { throw ValidationError("give either --aggregator (with --tls-cert, --tls-key, --ca) or --store") }
-        if aggregator != nil && (tlsCert == nil || tlsKey == nil || ca == nil) {
+        if aggregator.isEmpty == (store == nil) { throw ValidationError("give either --aggregator (with --tls-cert, --tls-key, --ca) or --store") }
+        if !aggregator.isEmpty && (tlsCert == nil || tlsKey == nil || ca == nil) {
             throw ValidationError("--aggregator needs --tls-cert, --tls-key and --ca")
         }
         if let since, Timestamp(rfc3339: since) == nil { throw ValidationError("--since '\(since)' is not an RFC 3339 time") }
@@ -61,8 +61,8 @@ struct BackfillCommand: AsyncParsableCommand {
         StopSignal.install()
         let sink: any BackfillSink
         var opened: (any EventStore)?
-        if let aggregator, let tlsCert, let tlsKey, let ca {
-            var c = AgentConfiguration(aggregatorURL: aggregator, cluster: cluster, node: node, paths: paths, stateDirectory: stateDir,
+        if !aggregator.isEmpty, let tlsCert, let tlsKey, let ca {
+            var c = AgentConfiguration(aggregatorURLs: aggregator, cluster: cluster, node: node, paths: paths, stateDirectory: stateDir,
                                        tlsCertificateFile: tlsCert, tlsKeyFile: tlsKey, caFile: ca)
             c.batchMaxEvents = options.batchMaxEvents
             sink = try AggregatorSink(configuration: c, logger: logger)

@@ -12,6 +12,10 @@ final class Harness: @unchecked Sendable {
     private var processes: [Process] = []
     private(set) var aggregatorAddress = ""
     private var aggregator: Process?
+    /// Where aggregators and queries keep events: the harness's SQLite file unless a test
+    /// points it elsewhere (a PostgreSQL URL from ``startPostgres()``).
+    var storeURL: String
+    private var postgresDirectory: String?
 
     static var repositoryRoot: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
@@ -30,11 +34,15 @@ final class Harness: @unchecked Sendable {
         }
         dir = NSTemporaryDirectory() + "auditship-e2e-\(name.filter { $0.isLetter || $0.isNumber })-\(UUID().uuidString.prefix(6))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        storeURL = "sqlite:" + dir + "/store.sqlite"
     }
 
     deinit {
         for p in processes where p.isRunning { kill(p.processIdentifier, SIGKILL) }
         for p in processes { p.waitUntilExit() }
+        if let pg = postgresDirectory {
+            _ = Harness.shell("/bin/bash \(shellQuoted(Harness.repositoryRoot + "/Tests/postgres-server")) stop \(shellQuoted(pg))")
+        }
         if ProcessInfo.processInfo.environment["AUDITSHIP_KEEP_E2E"] == nil {
             try? FileManager.default.removeItem(atPath: dir)
         }
@@ -95,21 +103,64 @@ final class Harness: @unchecked Sendable {
     var storePath: String { dir + "/store.sqlite" }
 
     func startAggregator(extra: [String] = []) throws {
-        let ready = dir + "/aggregator.ready"
+        let started = try startAggregator(name: "aggregator", listen: aggregatorAddress.isEmpty ? "127.0.0.1:0" : aggregatorAddress, extra: extra)
+        aggregator = started.process
+        aggregatorAddress = started.address
+    }
+
+    /// Starts an aggregator on `store` (default ``storeURL``), logging to NAME.log; returns it
+    /// once it listens, with its HOST:PORT. Tests with several aggregators use this directly.
+    func startAggregator(name: String, listen: String = "127.0.0.1:0", store: String? = nil,
+                         extra: [String] = []) throws -> (process: Process, address: String) {
+        let ready = dir + "/\(name).ready"
         try? FileManager.default.removeItem(atPath: ready)
-        let listen = aggregatorAddress.isEmpty ? "127.0.0.1:0" : aggregatorAddress
         let p = try start(["aggregator", "--listen", listen, "--ready-file", ready,
                            "--tls-cert", certs + "/aggregator.pem", "--tls-key", certs + "/aggregator-key.pem",
-                           "--client-ca", certs + "/ca.pem", "--store", "sqlite:" + storePath] + extra, log: "aggregator.log")
-        aggregator = p
-        try waitUntil("the aggregator listens", seconds: 60) {
-            guard p.isRunning else { throw HarnessError("aggregator exited: \(self.read("aggregator.log").suffix(2000))") }
+                           "--client-ca", certs + "/ca.pem", "--store", store ?? storeURL] + extra, log: "\(name).log")
+        var address = ""
+        try waitUntil("\(name) listens", seconds: 60) {
+            guard p.isRunning else { throw HarnessError("\(name) exited: \(self.read("\(name).log").suffix(2000))") }
             guard let s = try? String(contentsOfFile: ready, encoding: .utf8) else { return false }
-            let t = s.trimmingCharacters(in: .whitespacesAndNewlines)
-            if t.isEmpty { return false }
-            aggregatorAddress = t
-            return true
+            address = s.trimmingCharacters(in: .whitespacesAndNewlines)
+            return !address.isEmpty
         }
+        return (p, address)
+    }
+
+    /// Starts a PostgreSQL server of this test (`Tests/postgres-server`, in the scratch
+    /// directory, stopped when the harness goes) and points ``storeURL`` at its empty database.
+    /// When none can start, the test is skipped with the reason printed, or fails when
+    /// AUDITSHIP_REQUIRE_POSTGRES=1 (CI).
+    func startPostgres() throws {
+        let pg = dir + "/pg"
+        let err = dir + "/pg.err"
+        let script = Harness.repositoryRoot + "/Tests/postgres-server"
+        postgresDirectory = pg
+        let (status, output) = Harness.shell("/bin/bash \(shellQuoted(script)) start \(shellQuoted(pg)) 2>\(shellQuoted(err))")
+        let url = output.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard status == 0, url.hasPrefix("postgres") else {
+            let why = "postgres-server start failed (status \(status)): " + ((try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+            if ProcessInfo.processInfo.environment["AUDITSHIP_REQUIRE_POSTGRES"] == "1" {
+                throw HarnessError("PostgreSQL is required (AUDITSHIP_REQUIRE_POSTGRES=1) but unavailable: \(why)")
+            }
+            FileHandle.standardError.write(Data("skipping PostgreSQL end-to-end test: \(why)\n".utf8))
+            try Test.cancel("PostgreSQL unavailable: \(why)")
+        }
+        storeURL = url
+    }
+
+    /// Runs a shell command with popen (waiting on a Foundation Process from a test
+    /// can hang on Linux while other threads are busy); returns its status and stdout.
+    static func shell(_ command: String) -> (status: Int32, output: String) {
+        guard let pipe = popen(command, "r") else { return (-1, "") }
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = fread(&buffer, 1, buffer.count, pipe)
+            if n <= 0 { break }
+            output += buffer[0..<n]
+        }
+        return (pclose(pipe), String(decoding: output, as: UTF8.self))
     }
 
     func stopAggregator(signal: Int32 = SIGTERM) {
@@ -119,8 +170,9 @@ final class Harness: @unchecked Sendable {
         aggregator = nil
     }
 
-    func agentArguments(cluster: String, node: String, path: String, state: String, extra: [String] = []) -> [String] {
-        ["agent", "--aggregator", "https://\(aggregatorAddress)", "--cluster", cluster, "--node", node, "--path", path,
+    func agentArguments(cluster: String, node: String, path: String, state: String, aggregators: [String]? = nil,
+                        extra: [String] = []) -> [String] {
+        ["agent"] + (aggregators ?? [aggregatorAddress]).flatMap { ["--aggregator", "https://\($0)"] } + ["--cluster", cluster, "--node", node, "--path", path,
          "--state-dir", state, "--tls-cert", "\(certs)/agent-\(cluster)-\(node).pem",
          "--tls-key", "\(certs)/agent-\(cluster)-\(node)-key.pem", "--ca", "\(certs)/ca.pem",
          "--retry-initial-ms", "100", "--retry-max-ms", "1000"] + extra
@@ -131,7 +183,7 @@ final class Harness: @unchecked Sendable {
         let out = dir + "/query-\(UUID().uuidString.prefix(6)).ndjson"
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["query", "--store", "sqlite:" + storePath, "--format", "json"] + filters
+        p.arguments = ["query", "--store", storeURL, "--format", "json"] + filters
         _ = FileManager.default.createFile(atPath: out, contents: nil)
         let h = FileHandle(forWritingAtPath: out)
         p.standardOutput = h
@@ -168,8 +220,8 @@ final class Harness: @unchecked Sendable {
     }
 
     func count(_ filters: [String] = []) throws -> Int {
-        guard FileManager.default.fileExists(atPath: storePath) else { return 0 }
-        let (_, out) = try run(["query", "--store", "sqlite:" + storePath, "--count"] + filters)
+        if storeURL.hasPrefix("sqlite:"), !FileManager.default.fileExists(atPath: String(storeURL.dropFirst(7))) { return 0 }
+        let (_, out) = try run(["query", "--store", storeURL, "--count"] + filters)
         return Int(out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
     }
 
@@ -194,6 +246,8 @@ final class Harness: @unchecked Sendable {
         throw HarnessError("timed out after \(Int(seconds)) s waiting until \(what)")
     }
 }
+
+func shellQuoted(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 
 func quote(_ s: String) -> String {
     let data = (try? JSONSerialization.data(withJSONObject: [s])) ?? Data("[\"\"]".utf8)
