@@ -776,6 +776,17 @@ public final class PostgresStore: EventStore {
     }
 
     /// The ingest watermark, not simply the highest id: see `lastSequenceRaw` and the type's comment.
+    /// Size of this store's database on the server, bytes (`pg_database_size`): tables,
+    /// indexes and TOAST of every partition.
+    public func databaseBytes() async throws -> Int64 {
+        let logger = self.logger
+        return try await mapErrors("reading the database size") {
+            try await self.client.withConnection { conn in
+                try await Self.exec(conn, "SELECT pg_database_size(current_database())", logger).first?.decode(Int64.self) ?? 0
+            }
+        }
+    }
+
     public func lastSequence() async throws -> Int64 {
         try await mapErrors("reading the ingest watermark") { try await self.lastSequenceRaw() }
     }

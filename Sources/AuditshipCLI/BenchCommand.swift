@@ -3,8 +3,10 @@ import AuditAgent
 import AuditGenerator
 import AuditModel
 import AuditStore
+import AuditStorePostgres
 import Foundation
 import Gzip
+import Logging
 import OpenSSLKit
 import Synchronization
 #if canImport(Glibc)
@@ -23,6 +25,8 @@ struct BenchCommand: AsyncParsableCommand {
             alone on the same bytes; peak RSS of the pipeline; aggregator ingest from three agents over loopback
             mutual TLS into SQLite beside a raw SQLite insert of the same rows; backfill through the aggregator
             beside `gzip -dcf` of the same files; a one-hour user query and a count per verb over a store.
+            With --postgres, also three agents → two aggregators → PostgreSQL beside three direct writers of the
+            same batches into a PostgreSQL store, and the database's bytes per event.
             --quick runs small sizes (under a minute) for smoke tests; it asserts nothing about speed.
             """)
 
@@ -31,6 +35,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Kubernetes audit Policy for the pipeline figure.") var policy: String = "Deploy/policies/recommended.yaml"
     @Option(help: "gzip level of the agent and of the zlib reference.") var gzipLevel: Int32 = 1
     @Option(help: "Scratch directory (default: a new one under the temporary directory, removed afterwards).") var workDir: String?
+    @Option(help: "PostgreSQL server for the PostgreSQL ingest figure, postgres://USER@HOST:PORT/DB (password from PGPASSWORD; the bench creates and leaves two databases bench_*). Without it that figure is skipped.") var postgres: String?
     @Option(help: .hidden) var child: String?
     @Option(help: .hidden) var childFile: String?
 
@@ -48,6 +53,7 @@ struct BenchCommand: AsyncParsableCommand {
             return
         }
         var bench = try Bench(quick: quick, policy: policy, level: gzipLevel, workDir: workDir, progress: format == "table")
+        if let postgres { bench.postgres = try PostgresLocation(postgres) }
         defer { bench.cleanUp() }
         try await bench.runAll()
         if format == "json" {
@@ -143,6 +149,10 @@ struct Bench {
     let progress: Bool
     var figures: [BenchFigure] = []
     let executable: String
+    /// The server for the PostgreSQL ingest figure, if any.
+    var postgres: PostgresLocation?
+    /// The three agents' files of the ingest figure, reused by the PostgreSQL one.
+    var ingestLines: [[[UInt8]]] = []
 
     init(quick: Bool, policy: String, level: Int32, workDir: String?, progress: Bool) throws {
         self.quick = quick
@@ -172,6 +182,11 @@ struct Bench {
     mutating func runAll() async throws {
         try pipeline()
         try await ingest()
+        if let postgres {
+            try await ingestPostgres(server: postgres)
+        } else {
+            say("aggregator ingest into PostgreSQL: skipped (no --postgres)")
+        }
         try await latency()
         try backfill()
         try await query()
@@ -249,7 +264,8 @@ struct Bench {
         try? FileManager.default.removeItem(atPath: ready)
         let p = try start(["aggregator", "--listen", "127.0.0.1:0", "--ready-file", ready,
                            "--tls-cert", certs + "/aggregator.pem", "--tls-key", certs + "/aggregator-key.pem",
-                           "--client-ca", certs + "/ca.pem", "--store", "sqlite:" + store, "--log-level", "warning"], log: "\(name).log")
+                           "--client-ca", certs + "/ca.pem", "--store", store.hasPrefix("postgres") ? store : "sqlite:" + store,
+                           "--log-level", "warning"], log: "\(name).log")
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
             guard p.isRunning else { throw ValidationError("the aggregator exited; see \(dir)/\(name).log") }
@@ -305,7 +321,9 @@ struct Bench {
         var all: [[UInt8]] = []
         for i in 1...3 {
             try FileManager.default.createDirectory(atPath: dir + "/n\(i)", withIntermediateDirectories: true)
-            all += try generate(dir + "/n\(i)/audit.log", events: perAgent, seed: UInt64(20 + i), node: "n\(i)")
+            let lines = try generate(dir + "/n\(i)/audit.log", events: perAgent, seed: UInt64(20 + i), node: "n\(i)")
+            ingestLines.append(lines)
+            all += lines
         }
         let store = dir + "/ingest.sqlite"
         let (aggregator, address) = try startAggregator(store: store, certs: certs, name: "ingest-aggregator")
@@ -335,6 +353,76 @@ struct Bench {
                                    reference: rawRate, target: "≥ 100,000 events/s and ≥ 0.5× raw",
                                    met: rate >= 100_000 && rate >= 0.5 * rawRate))
         try? FileManager.default.removeItem(atPath: dir + "/raw.sqlite")
+    }
+
+    /// Three agents → two aggregators → one PostgreSQL database, beside three in-process
+    /// writers of the same events in the same batch size into another database of the server.
+    mutating func ingestPostgres(server: PostgresLocation) async throws {
+        let password = ProcessInfo.processInfo.environment["PGPASSWORD"]
+        var quiet = Logger(label: "auditship.bench.postgres")
+        quiet.logLevel = .warning
+        let certs = dir + "/certs"
+        let files = ingestLines
+        let total = files.reduce(0) { $0 + $1.count }
+        say("aggregator ingest into PostgreSQL: 3 agents → 2 aggregators, \(total) events")
+        let tag = "\(getpid())_\(Int(Date().timeIntervalSince1970))"
+        var viaAgents = server
+        viaAgents.database = "bench_\(tag)_agents"
+        var direct = server
+        direct.database = "bench_\(tag)_direct"
+        try await PostgresStore.createDatabase(viaAgents.database, server: server, password: password, logger: quiet)
+        try await PostgresStore.createDatabase(direct.database, server: server, password: password, logger: quiet)
+        let a = try startAggregator(store: viaAgents.description, certs: certs, name: "pg-aggregator-a")
+        let b = try startAggregator(store: viaAgents.description, certs: certs, name: "pg-aggregator-b")
+        defer { stop(a.0); stop(b.0) }
+        let t = ContinuousClock.now
+        var agents: [Process] = []
+        for i in 1...3 {
+            agents.append(try start(["agent", "--aggregator", "https://" + a.1, "--aggregator", "https://" + b.1,
+                                     "--cluster", "bench", "--node", "n\(i)",
+                                     "--path", dir + "/n\(i)/audit.log", "--state-dir", dir + "/n\(i)/state-pg",
+                                     "--tls-cert", certs + "/agent-bench-n\(i).pem", "--tls-key", certs + "/agent-bench-n\(i)-key.pem",
+                                     "--ca", certs + "/ca.pem", "--exit-when-caught-up", "--batch-linger-ms", "50", "--log-level", "warning"],
+                                    log: "pg-agent-n\(i).log"))
+        }
+        for p in agents { p.waitUntilExit() }
+        let wall = seconds(since: t)
+        let store = try await PostgresStore.connect(location: viaAgents, password: password, logger: quiet)
+        let stored = try await store.count(EventQuery())
+        let bytes = try await store.databaseBytes()
+        try await store.close()
+        guard stored == total else { throw ValidationError("PostgreSQL ingest stored \(stored) of \(total) events; see \(dir)") }
+
+        say("aggregator ingest into PostgreSQL: direct writers reference")
+        let reference = try await PostgresStore.connect(location: direct, password: password, logger: quiet)
+        var batches: [[IngestBatch]] = [[], [], []]
+        for (i, lines) in files.enumerated() {
+            for start in stride(from: 0, to: lines.count, by: 1000) {
+                let events = try lines[start..<min(start + 1000, lines.count)].map { line in
+                    IngestEvent(bytes: line, summary: try EventScanner.scan(line), digest: SHA256.hash(line))
+                }
+                batches[i].append(IngestBatch(cluster: "bench", node: "n\(i + 1)", batchID: "b\(i)-\(start)", events: events))
+            }
+        }
+        let work = batches
+        let t2 = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in work {
+                group.addTask { for batch in writer { _ = try await reference.ingest(batch) } }
+            }
+            try await group.waitForAll()
+        }
+        let referenceWall = seconds(since: t2)
+        try await reference.close()
+        let rate = Double(total) / wall
+        figures.append(BenchFigure(section: "aggregator ingest (PostgreSQL)", name: "3 agents → 2 aggregators → PostgreSQL, events/s",
+                                   value: rate, unit: "events/s",
+                                   referenceName: "3 direct writers of 1,000-event batches into a PostgreSQL store",
+                                   reference: Double(total) / referenceWall))
+        figures.append(BenchFigure(section: "aggregator ingest (PostgreSQL)", name: "database bytes per event (\(total) events)",
+                                   value: Double(bytes) / Double(max(1, total)), unit: "bytes",
+                                   referenceName: "event bytes on the wire, mean",
+                                   reference: Double(files.joined().reduce(0) { $0 + $1.count }) / Double(max(1, total))))
     }
 
     /// Appends lines at a steady rate, noting when each was written.

@@ -2,18 +2,20 @@ import Foundation
 import Testing
 
 /// `auditship bench --quick --format json` completes and prints valid JSON with every
-/// section and each reference beside its figure. Nothing is asserted about speed.
+/// section (PostgreSQL included, on a server of this test) and each reference beside its
+/// figure. Nothing is asserted about speed.
 @Suite struct BenchTests {
     @Test func quickBenchPrintsEverySectionAsJSON() throws {
         let h = try Harness()
-        let out = try h.run(["bench", "--quick", "--format", "json", "--work-dir", h.dir + "/bench",
+        try h.startPostgres()
+        let out = try h.run(["bench", "--quick", "--format", "json", "--work-dir", h.dir + "/bench", "--postgres", h.storeURL,
                              "--policy", Harness.repositoryRoot + "/Deploy/policies/recommended.yaml"])
         let line = out.output.split(separator: "\n").last { $0.hasPrefix("{") } ?? ""
         let root = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(out.output.suffix(2000))")
         #expect(root["quick"] as? Bool == true)
         let figures = try #require(root["figures"] as? [[String: Any]])
         let sections = Set(figures.compactMap { $0["section"] as? String })
-        #expect(sections == ["agent pipeline", "aggregator ingest", "end-to-end latency", "backfill", "query"])
+        #expect(sections == ["agent pipeline", "aggregator ingest", "aggregator ingest (PostgreSQL)", "end-to-end latency", "backfill", "query"])
         for f in figures {
             #expect((f["value"] as? Double).map { $0.isFinite && $0 >= 0 } == true, "\(f)")
             if let r = f["reference"] as? [String: Any] {
@@ -25,5 +27,6 @@ import Testing
         #expect(figures.contains { ($0["name"] as? String)?.hasPrefix("events/s on one core") == true && $0["reference"] != nil })
         #expect(figures.contains { $0["section"] as? String == "aggregator ingest" && $0["reference"] != nil })
         #expect(figures.contains { $0["section"] as? String == "backfill" && $0["reference"] != nil })
+        #expect(figures.contains { $0["section"] as? String == "aggregator ingest (PostgreSQL)" && $0["reference"] != nil })
     }
 }
