@@ -70,7 +70,7 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         // The aggregator server.
         .target(name: "AuditAggregator", dependencies: [
-            "AuditModel", "AuditWire", "AuditStore", "AuditStorePostgres", "Gzip", "OpenSSLKit",
+            "AuditModel", "AuditWire", "AuditStore", "AuditStorePostgres", "AuditAlerts", "Gzip", "OpenSSLKit", "CurlClient",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),

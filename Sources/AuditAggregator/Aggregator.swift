@@ -130,6 +130,16 @@ public struct Aggregator: Sendable {
         if let retention = configuration.retention {
             services.append(RetentionService(store: store, retention: retention, metrics: metrics, logger: logger))
         }
+        if let alerts = configuration.alerts {
+            if let log = store as? any AlertLog {
+                services.append(AlertEvaluationService(store: store, log: log, configuration: alerts, metrics: metrics, logger: logger))
+                if let url = alerts.webhookURL {
+                    services.append(AlertNotificationService(log: log, url: url, configuration: alerts, metrics: metrics, logger: logger))
+                }
+            } else {
+                logger.warning("this store does not keep alerts: alert rules are not evaluated")
+            }
+        }
         let group = ServiceGroup(configuration: .init(
             services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],

@@ -15,6 +15,10 @@ import AuditStore
 ///   - `metrics-listen` (HOST:PORT, optional): plain-HTTP `/metrics`, `/healthz`, `/readyz` for scrapers and probes.
 ///   - `retention` (duration like `90d`, `12h`, optional): delete older events in the background; default keeps all.
 ///   - `ready-file` (path, optional): written with `HOST:PORT` once the server listens.
+///   - `alert-rules` (paths, optional): alert rule files applied on top of the built-in pack; `no-alerts` turns evaluation off.
+///   - `alert-webhook` (URL, optional), `alert-webhook-format` (`json` or `slack`), `alert-webhook-ca` (path):
+///     where alerts are sent; `alert-max-age` (duration, default 1h): events older than that are recorded, not sent;
+///     `alert-retry-max` (duration, default 60s): longest wait between delivery attempts.
 public struct AggregatorConfiguration: Sendable {
     public var host: String
     public var port: Int
@@ -32,6 +36,8 @@ public struct AggregatorConfiguration: Sendable {
     public var latenessWindow: Duration = .seconds(5)
     /// Seconds an idle connection (or one that sends its request too slowly) is kept.
     public var idleTimeoutSeconds: Int
+    /// Alert evaluation and notification (nil: off).
+    public var alerts: AlertConfiguration? = AlertConfiguration()
 
     public init(host: String = "127.0.0.1", port: Int = 8443, tlsCertificateFile: String, tlsKeyFile: String,
                 clientCAFile: String, store: StoreLocation, limits: IngestLimits = IngestLimits(),

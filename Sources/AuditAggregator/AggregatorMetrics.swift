@@ -16,7 +16,10 @@ public final class AggregatorMetrics: Sendable {
         var latency = Histogram()
         var retentionDeleted = 0
         var storeBytes: Int64 = 0
+        var alerts: [AlertKey: Int] = [:]
+        var notifications: [String: Int] = [:]
     }
+    struct AlertKey: Hashable { var rule: String; var severity: String; var notify: Bool }
     private let state = Mutex(State())
 
     public init() {}
@@ -38,6 +41,10 @@ public final class AggregatorMetrics: Sendable {
     func refusedLine(_ reason: String) { state.withLock { $0.refusedLines[reason, default: 0] += 1 } }
     func retention(deleted: Int) { state.withLock { $0.retentionDeleted += deleted } }
     func storeSize(_ bytes: Int64) { state.withLock { $0.storeBytes = bytes } }
+    func alertFired(rule: String, severity: String, notify: Bool) {
+        state.withLock { $0.alerts[AlertKey(rule: rule, severity: severity, notify: notify), default: 0] += 1 }
+    }
+    func alertNotification(result: String) { state.withLock { $0.notifications[result, default: 0] += 1 } }
 
     public func prometheusText() -> String {
         let s = state.withLock { $0 }
@@ -60,6 +67,14 @@ public final class AggregatorMetrics: Sendable {
         out.counter("auditship_aggregator_batches_total", "Batches committed.", s.batches)
         out.histogram("auditship_aggregator_batch_seconds", "Time from a batch's arrival to its commit.", s.latency)
         out.counter("auditship_aggregator_retention_deleted_total", "Events deleted by retention.", s.retentionDeleted)
+        out.header("auditship_aggregator_alerts_total", "Alerts recorded, by rule and severity; notify=\"false\" for events too old to notify (or no webhook).", "counter")
+        for (k, v) in s.alerts.sorted(by: { ($0.key.rule, $0.key.severity, $0.key.notify ? 1 : 0) < ($1.key.rule, $1.key.severity, $1.key.notify ? 1 : 0) }) {
+            out.sample("auditship_aggregator_alerts_total", ["rule": k.rule, "severity": k.severity, "notify": k.notify ? "true" : "false"], Double(v))
+        }
+        out.header("auditship_aggregator_alert_notifications_total", "Alert notification attempts, by result (delivered: the receiver answered 2xx).", "counter")
+        for (r, v) in s.notifications.sorted(by: { $0.key < $1.key }) {
+            out.sample("auditship_aggregator_alert_notifications_total", ["result": r], Double(v))
+        }
         out.gauge("auditship_aggregator_store_bytes", "Size of the store on disk (SQLite: database and WAL).", Double(s.storeBytes))
         return out.text
     }

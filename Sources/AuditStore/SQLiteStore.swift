@@ -24,7 +24,7 @@ public final class SQLiteStore: EventStore {
     }
     struct DimKey: Hashable { var kind: Int; var value: String }
 
-    private let pool: DatabasePool
+    let pool: DatabasePool
     private let dims = Mutex<[DimKey: Int64]>([:])
     public let path: String
 
@@ -104,6 +104,7 @@ public final class SQLiteStore: EventStore {
                 CREATE INDEX events_collisions ON events(cluster, audit_id, stage) WHERE collision = 1;
                 """)
         }
+        registerAlertMigrations(&m)
         return m
     }
 

@@ -26,6 +26,8 @@ import PostgresNIO
 ///   held event with the greatest ts (it outlives retention longest).
 /// - `batches(...)`: the ingest log, as in SQLite.
 /// - `schema_migrations(version, name, applied_at)`.
+///
+/// Version 2: `alerts` and `alert_state` (`PostgresStore+Alerts.swift`).
 enum PostgresSchema {
     /// Advisory-lock namespace of this store (`pg_advisory_lock(int4, int4)` form):
     /// 'AUDI'. Second keys below.
@@ -106,6 +108,7 @@ enum PostgresSchema {
             )
             """,
         ]),
+        Migration(version: 2, name: "alerts and the alert evaluation watermark", statements: alertStatements),
     ]
 
     /// Applies the migrations this database lacks. Holds a session advisory lock

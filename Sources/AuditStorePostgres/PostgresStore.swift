@@ -50,9 +50,9 @@ public final class PostgresStore: EventStore {
     static let microsPerDay: Int64 = 86_400_000_000
 
     public let location: PostgresLocation
-    private let client: PostgresClient
+    let client: PostgresClient
     private let runner: Mutex<Task<Void, Never>?>
-    private let logger: Logger
+    let logger: Logger
     private let dims = Mutex<[DimKey: Int32]>([:])
     /// Days (since the epoch, UTC) whose partition is known to exist.
     private let partitions = Mutex<Set<Int64>>([])
@@ -791,7 +791,7 @@ public final class PostgresStore: EventStore {
         try await mapErrors("reading the ingest watermark") { try await self.lastSequenceRaw() }
     }
 
-    private func mapErrors<T: Sendable>(_ what: String, _ body: () async throws -> T) async throws -> T {
+    func mapErrors<T: Sendable>(_ what: String, _ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
         } catch let error as StoreError {

@@ -1,6 +1,8 @@
 import ArgumentParser
 import AuditAggregator
+import AuditAlerts
 import AuditStore
+import Foundation
 import Logging
 
 struct AggregatorCommand: AsyncParsableCommand {
@@ -22,10 +24,52 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(help: "Write HOST:PORT to this file once listening.") var readyFile: String?
     @Option(help: "Serve /metrics, /healthz and /readyz over plain HTTP on HOST:PORT (no client certificate).") var metricsListen: String?
     @Option(help: "Delete events older than this (e.g. 90d, 12h). Default: keep everything.") var retention: String?
+    @Option(help: "Alert rules file on top of the built-in pack (repeatable; a rule of the same name overrides, `disable:` turns built-ins off).") var alertRules: [String] = []
+    @Flag(help: "Do not evaluate alert rules.") var noAlerts = false
+    @Option(help: "Send alerts to this URL (https; http only to 127.0.0.1 or localhost).") var alertWebhook: String?
+    @Option(help: "json (one object per alert) or slack ({\"text\": …}). Default json.") var alertWebhookFormat: String?
+    @Option(help: "CA of the alert webhook's certificate (PEM). Default: the system's trust store.") var alertWebhookCa: String?
+    @Option(help: "Events older than this when evaluated (backfill) are recorded, not sent. Default 1h; 0s sends all.") var alertMaxAge: String?
+    @Option(help: "Longest wait between alert delivery attempts. Default 60s.") var alertRetryMax: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String?
 
     static let keys = ["listen", "tls-cert", "tls-key", "client-ca", "store", "max-body-bytes", "max-decompressed-bytes",
-                       "max-event-bytes", "max-json-depth", "ready-file", "log-level", "metrics-listen", "retention", "store-password-file"]
+                       "max-event-bytes", "max-json-depth", "ready-file", "log-level", "metrics-listen", "retention", "store-password-file",
+                       "alert-rules", "no-alerts", "alert-webhook", "alert-webhook-format", "alert-webhook-ca", "alert-max-age", "alert-retry-max"]
+
+    /// The alert flags (or keys), checked; nil when alerts are off.
+    func alertConfiguration(_ file: ConfigFile) throws -> AlertConfiguration? {
+        if try noAlerts || (file.bool("no-alerts") ?? false) { return nil }
+        let paths = alertRules.isEmpty ? (try file.strings("alert-rules") ?? []) : alertRules
+        var c: AlertConfiguration
+        do {
+            c = AlertConfiguration(rules: paths.isEmpty ? .builtin : try AlertRuleSet.load(paths: paths))
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        if let url = try alertWebhook ?? file.string("alert-webhook") {
+            guard let u = URL(string: url), let scheme = u.scheme?.lowercased(), let host = u.host?.lowercased(),
+                  scheme == "https" || (scheme == "http" && ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host)) else {
+                throw ValidationError("--alert-webhook '\(url)' must be an https:// URL (http:// only to 127.0.0.1 or localhost)")
+            }
+            c.webhookURL = url
+        }
+        if let f = try alertWebhookFormat ?? file.string("alert-webhook-format") {
+            guard let format = AlertConfiguration.Format(rawValue: f) else { throw ValidationError("--alert-webhook-format must be json or slack") }
+            c.webhookFormat = format
+        }
+        c.webhookCAFile = try alertWebhookCa ?? file.string("alert-webhook-ca")
+        if let text = try alertMaxAge ?? file.string("alert-max-age") {
+            guard let d = parseDuration(text) else { throw ValidationError("--alert-max-age '\(text)' is not a duration like 1h or 30m") }
+            c.notifyMaxAge = d == .zero ? nil : d
+        }
+        if let text = try alertRetryMax ?? file.string("alert-retry-max") {
+            guard let d = parseDuration(text), d > .zero else { throw ValidationError("--alert-retry-max '\(text)' is not a duration like 60s") }
+            c.retryMax = d
+            c.retryInitial = min(c.retryInitial, d)
+        }
+        return c
+    }
 
     func run() async throws {
         let file = try ConfigFile(path: config, allowedKeys: Self.keys)
@@ -48,6 +92,7 @@ struct AggregatorCommand: AsyncParsableCommand {
             guard let d = parseDuration(text) else { throw ValidationError("--retention '\(text)' is not a duration like 90d, 12h, 30m or 45s") }
             configuration.retention = d
         }
+        configuration.alerts = try alertConfiguration(file)
         let eventStore = try await Aggregator.openStore(location, passwordFile: try storePasswordFile ?? file.string("store-password-file"), logger: logger)
         logger.info("store opened", metadata: ["store": "\(location)"])
         try await Aggregator(configuration: configuration, store: eventStore, logger: logger).run()

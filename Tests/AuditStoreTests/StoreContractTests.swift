@@ -187,3 +187,58 @@ enum StoreBackend: String, CaseIterable, CustomStringConvertible, Sendable {
         #expect(try await s.events(EventQuery()).map { (try? EventScanner.scan($0.bytes))?.auditID ?? "" } == ["new"])
     }
 }
+
+/// The alert log contract (`AlertLog`): every backend keeps alerts and the evaluation
+/// watermark the same way.
+@Suite struct AlertLogContractTests {
+    func alert(_ rule: String, seq: Int64, notify: Bool = true) -> NewAlert {
+        NewAlert(rule: rule, severity: "high", message: "m \(seq)", cluster: "c", node: "n", auditID: "a\(seq)",
+                 stage: "ResponseComplete", groupKey: "", matches: 1, eventTime: 1_767_225_600_000_000 + seq, eventSequence: seq,
+                 notify: notify)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func watermarkMovesOnlyFromWhereItWasAndAlertsCommitWithIt(backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let log = try #require(store as? any AlertLog)
+        #expect(try await log.alertWatermark() == 0)
+        #expect(try await log.recordAlerts([alert("r1", seq: 3), alert("r2", seq: 3)], evaluatedFrom: 0, through: 10, at: 100))
+        #expect(try await log.alertWatermark() == 10)
+        // A second evaluator that read from 0 loses: nothing of its page is recorded.
+        #expect(try await log.recordAlerts([alert("r3", seq: 4)], evaluatedFrom: 0, through: 12, at: 101) == false)
+        #expect(try await log.alertWatermark() == 10)
+        // A rule fires at most once per event; the watermark moves on.
+        #expect(try await log.recordAlerts([alert("r1", seq: 3), alert("r1", seq: 11, notify: false)], evaluatedFrom: 10, through: 20, at: 102))
+        let all = try await log.alerts(since: 0, limit: nil)
+        #expect(all.map(\.alert.rule) == ["r1", "r2", "r1"])
+        #expect(all.map(\.alert.eventSequence) == [3, 3, 11])
+        #expect(all[0].alert == alert("r1", seq: 3))
+        #expect(all.map(\.firedAt) == [100, 100, 102])
+        #expect(try await log.alerts(since: 101, limit: nil).count == 1)
+        #expect(try await log.alerts(since: 0, limit: 2).count == 2)
+        try await store.close()
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func outboxHoldsWhatToNotifyUntilDelivered(backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let log = try #require(store as? any AlertLog)
+        #expect(try await log.recordAlerts([alert("r1", seq: 1), alert("old", seq: 2, notify: false), alert("r2", seq: 3)],
+                                           evaluatedFrom: 0, through: 3, at: 50))
+        var pending = try await log.pendingAlerts(limit: 10)
+        #expect(pending.map(\.alert.rule) == ["r1", "r2"])
+        let first = try #require(pending.first)
+        try await log.markAlertFailed(first.id, error: "status 503 from http://127.0.0.1:1/hook")
+        pending = try await log.pendingAlerts(limit: 10)
+        #expect(pending.first?.failedAttempts == 1)
+        #expect(pending.first?.lastError == "status 503 from http://127.0.0.1:1/hook")
+        try await log.markAlertDelivered(first.id, at: 60)
+        try await log.markAlertDelivered(first.id, at: 70)  // a repeat keeps the first time
+        pending = try await log.pendingAlerts(limit: 10)
+        #expect(pending.map(\.alert.rule) == ["r2"])
+        #expect(try await log.pendingAlerts(limit: 1).count == 1)
+        let delivered = try await log.alerts(since: 0, limit: nil).first { $0.id == first.id }
+        #expect(delivered?.deliveredAt == 60)
+        try await store.close()
+    }
+}

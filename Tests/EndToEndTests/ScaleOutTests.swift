@@ -63,6 +63,18 @@ import Glibc
         // With the other aggregator up, the batch moved on at once: no backoff, no spool.
         #expect(!h.read("agent-m2.log").contains("will retry"), "a failover should not need a retry")
         #expect(!h.read("agent-m1.log").contains("failing over"), "agent m1 was never on the killed aggregator")
+        // Both aggregators evaluated alert rules on the shared store: each firing is recorded once.
+        try h.waitUntil("alert evaluation caught up", seconds: 60) {
+            let (_, out) = try h.run(["alerts", "list", "--store", h.storeURL, "--since", "1h", "--format", "json"])
+            return splitLines(Data(out.utf8)).count > 0
+        }
+        let (_, listed) = try h.run(["alerts", "list", "--store", h.storeURL, "--since", "1h", "--format", "json"])
+        let keys = splitLines(Data(listed.utf8)).compactMap { line -> String? in
+            guard let o = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any] else { return nil }
+            return "\(o["rule"] ?? "") \(o["auditID"] ?? "") \(o["stage"] ?? "")"
+        }
+        #expect(!keys.isEmpty)
+        #expect(Set(keys).count == keys.count, "an alert was recorded twice")
         kill(restarted.process.processIdentifier, SIGTERM)
         restarted.process.waitUntilExit()
         kill(second.process.processIdentifier, SIGTERM)
