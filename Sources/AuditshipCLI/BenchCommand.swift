@@ -339,9 +339,13 @@ struct Bench {
         }
         for a in agents { a.waitUntilExit() }
         let wall = seconds(since: t)
+        let aggregatorRSS = Self.peakRSSMiB(aggregator.processIdentifier)
         let db = try SQLiteStore(path: store, readOnly: true)
         let stored = try await db.count(EventQuery())
         try await db.close()
+        let storeBytes = [store, store + "-wal"].reduce(0.0) { total, p in
+            total + Double(((try? FileManager.default.attributesOfItem(atPath: p))?[.size] as? Int) ?? 0)
+        }
         guard stored == all.count else { throw ValidationError("ingest stored \(stored) of \(all.count) events; see \(dir)") }
         say("aggregator ingest: raw SQLite reference")
         let timestamps = all.map { (try? EventScanner.scan($0))?.orderTimestamp.microseconds ?? 0 }
@@ -352,6 +356,11 @@ struct Bench {
                                    value: rate, unit: "events/s", referenceName: "raw SQLite insert of the same rows, one process",
                                    reference: rawRate, target: "≥ 100,000 events/s and ≥ 0.5× raw",
                                    met: rate >= 100_000 && rate >= 0.5 * rawRate))
+        figures.append(BenchFigure(section: "aggregator ingest", name: "aggregator peak RSS (alerts on), MiB", value: aggregatorRSS, unit: "MiB"))
+        figures.append(BenchFigure(section: "aggregator ingest", name: "SQLite store bytes per event (\(stored) events)",
+                                   value: storeBytes / Double(max(1, stored)), unit: "bytes",
+                                   referenceName: "event bytes on the wire, mean",
+                                   reference: Double(all.reduce(0) { $0 + $1.count }) / Double(max(1, all.count))))
         try? FileManager.default.removeItem(atPath: dir + "/raw.sqlite")
     }
 
@@ -387,6 +396,7 @@ struct Bench {
         }
         for p in agents { p.waitUntilExit() }
         let wall = seconds(since: t)
+        let aggregatorRSS = max(Self.peakRSSMiB(a.0.processIdentifier), Self.peakRSSMiB(b.0.processIdentifier))
         let store = try await PostgresStore.connect(location: viaAgents, password: password, logger: quiet)
         let stored = try await store.count(EventQuery())
         let bytes = try await store.databaseBytes()
@@ -419,10 +429,20 @@ struct Bench {
                                    value: rate, unit: "events/s",
                                    referenceName: "3 direct writers of 1,000-event batches into a PostgreSQL store",
                                    reference: Double(total) / referenceWall))
+        figures.append(BenchFigure(section: "aggregator ingest (PostgreSQL)", name: "aggregator peak RSS (the larger of the two), MiB",
+                                   value: aggregatorRSS, unit: "MiB"))
         figures.append(BenchFigure(section: "aggregator ingest (PostgreSQL)", name: "database bytes per event (\(total) events)",
                                    value: Double(bytes) / Double(max(1, total)), unit: "bytes",
                                    referenceName: "event bytes on the wire, mean",
                                    reference: Double(files.joined().reduce(0) { $0 + $1.count }) / Double(max(1, total))))
+    }
+
+    /// A running process's peak resident set (VmHWM), MiB; 0 when /proc cannot say.
+    static func peakRSSMiB(_ pid: Int32) -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kib = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+        return kib / 1024
     }
 
     /// Appends lines at a steady rate, noting when each was written.

@@ -46,7 +46,7 @@ import Glibc
         batches.append(Array(m1[2_000..<2_050]))
 
         try h.startAggregator()
-        var agents: [Process] = []
+        var agents: [ChildProcess] = []
         for n in nodes {
             agents.append(try h.start(h.agentArguments(cluster: "prod", node: n, path: "\(h.dir)/\(n).log", state: "\(h.dir)/state-\(n)",
                                                        extra: ["--batch-max-events", "150", "--batch-linger-ms", "50"]),

@@ -9,9 +9,9 @@ import Glibc
 final class Harness: @unchecked Sendable {
     let dir: String
     let binary: String
-    private var processes: [Process] = []
+    private var processes: [ChildProcess] = []
     private(set) var aggregatorAddress = ""
-    private var aggregator: Process?
+    private var aggregator: ChildProcess?
     /// Where aggregators and queries keep events: the harness's SQLite file unless a test
     /// points it elsewhere (a PostgreSQL URL from ``startPostgres()``).
     var storeURL: String
@@ -51,17 +51,9 @@ final class Harness: @unchecked Sendable {
     /// Runs the binary to completion; returns status and output (stdout+stderr).
     @discardableResult
     func run(_ args: [String], expectStatus: Int32? = 0) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = args
         let out = dir + "/run-\(UUID().uuidString.prefix(6)).out"
-        _ = FileManager.default.createFile(atPath: out, contents: nil)
-        let h = FileHandle(forWritingAtPath: out)
-        p.standardOutput = h
-        p.standardError = h
-        try p.run()
+        let p = try ChildProcess(executable: binary, arguments: args, output: out)
         p.waitUntilExit()
-        try h?.close()
         let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
         if let expectStatus, p.terminationStatus != expectStatus {
             throw HarnessError("auditship \(args.joined(separator: " ")) exited \(p.terminationStatus):\n\(text.suffix(3000))")
@@ -70,15 +62,8 @@ final class Harness: @unchecked Sendable {
     }
 
     /// Starts the binary in the background, output to `log`.
-    func start(_ args: [String], log: String) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = args
-        _ = FileManager.default.createFile(atPath: dir + "/" + log, contents: nil)
-        let h = FileHandle(forWritingAtPath: dir + "/" + log)
-        p.standardOutput = h
-        p.standardError = h
-        try p.run()
+    func start(_ args: [String], log: String) throws -> ChildProcess {
+        let p = try ChildProcess(executable: binary, arguments: args, output: dir + "/" + log)
         processes.append(p)
         return p
     }
@@ -111,7 +96,7 @@ final class Harness: @unchecked Sendable {
     /// Starts an aggregator on `store` (default ``storeURL``), logging to NAME.log; returns it
     /// once it listens, with its HOST:PORT. Tests with several aggregators use this directly.
     func startAggregator(name: String, listen: String = "127.0.0.1:0", store: String? = nil,
-                         extra: [String] = []) throws -> (process: Process, address: String) {
+                         extra: [String] = []) throws -> (process: ChildProcess, address: String) {
         let ready = dir + "/\(name).ready"
         try? FileManager.default.removeItem(atPath: ready)
         let p = try start(["aggregator", "--listen", listen, "--ready-file", ready,
@@ -181,15 +166,9 @@ final class Harness: @unchecked Sendable {
     /// Stored events as (cluster, node, exact event bytes), in query order.
     func storedEvents(_ filters: [String] = []) throws -> [(cluster: String, node: String, event: [UInt8])] {
         let out = dir + "/query-\(UUID().uuidString.prefix(6)).ndjson"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["query", "--store", storeURL, "--format", "json"] + filters
-        _ = FileManager.default.createFile(atPath: out, contents: nil)
-        let h = FileHandle(forWritingAtPath: out)
-        p.standardOutput = h
-        try p.run()
+        let p = try ChildProcess(executable: binary, arguments: ["query", "--store", storeURL, "--format", "json"] + filters,
+                                 output: out, errorToOutput: false)
         p.waitUntilExit()
-        try h?.close()
         guard p.terminationStatus == 0 else { throw HarnessError("query exited \(p.terminationStatus)") }
         // Parsed by hand over raw bytes: the documented line shape is
         // {"cluster":"C","node":"N","event":EVENT} with C and N plain names.

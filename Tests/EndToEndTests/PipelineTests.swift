@@ -19,7 +19,7 @@ import Glibc
             expected += try h.generate(events: 15_000, seed: 10 + i, node: n, to: "\(h.dir)/\(n).log")
         }
         try h.startAggregator()
-        var agents: [String: Process] = [:]
+        var agents: [String: ChildProcess] = [:]
         for n in nodes {
             // Small batches so the stream lasts long enough to be interrupted.
             agents[n] = try h.start(h.agentArguments(cluster: "prod", node: n, path: "\(h.dir)/\(n).log", state: "\(h.dir)/state-\(n)",

@@ -30,7 +30,7 @@ import Glibc
         }
         let first = try h.startAggregator(name: "aggregator-a")
         let second = try h.startAggregator(name: "aggregator-b")
-        var agents: [String: Process] = [:]
+        var agents: [String: ChildProcess] = [:]
         for n in nodes {
             agents[n] = try h.start(h.agentArguments(cluster: "prod", node: n, path: "\(h.dir)/\(n).log", state: "\(h.dir)/state-\(n)",
                                                       aggregators: [first.address, second.address],
