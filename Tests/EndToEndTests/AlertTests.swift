@@ -82,6 +82,15 @@ import Glibc
         #expect(bodies.compactMap { $0["rule"] as? String } == firing.map(\.rule))
         #expect(Set(delivered.compactMap { $0.headers["x-auditship-alert-id"] }).count == 3)
         #expect(bodies.allSatisfy { $0["cluster"] as? String == "prod" && $0["node"] as? String == "m1" })
+        // Every body has the members Protocols/schemas/alert-notification.json requires, and no other.
+        let schemaData = try Data(contentsOf: URL(fileURLWithPath: Harness.repositoryRoot + "/Protocols/schemas/alert-notification.json"))
+        let schema = try #require(try JSONSerialization.jsonObject(with: schemaData) as? [String: Any])
+        let required = Set(schema["required"] as? [String] ?? [])
+        let known = Set((schema["properties"] as? [String: Any] ?? [:]).keys)
+        for body in bodies {
+            #expect(required.isSubset(of: Set(body.keys)), "missing: \(required.subtracting(body.keys))")
+            #expect(Set(body.keys).isSubset(of: known), "undocumented: \(Set(body.keys).subtracting(known))")
+        }
         #expect(receiver.requests.count > 3, "the refused attempt was retried")
 
         let (_, out) = try h.run(["alerts", "list", "--store", h.storeURL, "--since", "1h", "--format", "json"])
