@@ -142,6 +142,8 @@ public final class Agent {
             if ReloadSignal.take() { reloadPolicy() }
             let stopping = shouldStop()
             discoverFiles()
+            var discovered = ContinuousClock.now
+            let rediscoverAfter = Duration.milliseconds(configuration.pollIntervalMilliseconds)
             var readAny = false
             var quarantined: [QuarantinedLine] = []
             // 1. Read, unless stopping or the spool is full (then the files are the buffer).
@@ -157,6 +159,13 @@ public final class Agent {
             var rounds = 0
             while !stopping && !spoolFull && !sources.isEmpty && rounds < 64 {
                 rounds += 1
+                // Catching up can take seconds; meanwhile the writer may rotate several times and
+                // delete backups. Look for new files as often as when idle, so that each one is
+                // opened (and so kept readable) before rotation can delete it unseen.
+                if ContinuousClock.now - discovered >= rediscoverAfter {
+                    discoverFiles()
+                    discovered = ContinuousClock.now
+                }
                 let readThisRound = readRound(&batch, &batchBytes, &quarantined)
                 readAny = readAny || readThisRound
                 let full = batch.count >= configuration.batchMaxEvents || batchBytes >= configuration.batchMaxBytes

@@ -152,7 +152,9 @@ struct AlertNotificationService: Service {
                             "retry.in_ms": "\(delay.microseconds / 1000)",
                         ])
                         try? await log.markAlertFailed(alert.id, error: why.text)
-                        try? await Task.sleep(for: delay)
+                        // Up to --alert-retry-max: cut short by a graceful shutdown, which must not wait for it.
+                        let wait = delay
+                        try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
                         delay = min(configuration.retryMax, delay * 2)
                     }
                     // After a failure, start again from the oldest pending alert: order is kept.
