@@ -41,7 +41,7 @@ let package = Package(
         // Alert rules on audit events: YAML rules, the built-in pack, the engine.
         .target(name: "AuditAlerts", dependencies: ["AuditModel", .product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
         // Wire protocol between agents, webhook clients and the aggregator.
-        .target(name: "AuditWire", dependencies: ["AuditModel"], swiftSettings: swiftSettings),
+        .target(name: "AuditWire", dependencies: ["AuditModel", "Gzip", "OpenSSLKit"], swiftSettings: swiftSettings),
         // Deterministic generator of realistic audit logs.
         .target(name: "AuditGenerator", dependencies: ["AuditModel"], swiftSettings: swiftSettings),
         // The agent: tail, checkpoint, batch, compress, ship. No server stack.
@@ -68,6 +68,14 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
+        // Fuzzing: the targets (parsers and decoders with their properties), the driver that hands
+        // them to libFuzzer in a -sanitize=fuzzer build (Tests/Fuzz/run) or replays files otherwise.
+        .target(name: "CLibFuzzer", path: "Tests/Fuzz/CLibFuzzer"),
+        .target(name: "AuditFuzzTargets", dependencies: [
+            "AuditModel", "AuditWire", "AuditAgent", "AuditPolicy", "AuditAlerts", "Gzip", "OpenSSLKit",
+        ], path: "Tests/Fuzz/Targets", swiftSettings: swiftSettings),
+        .executableTarget(name: "auditship-fuzz", dependencies: ["AuditFuzzTargets", "CLibFuzzer"],
+                          path: "Tests/Fuzz/Driver", swiftSettings: swiftSettings),
         // The aggregator server.
         .target(name: "AuditAggregator", dependencies: [
             "AuditModel", "AuditWire", "AuditStore", "AuditStorePostgres", "AuditAlerts", "Gzip", "OpenSSLKit", "CurlClient",
@@ -98,5 +106,6 @@ let package = Package(
         .testTarget(name: "AuditAgentTests", dependencies: ["AuditAgent", "AuditModel", "AuditPolicy", "AuditBackfill"], swiftSettings: swiftSettings),
         .testTarget(name: "AuditStoreTests", dependencies: ["AuditStore", "AuditStorePostgres", "AuditModel", "OpenSSLKit"], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["OpenSSLKit", "CurlClient", "Gzip", "AuditModel", "AuditGenerator"], swiftSettings: swiftSettings),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["AuditFuzzTargets"], swiftSettings: swiftSettings),
     ]
 )

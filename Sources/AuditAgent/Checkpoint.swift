@@ -71,35 +71,57 @@ public struct CheckpointFile: Sendable {
         var warnings: [String] = []
         for candidate in [path, previousPath] {
             guard let data = FileManager.default.contents(atPath: candidate) else { continue }
-            do {
-                let envelope = try JSONDecoder().decode(Envelope.self, from: data)
-                guard envelope.version <= CheckpointFile.currentVersion else {
-                    warnings.append("checkpoint '\(candidate)' has version \(envelope.version), newer than this agent understands (\(CheckpointFile.currentVersion)); ignoring it")
-                    continue
-                }
-                guard try CheckpointFile.checksum(envelope.records) == envelope.checksum else {
-                    warnings.append("checkpoint '\(candidate)' fails its checksum (damaged by a crash?); using the previous copy")
-                    continue
-                }
-                return Loaded(records: envelope.records, warnings: warnings)
-            } catch {
-                warnings.append("checkpoint '\(candidate)' is unreadable (\(error)); using the previous copy")
+            switch CheckpointFile.decode(data) {
+            case .success(let records): return Loaded(records: records, warnings: warnings)
+            case .failure(let problem): warnings.append("checkpoint '\(candidate)' \(problem.message); using the previous copy")
             }
         }
         return Loaded(records: [], warnings: warnings)
     }
 
-    /// Writes the records durably (temp file, fsync, rename, fsync directory).
-    public func save(_ records: [CheckpointRecord]) throws {
+    /// Why a checkpoint file's content cannot be used.
+    public struct DecodeError: Error, Sendable, CustomStringConvertible {
+        public var message: String
+        public var description: String { message }
+    }
+
+    /// Decodes the content of a checkpoint file. Pure: `load()` and the fuzz target call it.
+    /// Records that decode have non-negative offsets and line numbers.
+    public static func decode(_ data: Data) -> Result<[CheckpointRecord], DecodeError> {
+        let envelope: Envelope
+        do {
+            envelope = try JSONDecoder().decode(Envelope.self, from: data)
+        } catch {
+            return .failure(DecodeError(message: "is unreadable (\(error))"))
+        }
+        guard envelope.version <= CheckpointFile.currentVersion else {
+            return .failure(DecodeError(message: "has version \(envelope.version), newer than this agent understands (\(CheckpointFile.currentVersion))"))
+        }
+        guard (try? CheckpointFile.checksum(envelope.records)) == envelope.checksum else {
+            return .failure(DecodeError(message: "fails its checksum (damaged by a crash?)"))
+        }
+        for r in envelope.records where r.offset < 0 || r.line < 0 {
+            return .failure(DecodeError(message: "has a record for '\(r.path)' with a negative offset or line"))
+        }
+        return .success(envelope.records)
+    }
+
+    /// Encodes records as a checkpoint file's content (the inverse of ``decode(_:)``).
+    public static func encode(_ records: [CheckpointRecord]) throws -> Data {
         let envelope = Envelope(version: CheckpointFile.currentVersion, records: records, checksum: try CheckpointFile.checksum(records))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let data = try encoder.encode(envelope)
+        return try encoder.encode(envelope)
+    }
+
+    /// Writes the records durably (temp file, fsync, rename, fsync directory).
+    public func save(_ records: [CheckpointRecord]) throws {
+        let data = try CheckpointFile.encode(records)
         // Keep the current file as the previous copy only when it is itself good,
         // so that a damaged file never replaces the last good one.
         let currentIsGood = FileManager.default.contents(atPath: path).flatMap { data -> Bool? in
-            guard let e = try? JSONDecoder().decode(Envelope.self, from: data) else { return false }
-            return (try? CheckpointFile.checksum(e.records)) == e.checksum
+            if case .success = CheckpointFile.decode(data) { return true }
+            return false
         } ?? false
         try Durable.write(data, to: path, keepingPreviousAt: currentIsGood ? previousPath : nil)
     }

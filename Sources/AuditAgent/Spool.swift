@@ -84,16 +84,8 @@ public final class Spool {
     }
 
     private func write(key: String, batchID: String, body: [UInt8], eventCount: Int, paths: [String], sources: [[Int64]]) throws -> Int64 {
-        let header = try JSONEncoder().encode(Header(batchID: batchID, events: eventCount, paths: paths, sources: sources))
-        var record = Data("ASP1".utf8)
-        func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { record.append(contentsOf: $0) } }
-        u32(UInt32(header.count))
-        u32(UInt32(body.count))
-        var payload = [UInt8](header)
-        payload.append(contentsOf: body)
-        u32(Gzip.crc32(payload))
-        record.append(contentsOf: payload)
-        try Durable.write(record, to: directory + "/" + key + ".batch")
+        let record = try Spool.encodeRecord(batchID: batchID, body: body, eventCount: eventCount, paths: paths, sources: sources)
+        try Durable.write(Data(record), to: directory + "/" + key + ".batch")
         return Int64(record.count)
     }
 
@@ -138,16 +130,56 @@ public final class Spool {
     }
 
     private func read(_ path: String, key: String) -> SpooledBatch? {
-        guard let data = FileManager.default.contents(atPath: path), data.count >= 16 else { return nil }
-        let bytes = [UInt8](data)
-        guard bytes[0..<4] == [0x41, 0x53, 0x50, 0x31] else { return nil }
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return try? Spool.decodeRecord([UInt8](data), key: key).get()
+    }
+
+    /// Why a spool record cannot be used.
+    public struct RecordError: Error, Sendable, CustomStringConvertible {
+        public var message: String
+        public var description: String { message }
+    }
+
+    /// Decodes one spool record (the content of a `.batch` file). Pure: the agent's
+    /// reader and the fuzz target call this. A record that decodes is consistent:
+    /// one source per event, each naming a path of the record.
+    public static func decodeRecord(_ bytes: [UInt8], key: String) -> Result<SpooledBatch, RecordError> {
+        func fail(_ m: String) -> Result<SpooledBatch, RecordError> { .failure(RecordError(message: m)) }
+        guard bytes.count >= 16 else { return fail("record of \(bytes.count) bytes is shorter than its 16-byte header") }
+        guard bytes[0..<4].elementsEqual([0x41, 0x53, 0x50, 0x31]) else { return fail("record does not start with ASP1") }
         func u32(_ at: Int) -> Int { Int(UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24) }
         let headerLength = u32(4), bodyLength = u32(8), crc = UInt32(u32(12))
-        guard 16 + headerLength + bodyLength == bytes.count else { return nil }
+        guard 16 + headerLength + bodyLength == bytes.count else {
+            return fail("record is \(bytes.count) bytes, its header says \(16 + headerLength + bodyLength)")
+        }
         let payload = Array(bytes[16...])
-        guard Gzip.crc32(payload) == crc,
-              let header = try? JSONDecoder().decode(Header.self, from: Data(payload[0..<headerLength])) else { return nil }
-        return SpooledBatch(key: key, batchID: header.batchID, body: Array(payload[headerLength...]),
-                            eventCount: header.events, paths: header.paths, sources: header.sources, storedBytes: bytes.count)
+        guard Gzip.crc32(payload) == crc else { return fail("record fails its CRC-32") }
+        guard let header = try? JSONDecoder().decode(Header.self, from: Data(payload[0..<headerLength])) else {
+            return fail("record header is not the expected JSON")
+        }
+        guard header.events >= 0, header.sources.count == header.events else {
+            return fail("record header counts \(header.events) events but has \(header.sources.count) sources")
+        }
+        for source in header.sources {
+            guard source.count == 2, source[0] >= 0, source[0] < Int64(header.paths.count), source[1] >= 0 else {
+                return fail("record header has a source \(source) that does not name one of its \(header.paths.count) paths and a line")
+            }
+        }
+        return .success(SpooledBatch(key: key, batchID: header.batchID, body: Array(payload[headerLength...]),
+                                     eventCount: header.events, paths: header.paths, sources: header.sources, storedBytes: bytes.count))
+    }
+
+    /// Encodes a record (the inverse of ``decodeRecord(_:key:)``).
+    public static func encodeRecord(batchID: String, body: [UInt8], eventCount: Int, paths: [String], sources: [[Int64]]) throws -> [UInt8] {
+        let header = try JSONEncoder().encode(Header(batchID: batchID, events: eventCount, paths: paths, sources: sources))
+        var record: [UInt8] = Array("ASP1".utf8)
+        func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { record.append(contentsOf: $0) } }
+        u32(UInt32(header.count))
+        u32(UInt32(body.count))
+        var payload = [UInt8](header)
+        payload.append(contentsOf: body)
+        u32(Gzip.crc32(payload))
+        record.append(contentsOf: payload)
+        return record
     }
 }

@@ -39,6 +39,8 @@ public struct Aggregator: Sendable {
     static let clusterHeader = HTTPField.Name(BatchProtocol.clusterHeader) ?? .contentType
     static let nodeHeader = HTTPField.Name(BatchProtocol.nodeHeader) ?? .contentType
     static let batchIDHeader = HTTPField.Name(BatchProtocol.batchIDHeader) ?? .contentType
+    /// Refused lines of one batch logged one by one; the rest are summarised in one line.
+    static let refusedLinesLogged = 10
     static let nextCursorHeader = HTTPField.Name("X-Auditship-Next-Cursor") ?? .contentType
 
     public init(configuration: AggregatorConfiguration, store: any EventStore, logger: Logger) {
@@ -247,9 +249,16 @@ public struct Aggregator: Sendable {
                 log.warning("auditID collision: events with an auditID and stage already held by other events were stored beside them",
                             metadata: ["batch.id": "\(batchID)", "collisions": "\(result.collisions)"])
             }
-            for r in decoded.rejected {
+            for (i, r) in decoded.rejected.enumerated() {
                 metrics.refusedLine(r.code)
-                log.warning("event refused", metadata: ["batch.id": "\(batchID)", "line": "\(r.line)", "reason": "\(r.code)", "detail": "\(r.message)"])
+                // A line each for the first few; a batch of thousands of bad lines must not flood the log.
+                if i < Self.refusedLinesLogged {
+                    log.warning("event refused", metadata: ["batch.id": "\(batchID)", "line": "\(r.line)", "reason": "\(r.code)", "detail": "\(r.message)"])
+                }
+            }
+            if decoded.rejected.count > Self.refusedLinesLogged {
+                log.warning("more events refused in this batch (each is in the answer and counted in metrics)",
+                            metadata: ["batch.id": "\(batchID)", "more": "\(decoded.rejected.count - Self.refusedLinesLogged)"])
             }
             log.debug("batch committed", metadata: [
                 "batch.id": "\(batchID)", "cluster": "\(cluster)", "node": "\(node)",

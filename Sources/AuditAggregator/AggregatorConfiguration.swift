@@ -1,4 +1,5 @@
 import AuditStore
+import AuditWire
 
 /// Everything the aggregator needs to run.
 ///
@@ -51,21 +52,5 @@ public struct AggregatorConfiguration: Sendable {
         self.limits = limits
         self.readyFile = readyFile
         self.idleTimeoutSeconds = idleTimeoutSeconds
-    }
-}
-
-/// Limits on what a client may send.
-public struct IngestLimits: Sendable, Hashable {
-    public var maxBodyBytes: Int
-    public var maxDecompressedBytes: Int
-    public var maxEventBytes: Int
-    public var maxJSONDepth: Int
-
-    public init(maxBodyBytes: Int = 16 << 20, maxDecompressedBytes: Int = 64 << 20,
-                maxEventBytes: Int = 4 << 20, maxJSONDepth: Int = 100) {
-        self.maxBodyBytes = maxBodyBytes
-        self.maxDecompressedBytes = maxDecompressedBytes
-        self.maxEventBytes = maxEventBytes
-        self.maxJSONDepth = maxJSONDepth
     }
 }

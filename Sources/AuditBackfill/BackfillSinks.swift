@@ -1,4 +1,5 @@
 import AuditAgent
+import AuditModel
 import AuditStore
 import AuditWire
 import Foundation

@@ -60,6 +60,17 @@ public enum EventScanner {
     /// Scans one event (a JSON object, optionally surrounded by whitespace).
     /// - Throws: ``ScanError`` naming what is wrong and at which byte.
     public static func scan(_ bytes: UnsafeBufferPointer<UInt8>, limits: ScanLimits = .default) throws(ScanError) -> EventSummary {
+        do {
+            return try scanFields(bytes, limits: limits)
+        } catch where error.code == .badField {
+            // A field with the wrong type stops the scan where it is; if the line is also broken
+            // further on, say that (the scanner must agree with any JSON parser on what is JSON).
+            try validateJSON(bytes, limits: limits)
+            throw error
+        }
+    }
+
+    private static func scanFields(_ bytes: UnsafeBufferPointer<UInt8>, limits: ScanLimits) throws(ScanError) -> EventSummary {
         guard let base = bytes.baseAddress, bytes.count > 0 else {
             throw ScanError(code: .invalidJSON, offset: 0, message: "empty input")
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import AuditAggregator
 import AuditAlerts
 import AuditStore
+import AuditWire
 import Foundation
 import Logging
 
@@ -21,6 +22,8 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(help: "Largest decompressed batch, bytes. Default 64 MiB.") var maxDecompressedBytes: Int?
     @Option(help: "Largest single event, bytes. Default 4 MiB.") var maxEventBytes: Int?
     @Option(help: "Deepest JSON nesting accepted in an event. Default 100.") var maxJsonDepth: Int?
+    @Option(help: "Most events (lines, or EventList items) in one request; more gets 413. Default 100000.") var maxBatchEvents: Int?
+    @Option(help: "Close a connection that completes no request part for this long: stalled TLS handshakes, headers trickled a byte at a time, idle keep-alives. Default 30s.") var idleTimeout: String?
     @Option(help: "Write HOST:PORT to this file once listening.") var readyFile: String?
     @Option(help: "Serve /metrics, /healthz and /readyz over plain HTTP on HOST:PORT (no client certificate).") var metricsListen: String?
     @Option(help: "Delete events older than this (e.g. 90d, 12h). Default: keep everything.") var retention: String?
@@ -34,7 +37,7 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String?
 
     static let keys = ["listen", "tls-cert", "tls-key", "client-ca", "store", "max-body-bytes", "max-decompressed-bytes",
-                       "max-event-bytes", "max-json-depth", "ready-file", "log-level", "metrics-listen", "retention", "store-password-file",
+                       "max-event-bytes", "max-json-depth", "max-batch-events", "idle-timeout", "ready-file", "log-level", "metrics-listen", "retention", "store-password-file",
                        "alert-rules", "no-alerts", "alert-webhook", "alert-webhook-format", "alert-webhook-ca", "alert-max-age", "alert-retry-max"]
 
     /// The alert flags (or keys), checked; nil when alerts are off.
@@ -81,6 +84,10 @@ struct AggregatorCommand: AsyncParsableCommand {
         if let v = try maxDecompressedBytes ?? file.int("max-decompressed-bytes") { limits.maxDecompressedBytes = v }
         if let v = try maxEventBytes ?? file.int("max-event-bytes") { limits.maxEventBytes = v }
         if let v = try maxJsonDepth ?? file.int("max-json-depth") { limits.maxJSONDepth = v }
+        if let v = try maxBatchEvents ?? file.int("max-batch-events") {
+            guard v > 0 else { throw ValidationError("--max-batch-events must be at least 1") }
+            limits.maxBatchEvents = v
+        }
         var configuration = AggregatorConfiguration(
             host: host, port: port,
             tlsCertificateFile: try required(tlsCert, file.string("tls-cert"), "tls-cert"),
@@ -88,6 +95,10 @@ struct AggregatorCommand: AsyncParsableCommand {
             clientCAFile: try required(clientCa, file.string("client-ca"), "client-ca"),
             store: location, limits: limits, readyFile: try readyFile ?? file.string("ready-file"))
         configuration.metricsListen = try metricsListen ?? file.string("metrics-listen")
+        if let text = try idleTimeout ?? file.string("idle-timeout") {
+            guard let d = parseDuration(text), d >= .seconds(1) else { throw ValidationError("--idle-timeout '\(text)' is not a duration of at least 1s, like 30s") }
+            configuration.idleTimeoutSeconds = Int(d.components.seconds)
+        }
         if let text = try retention ?? file.string("retention") {
             guard let d = parseDuration(text) else { throw ValidationError("--retention '\(text)' is not a duration like 90d, 12h, 30m or 45s") }
             configuration.retention = d

@@ -1,8 +1,27 @@
 import AuditModel
-import AuditStore
-import AuditWire
 import Gzip
 import OpenSSLKit
+
+/// Limits on what a client may send.
+public struct IngestLimits: Sendable, Hashable {
+    public var maxBodyBytes: Int
+    public var maxDecompressedBytes: Int
+    public var maxEventBytes: Int
+    public var maxJSONDepth: Int
+    /// Most events (lines of a batch, items of an EventList) in one request: a batch of a million
+    /// tiny lines is refused with 413 before any is decoded, so that neither memory nor the list
+    /// of refused lines in the answer grows with it. Agents split a batch on 413.
+    public var maxBatchEvents: Int
+
+    public init(maxBodyBytes: Int = 16 << 20, maxDecompressedBytes: Int = 64 << 20,
+                maxEventBytes: Int = 4 << 20, maxJSONDepth: Int = 100, maxBatchEvents: Int = 100_000) {
+        self.maxBodyBytes = maxBodyBytes
+        self.maxDecompressedBytes = maxDecompressedBytes
+        self.maxEventBytes = maxEventBytes
+        self.maxJSONDepth = maxJSONDepth
+        self.maxBatchEvents = maxBatchEvents
+    }
+}
 
 /// A request refused as a whole, with the HTTP status and a bounded reason code.
 public struct Refusal: Error, Sendable, CustomStringConvertible {
@@ -36,6 +55,12 @@ public struct BatchDecoder: Sendable {
     /// Decodes an agent batch: optionally gzip-compressed NDJSON, one event a line.
     public func decodeBatch(body: [UInt8], contentEncoding: String?) throws(Refusal) -> Decoded {
         let plain = try decompress(body, contentEncoding)
+        let lines = plain.withUnsafeBufferPointer { buf in
+            buf.reduce(into: 0) { n, b in if b == 0x0A { n += 1 } } + (buf.last.map { $0 == 0x0A ? 0 : 1 } ?? 0)
+        }
+        guard lines <= limits.maxBatchEvents else {
+            throw Refusal(status: 413, code: "too_many_events", message: "the batch has \(lines) lines; the limit is \(limits.maxBatchEvents) events a batch; split it")
+        }
         var events: [IngestEvent] = []
         var rejected: [RejectedLine] = []
         var lineNumber = 0
@@ -73,6 +98,9 @@ public struct BatchDecoder: Sendable {
         let result: Result<Void, ScanError> = plain.withUnsafeBufferPointer { buf in
             do throws(ScanError) {
                 let ranges = try EventListScanner.items(buf, limits: listLimits)
+                guard ranges.count <= limits.maxBatchEvents else {
+                    return .failure(ScanError(code: .tooLarge, offset: 0, message: "the EventList has \(ranges.count) items; the limit is \(limits.maxBatchEvents) events a request"))
+                }
                 for (i, r) in ranges.enumerated() {
                     switch decodeEvent(UnsafeBufferPointer(rebasing: buf[r]), scanLimits) {
                     case .success(let e): events.append(e)
@@ -85,6 +113,9 @@ public struct BatchDecoder: Sendable {
             }
         }
         if case .failure(let error) = result {
+            if error.code == .tooLarge {
+                throw Refusal(status: 413, code: "too_many_events", message: error.message)
+            }
             throw Refusal(status: 400, code: error.code.rawValue, message: "the body is not an audit EventList: \(error)")
         }
         return Decoded(events: events, rejected: rejected)
