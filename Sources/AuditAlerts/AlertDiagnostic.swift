@@ -24,6 +24,8 @@ public struct AlertDiagnostic: Sendable, Hashable, CustomStringConvertible {
         public static let invalidValue = Code(rawValue: "invalid_value")
         /// Two rules with the same name.
         public static let duplicateRule = Code(rawValue: "duplicate_rule")
+        /// The file is over the size or rule-count limit.
+        public static let tooLarge = Code(rawValue: "too_large")
         /// `disable:` or a list reference names something that does not exist.
         public static let unknownName = Code(rawValue: "unknown_name")
     }

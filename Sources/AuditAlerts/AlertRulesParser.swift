@@ -244,7 +244,16 @@ struct AlertRulesParser {
 
     // MARK: document
 
+    /// Largest rules file accepted, in bytes, and most rules in one file.
+    static let maxDocumentBytes = 1 << 20
+    static let maxRules = 10_000
+
     mutating func parse(_ yaml: String) -> RulesFileSpec? {
+        let size = yaml.utf8.count
+        guard size <= Self.maxDocumentBytes else {
+            report(.tooLarge, nil, "the rules file is \(size) bytes; the limit is \(Self.maxDocumentBytes) bytes (1 MiB)")
+            return nil
+        }
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
@@ -294,6 +303,10 @@ struct AlertRulesParser {
                 if Self.isNull(value) { continue }
                 guard case .sequence(let seq) = value else {
                     report(.wrongType, value.mark, "'rules' must be a list of rules, got \(Self.describe(value))")
+                    continue
+                }
+                guard seq.count <= Self.maxRules else {
+                    report(.tooLarge, keyNode.mark, "the file has \(seq.count) rules; the limit is \(Self.maxRules)")
                     continue
                 }
                 for (i, item) in seq.enumerated() {

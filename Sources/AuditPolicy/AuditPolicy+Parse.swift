@@ -33,6 +33,11 @@ extension AuditPolicy {
     ]
     /// Field names accepted in a `resources` entry.
     public static let groupResourcesFields = ["group", "resources", "resourceNames"]
+    /// Largest policy document accepted, in bytes. Real policies are a few KiB; the limit keeps a
+    /// damaged or hostile file from holding the agent for minutes before it refuses it.
+    public static let maxDocumentBytes = 1 << 20
+    /// Most rules accepted in one policy.
+    public static let maxRules = 10_000
     /// API versions accepted.
     public static let supportedAPIVersions = ["audit.k8s.io/v1", "audit.k8s.io/v1beta1"]
 
@@ -49,6 +54,11 @@ extension AuditPolicy {
     /// Parses with options (e.g. `.lenient` to accept unknown fields as warnings).
     public static func parse(yaml: String, source: String, options: PolicyParseOptions) throws(PolicyError) -> AuditPolicy {
         var parser = PolicyParser(source: source, options: options)
+        let size = yaml.utf8.count
+        guard size <= maxDocumentBytes else {
+            parser.report(.tooLarge, nil, "the policy is \(size) bytes; the limit is \(maxDocumentBytes) bytes (1 MiB): audit policies are a few KiB")
+            throw PolicyError(diagnostics: parser.diagnostics)
+        }
         let result = parser.parse(yaml)
         let errors = parser.diagnostics.filter { $0.severity == .error }
         guard let policy = result, errors.isEmpty else {
@@ -294,6 +304,8 @@ struct PolicyParser {
         if let (keyNode, value) = rulesNode {
             if Self.isNull(value) {
                 report(.noRules, keyNode.mark, "policy has no rules; kube-apiserver refuses to load a policy with 0 rules")
+            } else if case .sequence(let sequence) = value, sequence.count > AuditPolicy.maxRules {
+                report(.tooLarge, keyNode.mark, "the policy has \(sequence.count) rules; the limit is \(AuditPolicy.maxRules)")
             } else if case .sequence(let sequence) = value {
                 if sequence.isEmpty {
                     report(.noRules, keyNode.mark, "policy has no rules; kube-apiserver refuses to load a policy with 0 rules")

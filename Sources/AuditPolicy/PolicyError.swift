@@ -26,6 +26,8 @@ public struct PolicyDiagnostic: Sendable, Hashable, CustomStringConvertible, Cod
         public static let invalidValue = Code(rawValue: "invalid_value")
         /// A policy with no rules (kube-apiserver refuses to load it).
         public static let noRules = Code(rawValue: "no_rules")
+        /// The document is over the size or rule-count limit.
+        public static let tooLarge = Code(rawValue: "too_large")
         /// A deprecated API version (warning).
         public static let deprecated = Code(rawValue: "deprecated")
     }

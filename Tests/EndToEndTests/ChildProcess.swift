@@ -16,11 +16,16 @@ final class ChildProcess: Sendable {
     /// Starts `executable` with `arguments`; standard input is /dev/null, standard output goes
     /// to `output` (created or truncated) and so does standard error unless `errorToOutput` is false
     /// (then it stays the test's own).
-    init(executable: String, arguments: [String], output: String, errorToOutput: Bool = true) throws {
+    /// `standardInput`, when given, is a descriptor (the read end of a pipe, say) the child reads as its standard input.
+    init(executable: String, arguments: [String], output: String, errorToOutput: Bool = true, standardInput: Int32? = nil) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        if let standardInput {
+            posix_spawn_file_actions_adddup2(&actions, standardInput, 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         if errorToOutput { posix_spawn_file_actions_adddup2(&actions, 1, 2) }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
