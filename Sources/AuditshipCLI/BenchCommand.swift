@@ -285,7 +285,7 @@ struct Bench {
     // MARK: sections
 
     mutating func pipeline() throws {
-        let events = quick ? 100_000 : 1_350_000  // about 1 GB in the full run
+        let events = quick ? 40_000 : 1_350_000  // about 1 GB in the full run
         say("agent pipeline: generating \(events) events")
         let file = dir + "/pipeline.log"
         _ = try generate(file, events: events, seed: 11, node: "master-1", keep: false)
@@ -314,7 +314,7 @@ struct Bench {
     }
 
     mutating func ingest() async throws {
-        let perAgent = quick ? 20_000 : 200_000
+        let perAgent = quick ? 8_000 : 200_000
         say("aggregator ingest: 3 agents × \(perAgent) events")
         let certs = dir + "/certs"
         _ = try run(["certs", "init", "--out", certs, "--cluster", "bench", "--node", "n1", "--node", "n2", "--node", "n3"])
@@ -477,7 +477,7 @@ struct Bench {
     }
 
     mutating func latency() async throws {
-        let seconds = quick ? 5 : 30
+        let seconds = quick ? 3 : 30
         let rate = 2000
         say("end-to-end latency: \(rate) events/s for \(seconds) s")
         let lines = Array(AuditLogGenerator(GeneratorConfiguration(events: rate * seconds, seed: 51, node: "n1", rate: Double(rate))))
@@ -525,7 +525,7 @@ struct Bench {
     }
 
     mutating func backfill() throws {
-        let wanted = quick ? 40_000 : 1_350_000
+        let wanted = quick ? 15_000 : 1_350_000
         say("backfill: generating \(wanted) events of history")
         let history = dir + "/history"
         try FileManager.default.createDirectory(atPath: history, withIntermediateDirectories: true)
@@ -573,7 +573,7 @@ struct Bench {
     }
 
     mutating func query() async throws {
-        let events = quick ? 50_000 : 1_000_000
+        let events = quick ? 20_000 : 1_000_000
         say("query: building a store of \(events) events")
         let path = dir + "/query.sqlite"
         let store = try SQLiteStore(path: path)
