@@ -106,6 +106,6 @@ let package = Package(
         .testTarget(name: "AuditAgentTests", dependencies: ["AuditAgent", "AuditModel", "AuditPolicy", "AuditBackfill"], swiftSettings: swiftSettings),
         .testTarget(name: "AuditStoreTests", dependencies: ["AuditStore", "AuditStorePostgres", "AuditModel", "OpenSSLKit"], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["OpenSSLKit", "CurlClient", "Gzip", "AuditModel", "AuditGenerator"], swiftSettings: swiftSettings),
-        .testTarget(name: "FuzzRegressionTests", dependencies: ["AuditFuzzTargets"], swiftSettings: swiftSettings),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["AuditFuzzTargets", "AuditGenerator"], swiftSettings: swiftSettings),
     ]
 )

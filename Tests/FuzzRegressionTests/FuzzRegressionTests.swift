@@ -1,4 +1,5 @@
 import AuditFuzzTargets
+import AuditGenerator
 import Foundation
 import Testing
 
@@ -41,7 +42,7 @@ struct FuzzRegressionTests {
     func mutations(_ name: String) throws {
         let target = try #require(FuzzTarget.named(name))
         let seeds = Self.inputs(name, "corpus").map(\.1) + target.generatedSeeds()
-        var rng = SplitMix(seed: 0x5EED_0000 + UInt64(name.utf8.count))
+        var rng = SplitMix64(seed: 0x5EED_0000 + UInt64(name.utf8.count))
         var violations = 0
         for i in 0..<1500 {
             var input = seeds.isEmpty ? [] : seeds[i % seeds.count]
@@ -59,7 +60,7 @@ struct FuzzRegressionTests {
     }
 
     /// libFuzzer-like mutations: flip, insert, delete, duplicate a range, splice another seed, interesting bytes.
-    static func mutate(_ b: inout [UInt8], _ rng: inout SplitMix, _ seeds: [[UInt8]], maxLength: Int) {
+    static func mutate(_ b: inout [UInt8], _ rng: inout SplitMix64, _ seeds: [[UInt8]], maxLength: Int) {
         let interesting: [UInt8] = Array("{}[]\":,\\ \n\r\t0-eE.nulltruefalse\u{7F}".utf8) + [0x00, 0xC3, 0xA9, 0xED, 0xA0, 0x80, 0xF4, 0x90, 0xFF]
         switch rng.next() % 6 {
         case 0 where !b.isEmpty:
@@ -81,18 +82,5 @@ struct FuzzRegressionTests {
             if !b.isEmpty { b[Int(rng.next() % UInt64(b.count))] = interesting[Int(rng.next() % UInt64(interesting.count))] }
         }
         if b.count > maxLength { b.removeLast(b.count - maxLength) }
-    }
-}
-
-/// SplitMix64: a small deterministic generator, so a failing mutation is reproducible.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
