@@ -54,14 +54,16 @@ let package = Package(
             "AuditModel", "AuditAgent", "AuditPolicy", "AuditWire", "AuditStore", "OpenSSLKit",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
+        // Tamper evidence: the hash chain's formats, signed checkpoints, the verifier, proofs.
+        .target(name: "AuditChain", dependencies: ["AuditModel", "OpenSSLKit"], swiftSettings: swiftSettings),
         // The unified store (SQLite via GRDB).
         .target(name: "AuditStore", dependencies: [
-            "AuditModel", "OpenSSLKit",
+            "AuditModel", "AuditChain", "OpenSSLKit",
             .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: swiftSettings),
         // The PostgreSQL store, for several aggregators sharing one database.
         .target(name: "AuditStorePostgres", dependencies: [
-            "AuditModel", "AuditStore",
+            "AuditModel", "AuditStore", "AuditChain",
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -78,7 +80,7 @@ let package = Package(
                           path: "Tests/Fuzz/Driver", swiftSettings: swiftSettings),
         // The aggregator server.
         .target(name: "AuditAggregator", dependencies: [
-            "AuditModel", "AuditWire", "AuditStore", "AuditStorePostgres", "AuditAlerts", "Gzip", "OpenSSLKit", "CurlClient",
+            "AuditModel", "AuditWire", "AuditStore", "AuditStorePostgres", "AuditAlerts", "AuditChain", "Gzip", "OpenSSLKit", "CurlClient",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -90,7 +92,7 @@ let package = Package(
         // Subcommands.
         .target(name: "AuditshipCLI", dependencies: [
             "AuditModel", "AuditPolicy", "AuditAlerts", "AuditWire", "AuditGenerator", "AuditAgent", "AuditStore", "AuditStorePostgres",
-            "AuditAggregator", "AuditBackfill", "OpenSSLKit", "Gzip", "CurlClient",
+            "AuditAggregator", "AuditBackfill", "AuditChain", "OpenSSLKit", "Gzip", "CurlClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
@@ -104,7 +106,10 @@ let package = Package(
         .testTarget(name: "AuditAlertsTests", dependencies: ["AuditAlerts"], swiftSettings: swiftSettings),
         .testTarget(name: "WrapperTests", dependencies: ["Gzip", "OpenSSLKit"], swiftSettings: swiftSettings),
         .testTarget(name: "AuditAgentTests", dependencies: ["AuditAgent", "AuditModel", "AuditPolicy", "AuditBackfill"], swiftSettings: swiftSettings),
-        .testTarget(name: "AuditStoreTests", dependencies: ["AuditStore", "AuditStorePostgres", "AuditModel", "OpenSSLKit"], swiftSettings: swiftSettings),
+        .testTarget(name: "AuditStoreTests", dependencies: [
+            "AuditStore", "AuditStorePostgres", "AuditChain", "AuditModel", "OpenSSLKit",
+            .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
+        ], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["OpenSSLKit", "CurlClient", "Gzip", "AuditModel", "AuditGenerator"], swiftSettings: swiftSettings),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["AuditFuzzTargets", "AuditGenerator"], swiftSettings: swiftSettings),
     ]

@@ -1,3 +1,4 @@
+import AuditChain
 import AuditModel
 import AuditStore
 import AuditStorePostgres
@@ -117,7 +118,18 @@ public struct Aggregator: Sendable {
             },
             logger: logger
         )
-        var services: [any Service] = [app]
+        var services: [any Service] = []
+        if let checkpoints = configuration.checkpoints {
+            // First in the group: shut down last, after the server stopped, for a final round.
+            if let chain = store as? any ChainCheckpointStore {
+                services.append(CheckpointService(store: chain, configuration: checkpoints, metrics: metrics, logger: logger))
+            } else {
+                logger.warning("this store keeps no hash chain: checkpoints are not signed")
+            }
+        } else {
+            logger.warning("no --checkpoint-key: the store's hash chain is kept but its heads are not signed, so a rewrite of the whole store would not be detected")
+        }
+        services.append(app)
         if let listen = configuration.metricsListen {
             let (host, port) = try Aggregator.hostPort(listen)
             let plain = Router()

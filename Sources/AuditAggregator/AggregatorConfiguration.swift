@@ -20,6 +20,9 @@ import AuditWire
 ///   - `alert-webhook` (URL, optional), `alert-webhook-format` (`json` or `slack`), `alert-webhook-ca` (path):
 ///     where alerts are sent; `alert-max-age` (duration, default 1h): events older than that are recorded, not sent;
 ///     `alert-retry-max` (duration, default 60s): longest wait between delivery attempts.
+///   - `checkpoint-key` (path, optional): Ed25519 or P-256 private key (PEM) that signs chain checkpoints
+///     (`certs init` writes `checkpoint-key.pem`); `checkpoint-interval` (duration, default 1m);
+///     `checkpoint-export` (directory, optional): also append every checkpoint to `checkpoints-<key id>.jsonl` there.
 public struct AggregatorConfiguration: Sendable {
     public var host: String
     public var port: Int
@@ -39,6 +42,8 @@ public struct AggregatorConfiguration: Sendable {
     public var idleTimeoutSeconds: Int
     /// Alert evaluation and notification (nil: off).
     public var alerts: AlertConfiguration? = AlertConfiguration()
+    /// Signing of chain checkpoints (nil: the chain is kept but its heads are not signed).
+    public var checkpoints: CheckpointConfiguration?
 
     public init(host: String = "127.0.0.1", port: Int = 8443, tlsCertificateFile: String, tlsKeyFile: String,
                 clientCAFile: String, store: StoreLocation, limits: IngestLimits = IngestLimits(),

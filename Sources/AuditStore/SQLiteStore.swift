@@ -1,3 +1,4 @@
+import AuditChain
 import AuditModel
 import Foundation
 import GRDB
@@ -105,6 +106,7 @@ public final class SQLiteStore: EventStore {
                 """)
         }
         registerAlertMigrations(&m)
+        registerChainMigrations(&m)
         return m
     }
 
@@ -139,14 +141,19 @@ public final class SQLiteStore: EventStore {
         let cluster = try dimID(db, .cluster, batch.cluster)
         let node = try dimID(db, .node, batch.node)
         let insert = try db.cachedStatement(sql: """
-            INSERT INTO events(cluster, node, digest, ts, rts, audit_id, stage, user, verb, resource, subresource, namespace, code, raw)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO events(id, cluster, node, digest, ts, rts, audit_id, stage, user, verb, resource, subresource, namespace, code, raw)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(cluster, digest) DO NOTHING
             """)
         var stored = 0
         var collisions = 0
         let sameKey = try db.cachedStatement(sql: "SELECT count(*) FROM events WHERE cluster = ? AND audit_id = ? AND stage = ?")
         let markCollision = try db.cachedStatement(sql: "UPDATE events SET collision = 1 WHERE cluster = ? AND audit_id = ? AND stage = ?")
+        // Ingest ids are given out here, above any ever given (SQLite would reuse a deleted newest rowid).
+        var lastID = try chainMaxID(db)
+        let firstID = lastID + 1
+        var leaves: [UInt8] = []
+        leaves.reserveCapacity(batch.events.count * ChainFormat.leafSize)
         for event in batch.events {
             let s = event.summary
             let user = try dimID(db, .user, s.username ?? "")
@@ -155,7 +162,7 @@ public final class SQLiteStore: EventStore {
             let subresource = try dimID(db, .subresource, s.subresource)
             let namespace = try dimID(db, .namespace, s.namespace)
             insert.setUncheckedArguments([
-                cluster, node, Data(event.digest), s.orderTimestamp.microseconds,
+                lastID + 1, cluster, node, Data(event.digest), s.orderTimestamp.microseconds,
                 (s.requestReceivedTimestamp ?? s.orderTimestamp).microseconds,
                 s.auditID, StageCode.code(s.stage), user, verb, resource, subresource, namespace,
                 s.responseCode, Data(event.bytes),
@@ -164,6 +171,9 @@ public final class SQLiteStore: EventStore {
             let inserted = db.changesCount
             stored += inserted
             if inserted == 1 {
+                lastID += 1
+                ChainFormat.appendLeaf(&leaves, id: lastID, timestamp: s.orderTimestamp.microseconds,
+                                       eventHash: ChainFormat.eventHash(cluster: batch.cluster, node: batch.node, digest: event.digest))
                 // Another event with this auditID and stage but other bytes: keep both, flag both.
                 let stage = StageCode.code(s.stage)
                 sameKey.setUncheckedArguments([cluster, s.auditID, stage])
@@ -174,6 +184,7 @@ public final class SQLiteStore: EventStore {
                 }
             }
         }
+        try appendBlock(db, cluster: batch.cluster, leaves: leaves, firstID: firstID, lastID: lastID, maxID: lastID, batchID: batch.batchID)
         let duplicates = batch.events.count - stored
         try db.execute(
             sql: "INSERT INTO batches(cluster, node, batch_id, received_at, events, stored, duplicates) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -271,6 +282,7 @@ public final class SQLiteStore: EventStore {
         var total = 0
         while true {
             let n = try await pool.write { db -> Int in
+                try self.raisePrunedBefore(db, cutoff.microseconds)
                 try db.execute(sql: "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < ? LIMIT 10000)", arguments: [cutoff.microseconds])
                 return db.changesCount
             }

@@ -28,6 +28,7 @@ import PostgresNIO
 /// - `schema_migrations(version, name, applied_at)`.
 ///
 /// Version 2: `alerts` and `alert_state` (`PostgresStore+Alerts.swift`).
+/// Version 3: the hash chain (`PostgresStore+Chain.swift`).
 enum PostgresSchema {
     /// Advisory-lock namespace of this store (`pg_advisory_lock(int4, int4)` form):
     /// 'AUDI'. Second keys below.
@@ -109,6 +110,7 @@ enum PostgresSchema {
             """,
         ]),
         Migration(version: 2, name: "alerts and the alert evaluation watermark", statements: alertStatements),
+        Migration(version: 3, name: "hash chain, checkpoints, signer keys", statements: PostgresStore.chainStatements),
     ]
 
     /// Applies the migrations this database lacks. Holds a session advisory lock

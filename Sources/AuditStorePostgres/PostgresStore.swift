@@ -1,3 +1,4 @@
+import AuditChain
 import AuditModel
 import AuditStore
 import Foundation
@@ -243,6 +244,7 @@ public final class PostgresStore: EventStore {
         let batchID = batch.batchID
         let receivedAt = Int64(Date().timeIntervalSince1970 * 1_000_000)
         let events = batch.events
+        let clusterName = batch.cluster
 
         return try await client.withConnection { conn in
             try await Self.exec(conn, "BEGIN", logger)
@@ -292,8 +294,18 @@ public final class PostgresStore: EventStore {
                     if colTs[k] > v.ts || (colTs[k] == v.ts && colID[k] > v.id) { v.ts = colTs[k]; v.id = colID[k] }
                     news[key] = v
                 }
+                var leaves: [UInt8] = []
+                leaves.reserveCapacity(storedIDs.count * ChainFormat.leafSize)
+                var firstID = Int64.max, lastID = Int64.min
+                for i in 0..<n where storedIDs.contains(seq[i]) {
+                    firstID = min(firstID, seq[i])
+                    lastID = max(lastID, seq[i])
+                    ChainFormat.appendLeaf(&leaves, id: seq[i], timestamp: rows[i].ts,
+                                           eventHash: ChainFormat.eventHash(cluster: batch.cluster, node: batch.node, digest: events[i].digest))
+                }
                 let collisions = try await Self.recordAuditKeys(conn, cluster: cluster, node: node, news: news.map { ($0.key.audit, $0.key.stage, $0.value.m, $0.value.ts, $0.value.id, $0.value.members) },
                                                                 batchID: batchID, receivedAt: receivedAt, events: events.count, stored: storedIDs.count, logger: logger)
+                try await Self.appendBlock(conn, cluster: clusterName, leaves: leaves, firstID: firstID, lastID: lastID, batchID: batchID, logger: logger)
                 try await Self.exec(conn, "COMMIT", logger)
                 return IngestResult(stored: storedIDs.count, duplicates: events.count - storedIDs.count, collisions: collisions)
             } catch {
@@ -678,6 +690,7 @@ public final class PostgresStore: EventStore {
         return try await client.withConnection { conn in
             try await Self.exec(conn, "SELECT pg_advisory_lock(\(PostgresSchema.lockNamespace), \(PostgresSchema.retentionLock))", logger)
             do {
+                try await Self.raisePrunedBefore(conn, cut, logger: logger)
                 var total = 0
                 for p in try await self.listPartitions(on: conn) where p.upper <= cut {
                     let ident = "\"\(p.name)\""

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AuditAggregator
 import AuditAlerts
+import AuditChain
 import AuditStore
 import AuditWire
 import Foundation
@@ -34,11 +35,15 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(help: "CA of the alert webhook's certificate (PEM). Default: the system's trust store.") var alertWebhookCa: String?
     @Option(help: "Events older than this when evaluated (backfill) are recorded, not sent. Default 1h; 0s sends all.") var alertMaxAge: String?
     @Option(help: "Longest wait between alert delivery attempts. Default 60s.") var alertRetryMax: String?
+    @Option(help: "Private key (PEM, Ed25519 or P-256) that signs the heads of the store's hash chains; `certs init` writes checkpoint-key.pem.") var checkpointKey: String?
+    @Option(help: "Time between checkpoint signing rounds (a last one runs at shutdown). Default 1m.") var checkpointInterval: String?
+    @Option(help: "Also append every checkpoint to DIR/checkpoints-<key id>.jsonl (fsynced), for shipping elsewhere.") var checkpointExport: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String?
 
     static let keys = ["listen", "tls-cert", "tls-key", "client-ca", "store", "max-body-bytes", "max-decompressed-bytes",
                        "max-event-bytes", "max-json-depth", "max-batch-events", "idle-timeout", "ready-file", "log-level", "metrics-listen", "retention", "store-password-file",
-                       "alert-rules", "no-alerts", "alert-webhook", "alert-webhook-format", "alert-webhook-ca", "alert-max-age", "alert-retry-max"]
+                       "alert-rules", "no-alerts", "alert-webhook", "alert-webhook-format", "alert-webhook-ca", "alert-max-age", "alert-retry-max",
+                       "checkpoint-key", "checkpoint-interval", "checkpoint-export"]
 
     /// The alert flags (or keys), checked; nil when alerts are off.
     func alertConfiguration(_ file: ConfigFile) throws -> AlertConfiguration? {
@@ -104,6 +109,19 @@ struct AggregatorCommand: AsyncParsableCommand {
             configuration.retention = d
         }
         configuration.alerts = try alertConfiguration(file)
+        if let keyFile = try checkpointKey ?? file.string("checkpoint-key") {
+            let signer: CheckpointSigner
+            do { signer = try CheckpointSigner(file: keyFile) } catch { throw ValidationError("--checkpoint-key: \(error)") }
+            var c = CheckpointConfiguration(signer: signer)
+            if let text = try checkpointInterval ?? file.string("checkpoint-interval") {
+                guard let d = parseDuration(text), d >= .milliseconds(100) else { throw ValidationError("--checkpoint-interval '\(text)' is not a duration like 1m or 30s") }
+                c.interval = d
+            }
+            c.exportDirectory = try checkpointExport ?? file.string("checkpoint-export")
+            configuration.checkpoints = c
+        } else if try checkpointExport ?? file.string("checkpoint-export") != nil {
+            throw ValidationError("--checkpoint-export needs --checkpoint-key")
+        }
         let eventStore = try await Aggregator.openStore(location, passwordFile: try storePasswordFile ?? file.string("store-password-file"), logger: logger)
         logger.info("store opened", metadata: ["store": "\(location)"])
         try await Aggregator(configuration: configuration, store: eventStore, logger: logger).run()

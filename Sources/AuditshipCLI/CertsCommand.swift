@@ -16,7 +16,9 @@ struct CertsInitCommand: ParsableCommand {
         abstract: "Create a development CA, an aggregator certificate and client certificates; run again to add more.",
         discussion: """
             Files in DIR: ca.pem, ca-key.pem, aggregator.pem, aggregator-key.pem, agent-C-N.pem,
-            agent-C-N-key.pem, reader-NAME.pem, reader-NAME-key.pem, webhook-C.pem, webhook-C-key.pem.
+            agent-C-N-key.pem, reader-NAME.pem, reader-NAME-key.pem, webhook-C.pem, webhook-C-key.pem,
+            checkpoint-key.pem (Ed25519: the aggregator's --checkpoint-key) and checkpoint-key.pub.pem
+            (its public half: `verify --public-key`).
             Keys are written with mode 0600. Existing files are kept: running it again on the same DIR
             keeps the CA and adds the certificates that are missing. Identities are described in
             Protocols/identity.md.
@@ -93,6 +95,14 @@ struct CertificateAuthorityDirectory {
                 try leaf("webhook-\(cluster)", cn: "kube-apiserver webhook \(cluster)", usage: .client,
                          sans: ["URI:\(ClientIdentity.webhook(cluster: cluster, node: nil).uri)"])
             }
+        }
+        if exists("checkpoint-key.pem") {
+            report.append("kept     \(path)/checkpoint-key.pem")
+        } else {
+            let key = try PrivateKey.generateEd25519()
+            try write("checkpoint-key.pem", try key.pem(), mode: 0o600)
+            try write("checkpoint-key.pub.pem", try key.publicKeyPEM(), mode: 0o644)
+            report.append("created  \(path)/checkpoint-key.pem  (Ed25519, signs chain checkpoints; public half: checkpoint-key.pub.pem)")
         }
         for reader in readers {
             try leaf("reader-\(reader)", cn: "reader \(reader)", usage: .client, sans: ["URI:\(ClientIdentity.reader(name: reader).uri)"])

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AuditAggregator
+import AuditChain
 import AuditModel
 import AuditStore
 import AuditWire
@@ -13,7 +14,9 @@ struct QueryCommand: AsyncParsableCommand {
         discussion: """
             --format json prints one object a line: {"cluster":"…","node":"…","event":{…the stored event…}}.
             --count prints one integer. Read a store directly (--store) or ask an aggregator (--aggregator,
-            with a reader certificate).
+            with a reader certificate). --with-proof (--store only) prints one JSON document instead: the
+            events with the blocks, headers, signed checkpoint and public keys that prove them
+            (Protocols/integrity.md §6); check it with `auditship verify --proof FILE --public-key KEY`.
             """)
 
     enum Format: String, ExpressibleByArgument { case json, table }
@@ -39,10 +42,14 @@ struct QueryCommand: AsyncParsableCommand {
     @Option(help: "With --follow: how long to hold events back to put late arrivals in order (e.g. 5s).") var lateness: String = "5s"
     @Option(help: "Only events after this cursor (X-Auditship-Next-Cursor of a previous page).") var after: String?
     @Option(help: "json or table.") var format: Format = .json
+    @Flag(help: "With --store and --format json: print the events as a proof bundle checkable against a signed checkpoint.") var withProof = false
 
     func validate() throws {
         if (store == nil) == (aggregator == nil) { throw ValidationError("give exactly one of --store or --aggregator") }
         if follow && store == nil { throw ValidationError("--follow reads a store directly: use --store") }
+        if withProof && (store == nil || format != .json || count || collisions || follow) {
+            throw ValidationError("--with-proof needs --store and --format json, without --count, --collisions or --follow")
+        }
         if parseDuration(lateness) == nil { throw ValidationError("--lateness '\(lateness)' is not a duration like 5s") }
         if let after, EventCursor(after) == nil { throw ValidationError("--after '\(after)' is not a cursor") }
         if let since, Timestamp(rfc3339: since) == nil { throw ValidationError("--since '\(since)' is not an RFC 3339 time") }
@@ -80,6 +87,16 @@ struct QueryCommand: AsyncParsableCommand {
             try await followStore(db)
         } else if count {
             print(try await db.count(query))
+        } else if withProof {
+            guard let source = db as? any ChainSource else { throw ValidationError("this store keeps no hash chain") }
+            let events = try await db.events(query)
+            let bundle = try await ProofBundle.build(events: events.map { (id: $0.sequence, cluster: $0.cluster, node: $0.node, raw: $0.bytes) },
+                                                     source: source)
+            FileHandle.standardOutput.write(Data(bundle.json()))
+            let unproven = bundle.events.filter { $0.block == nil }.count
+            let uncovered = Set(bundle.events.map(\.cluster)).subtracting(bundle.checkpoints.map(\.cluster))
+            if unproven > 0 { FileHandle.standardError.write(Data("\(unproven) events are in no block (stored before the chain existed): the proof cannot cover them\n".utf8)) }
+            if !uncovered.isEmpty { FileHandle.standardError.write(Data("no signed checkpoint covers these events yet in cluster(s) \(uncovered.sorted().joined(separator: ", ")): try again after the next checkpoint\n".utf8)) }
         } else {
             let events = try await db.events(query)
             printEvents(events.map { ($0.cluster, $0.node, $0.bytes) })

@@ -127,3 +127,37 @@ final class MemoryBIO {
 
     func string() -> String { String(decoding: bytes(), as: UTF8.self) }
 }
+
+extension PublicKey {
+    /// The key as DER SubjectPublicKeyInfo.
+    public func der() throws(OpenSSLError) -> [UInt8] {
+        let n = i2d_PUBKEY(pkey, nil)
+        guard n > 0 else { throw OpenSSLError("encoding a public key") }
+        var out = [UInt8](repeating: 0, count: Int(n))
+        let written = out.withUnsafeMutableBufferPointer { buf -> Int32 in
+            var p = buf.baseAddress
+            return i2d_PUBKEY(pkey, &p)
+        }
+        guard written == n else { throw OpenSSLError("encoding a public key") }
+        return out
+    }
+
+    /// The PEM form (SubjectPublicKeyInfo).
+    public func pem() throws(OpenSSLError) -> String {
+        let bio = try MemoryBIO()
+        guard PEM_write_bio_PUBKEY(bio.bio, pkey) == 1 else { throw OpenSSLError("writing a PEM public key") }
+        return bio.string()
+    }
+
+    /// "Ed25519", "P-256" or "other".
+    public var algorithm: String {
+        EVP_PKEY_get_id(pkey) == EVP_PKEY_ED25519 ? "Ed25519" : (EVP_PKEY_get_id(pkey) == EVP_PKEY_EC ? "P-256" : "other")
+    }
+}
+
+extension PrivateKey {
+    /// The public half.
+    public func publicKey() throws(OpenSSLError) -> PublicKey {
+        try PublicKey(pem: try publicKeyPEM())
+    }
+}

@@ -1,0 +1,339 @@
+import AuditModel
+import OpenSSLKit
+
+/// One finding of `verify`.
+public struct ChainProblem: Sendable, Hashable {
+    public enum Kind: String, Sendable, Hashable, CaseIterable {
+        /// A stored event's bytes, tags or indexed timestamp no longer match its leaf.
+        case modified
+        /// An event recorded in a block is gone (and is not older than the retention watermark).
+        case deleted
+        /// A stored event is in no block.
+        case inserted
+        /// A stored event holds the event recorded for another ingest id.
+        case reordered
+        /// A block's header, leaves or recorded hash do not agree.
+        case blockModified = "block_modified"
+        /// A block does not name the previous block's hash.
+        case chainBroken = "chain_broken"
+        /// Blocks are missing: a gap in the heights, or a signed checkpoint beyond the chain's end.
+        case blocksMissing = "blocks_missing"
+        /// A checkpoint names another head hash than the chain has at that height.
+        case checkpointMismatch = "checkpoint_mismatch"
+        /// A checkpoint's signature does not verify.
+        case badSignature = "bad_signature"
+        /// A checkpoint is signed by a key that is not trusted.
+        case unknownKey = "unknown_key"
+        /// The chain has blocks and no valid checkpoint covers any of them.
+        case noCheckpoint = "no_checkpoint"
+    }
+    public var kind: Kind
+    public var cluster: String
+    public var block: Int64?
+    public var event: Int64?
+    public var message: String
+
+    public init(_ kind: Kind, cluster: String, block: Int64? = nil, event: Int64? = nil, _ message: String) {
+        self.kind = kind
+        self.cluster = cluster
+        self.block = block
+        self.event = event
+        self.message = message
+    }
+}
+
+/// What `verify` found for one cluster.
+public struct ClusterVerification: Sendable, Hashable {
+    public var cluster: String
+    /// Heights checked (blocks read with their leaves), or nil when the chain is empty.
+    public var firstHeight: Int64?
+    public var lastHeight: Int64?
+    public var blocks = 0
+    /// Events whose bytes and tags were hashed and matched their leaf.
+    public var eventsVerified = 0
+    /// Events recorded in blocks and deleted by retention (older than the watermark).
+    public var eventsPruned = 0
+    public var prunedMinTimestamp: Int64?
+    public var prunedMaxTimestamp: Int64?
+    /// Blocks all of whose events were pruned.
+    public var blocksFullyPruned = 0
+    /// Events stored before the store had a chain.
+    public var eventsUnchained = 0
+    /// The newest checkpoint that verified and matches the chain.
+    public var anchor: Checkpoint?
+    public var checkpointsVerified = 0
+    /// Heights after the anchor, not yet signed.
+    public var unsignedFrom: Int64?
+    public var problems: [ChainProblem] = []
+    /// Problems found beyond the ones kept in `problems` (kept: the first 1,000).
+    public var problemsNotListed = 0
+    public var warnings: [String] = []
+
+    public init(cluster: String) { self.cluster = cluster }
+
+    public var problemCount: Int { problems.count + problemsNotListed }
+
+    mutating func add(_ p: ChainProblem) {
+        if problems.count < 1000 { problems.append(p) } else { problemsNotListed += 1 }
+    }
+}
+
+/// The whole answer of `verify`.
+public struct VerificationReport: Sendable, Hashable {
+    public var clusters: [ClusterVerification]
+    public var since: Int64?
+    /// True when the trusted keys came from the store itself (no --public-key).
+    public var keysFromStore: Bool
+    public var checkpointFileProblems: [String]
+    public var ok: Bool { clusters.allSatisfy { $0.problemCount == 0 } && checkpointFileProblems.isEmpty }
+}
+
+/// Recomputes a store's chains and checks its checkpoints (Protocols/integrity.md §4).
+public struct ChainVerifier: Sendable {
+    public var source: any ChainSource
+    /// Keys whose signatures count, by key id. Nil: the keys the store recorded (reported as such).
+    public var trustedKeys: [String: PublicKey]?
+    /// Checkpoints from outside the store (exported files).
+    public var externalCheckpoints: [Checkpoint]
+    public var checkpointFileProblems: [String]
+    public var cluster: String?
+    /// Verify only the blocks holding events from this time on (µs).
+    public var since: Int64?
+    /// Blocks read per page.
+    public var pageBlocks = 64
+
+    public init(source: any ChainSource, trustedKeys: [String: PublicKey]?, externalCheckpoints: [Checkpoint] = [],
+                checkpointFileProblems: [String] = [], cluster: String? = nil, since: Int64? = nil) {
+        self.source = source
+        self.trustedKeys = trustedKeys
+        self.externalCheckpoints = externalCheckpoints
+        self.checkpointFileProblems = checkpointFileProblems
+        self.cluster = cluster
+        self.since = since
+    }
+
+    public func run() async throws -> VerificationReport {
+        var keys = trustedKeys ?? [:]
+        if trustedKeys == nil {
+            for (id, pem) in try await source.chainKeys() {
+                if let k = try? PublicKey(pem: pem), (try? ChainKeys.keyID(k.der())) == id { keys[id] = k }
+            }
+        }
+        var clusters = Set(try await source.chainClusters())
+        for cp in externalCheckpoints { clusters.insert(cp.cluster) }
+        if let cluster { clusters = clusters.contains(cluster) ? [cluster] : [cluster] }
+        let state = try await source.chainState()
+        let heads = Dictionary(try await source.chainHeads().map { ($0.cluster, $0) }, uniquingKeysWith: { a, _ in a })
+        var out: [ClusterVerification] = []
+        for c in clusters.sorted() {
+            out.append(try await verify(cluster: c, head: heads[c], keys: keys, state: state))
+        }
+        return VerificationReport(clusters: out, since: since, keysFromStore: trustedKeys == nil, checkpointFileProblems: checkpointFileProblems)
+    }
+
+    private struct Mismatch {
+        var block: Int64
+        var id: Int64
+        var timestamp: Int64
+        var expected: [UInt8]
+    }
+
+    func verify(cluster: String, head: ChainHead?, keys: [String: PublicKey], state: ChainState) async throws -> ClusterVerification {
+        var r = ClusterVerification(cluster: cluster)
+        let headHeight = head?.height ?? 0
+        var start: Int64 = 1
+        if let since {
+            start = try await source.chainFirstHeight(cluster: cluster, eventsSince: since) ?? (headHeight + 1)
+        }
+        // The hash the first checked block must name: known only from the block before it.
+        var previous: [UInt8]? = ChainFormat.zeroHash
+        if start > 1 {
+            previous = try await source.chainBlocks(cluster: cluster, from: start - 1, through: start - 1, leaves: false).first?.computedHash
+        }
+        var hashes: [Int64: [UInt8]] = [:]
+        var expectedIDs: [Int64] = []
+        var deletedLeaves: [Mismatch] = []
+        var modifiedRows: [(mismatch: Mismatch, actual: [UInt8])] = []
+        var expectedHeight = start
+        var next = start
+        while next <= headHeight {
+            let through = min(headHeight, next + Int64(pageBlocks) - 1)
+            let blocks = try await source.chainBlocks(cluster: cluster, from: next, through: through, leaves: true)
+            for b in blocks {
+                if b.height != expectedHeight {
+                    r.add(ChainProblem(.blocksMissing, cluster: cluster, block: expectedHeight,
+                                       "blocks \(range(expectedHeight, b.height - 1)) of cluster \(cluster) are missing"))
+                    previous = nil
+                }
+                let computed = b.computedHash
+                if computed != b.hash {
+                    r.add(ChainProblem(.blockModified, cluster: cluster, block: b.height,
+                                       "block \(b.height): its header does not hash to the hash recorded for it"))
+                }
+                if let p = previous, b.previous != p {
+                    r.add(ChainProblem(.chainBroken, cluster: cluster, block: b.height,
+                                       "block \(b.height) does not name block \(b.height - 1)'s hash as its previous block"))
+                }
+                hashes[b.height] = computed
+                previous = computed
+                expectedHeight = b.height + 1
+                r.blocks += 1
+                r.firstHeight = r.firstHeight ?? b.height
+                r.lastHeight = b.height
+
+                let blob = b.leaves ?? []
+                guard let leaves = ChainFormat.leaves(blob), SHA256.hash(blob) == b.leavesRoot, leaves.count == b.leafCount else {
+                    r.add(ChainProblem(.blockModified, cluster: cluster, block: b.height,
+                                       "block \(b.height): its list of event hashes does not match the root in its header"))
+                    if let leaves = ChainFormat.leaves(blob) { expectedIDs.append(contentsOf: leaves.map(\.id)) }
+                    continue
+                }
+                var rows: [Int64: ChainEventRow] = [:]
+                for chunk in stride(from: 0, to: leaves.count, by: 1000) {
+                    let ids = leaves[chunk..<min(leaves.count, chunk + 1000)].map(\.id)
+                    for row in try await source.chainEvents(ids: ids) { rows[row.id] = row }
+                }
+                var pruned = 0
+                for leaf in leaves {
+                    expectedIDs.append(leaf.id)
+                    guard let row = rows[leaf.id] else {
+                        if leaf.timestamp < state.prunedBefore {
+                            pruned += 1
+                            r.prunedMinTimestamp = min(r.prunedMinTimestamp ?? leaf.timestamp, leaf.timestamp)
+                            r.prunedMaxTimestamp = max(r.prunedMaxTimestamp ?? leaf.timestamp, leaf.timestamp)
+                        } else {
+                            deletedLeaves.append(Mismatch(block: b.height, id: leaf.id, timestamp: leaf.timestamp, expected: leaf.eventHash))
+                        }
+                        continue
+                    }
+                    let actual = ChainFormat.eventHash(cluster: row.cluster, node: row.node, digest: SHA256.hash(row.raw))
+                    if actual != leaf.eventHash {
+                        modifiedRows.append((Mismatch(block: b.height, id: leaf.id, timestamp: leaf.timestamp, expected: leaf.eventHash), actual))
+                    } else if row.timestamp != leaf.timestamp {
+                        r.add(ChainProblem(.modified, cluster: cluster, block: b.height, event: leaf.id,
+                                           "block \(b.height): event \(leaf.id)'s indexed timestamp was changed from \(Timestamp(microseconds: leaf.timestamp)) to \(Timestamp(microseconds: row.timestamp))"))
+                    } else {
+                        r.eventsVerified += 1
+                    }
+                }
+                r.eventsPruned += pruned
+                if pruned == leaves.count && pruned > 0 { r.blocksFullyPruned += 1 }
+            }
+            if blocks.isEmpty || (blocks.last?.height ?? through) < through {
+                // Heights up to `through` are absent.
+                let from = max(expectedHeight, next)
+                if from <= through {
+                    r.add(ChainProblem(.blocksMissing, cluster: cluster, block: from,
+                                       "blocks \(range(from, through)) of cluster \(cluster) are missing"))
+                    previous = nil
+                    expectedHeight = through + 1
+                }
+            }
+            next = through + 1
+        }
+
+        // Events in no block: scan the cluster's ingest ids against the leaves.
+        expectedIDs.sort()
+        var inserted: [Int64] = []
+        var k = 0
+        var ids = try await source.chainEventIDs(cluster: cluster, since: since)
+        ids.sort()
+        for id in ids {
+            while k < expectedIDs.count && expectedIDs[k] < id { k += 1 }
+            if k < expectedIDs.count && expectedIDs[k] == id { continue }
+            if id <= state.unchainedThrough { r.eventsUnchained += 1; continue }
+            inserted.append(id)
+        }
+        // Rows whose content is the event recorded for another id: swapped or moved, not made up.
+        var recordedElsewhere: [[UInt8]: Mismatch] = [:]
+        for m in deletedLeaves { recordedElsewhere[m.expected] = m }
+        for m in modifiedRows { recordedElsewhere[m.mismatch.expected] = m.mismatch }
+        var insertedRows: [Int64: ChainEventRow] = [:]
+        for chunk in stride(from: 0, to: min(inserted.count, 10_000), by: 1000) {
+            for row in try await source.chainEvents(ids: Array(inserted[chunk..<min(inserted.count, chunk + 1000)])) { insertedRows[row.id] = row }
+        }
+        var explained = Set<[UInt8]>()
+        for m in modifiedRows {
+            if let other = recordedElsewhere[m.actual], other.id != m.mismatch.id {
+                explained.insert(m.actual)
+                r.add(ChainProblem(.reordered, cluster: cluster, block: m.mismatch.block, event: m.mismatch.id,
+                                   "block \(m.mismatch.block): event \(m.mismatch.id) holds the event recorded as event \(other.id) (block \(other.block)): rows were swapped or moved"))
+            } else {
+                r.add(ChainProblem(.modified, cluster: cluster, block: m.mismatch.block, event: m.mismatch.id,
+                                   "block \(m.mismatch.block): event \(m.mismatch.id) was modified: its bytes or tags no longer hash to its leaf"))
+            }
+        }
+        for m in deletedLeaves where !explained.contains(m.expected) {
+            r.add(ChainProblem(.deleted, cluster: cluster, block: m.block, event: m.id,
+                               "block \(m.block): event \(m.id) (timestamp \(Timestamp(microseconds: m.timestamp))) was deleted: it is not older than the retention watermark\(state.prunedBefore > 0 ? " (\(Timestamp(microseconds: state.prunedBefore)))" : "")"))
+        }
+        for id in inserted {
+            if let row = insertedRows[id] {
+                let actual = ChainFormat.eventHash(cluster: row.cluster, node: row.node, digest: SHA256.hash(row.raw))
+                if let other = recordedElsewhere[actual] {
+                    r.add(ChainProblem(.reordered, cluster: cluster, block: other.block, event: id,
+                                       "event \(id) is in no block; it holds the event recorded as event \(other.id) (block \(other.block)): it was moved"))
+                    continue
+                }
+            }
+            r.add(ChainProblem(.inserted, cluster: cluster, event: id, "event \(id) is in no block: it was inserted after the fact"))
+        }
+
+        // Checkpoints: the store's and the exported ones.
+        var seen = Set<Checkpoint>()
+        var checkpoints: [Checkpoint] = []
+        for cp in try await source.chainCheckpoints(cluster: cluster) + externalCheckpoints where cp.cluster == cluster {
+            if seen.insert(cp).inserted { checkpoints.append(cp) }
+        }
+        checkpoints.sort { ($0.height, $0.signedAt) < ($1.height, $1.signedAt) }
+        var missingReported = false
+        for cp in checkpoints {
+            let what = "checkpoint of height \(cp.height) signed at \(Timestamp(microseconds: cp.signedAt)) by key \(cp.keyID)"
+            guard let key = keys[cp.keyID] else {
+                r.add(ChainProblem(.unknownKey, cluster: cluster, block: cp.height, "\(what): the key is not trusted\(trustedKeys == nil ? " (not recorded in the store)" : " (not among --public-key)")"))
+                continue
+            }
+            guard cp.isSigned(by: key) else {
+                r.add(ChainProblem(.badSignature, cluster: cluster, block: cp.height, "\(what): the signature does not verify"))
+                continue
+            }
+            if cp.height > headHeight {
+                if !missingReported {
+                    r.add(ChainProblem(.blocksMissing, cluster: cluster, block: headHeight + 1,
+                                       "\(what) covers blocks up to \(cp.height), but the chain ends at \(headHeight): blocks \(range(headHeight + 1, checkpoints.last?.height ?? cp.height)) are missing (deleted, or the store was restored from an older copy)"))
+                    missingReported = true
+                }
+                continue
+            }
+            guard let h = hashes[cp.height] else { continue }  // before the range checked
+            if h != cp.head {
+                r.add(ChainProblem(.checkpointMismatch, cluster: cluster, block: cp.height,
+                                   "\(what) names head \(SHA256.hex(cp.head).prefix(16))…, but block \(cp.height) hashes to \(SHA256.hex(h).prefix(16))…"))
+                continue
+            }
+            r.checkpointsVerified += 1
+            if cp.height >= (r.anchor?.height ?? 0) { r.anchor = cp }
+        }
+        if let last = r.lastHeight {
+            if let anchor = r.anchor {
+                if anchor.height < last { r.unsignedFrom = anchor.height + 1 }
+                if state.prunedBefore > anchor.prunedBefore && r.eventsPruned > 0 {
+                    r.warnings.append("retention moved its watermark to \(Timestamp(microseconds: state.prunedBefore)) after the last checkpoint (\(Timestamp(microseconds: anchor.prunedBefore))): events pruned since are not covered by a signature yet")
+                }
+            } else if checkpoints.isEmpty {
+                r.add(ChainProblem(.noCheckpoint, cluster: cluster, block: last,
+                                   "no valid signed checkpoint covers blocks \(range(r.firstHeight ?? 1, last)): the chain is consistent but nothing proves it is the one the aggregator wrote"))
+            }
+            if r.anchor == nil && !checkpoints.isEmpty { r.unsignedFrom = r.firstHeight }
+            if let u = r.unsignedFrom {
+                r.warnings.append("blocks \(range(u, last)) are newer than the last checkpoint (signed at \(Timestamp(microseconds: r.anchor?.signedAt ?? 0))): not yet signed")
+            }
+        }
+        if r.eventsUnchained > 0 {
+            r.warnings.append("\(r.eventsUnchained) events were stored before this store had a chain (ingest ids up to \(state.unchainedThrough)): they are not covered")
+        }
+        return r
+    }
+
+    func range(_ a: Int64, _ b: Int64) -> String { a == b ? "\(a)" : "\(a)-\(b)" }
+}

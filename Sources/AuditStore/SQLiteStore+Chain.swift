@@ -1,0 +1,195 @@
+import AuditChain
+import Foundation
+import GRDB
+
+/// The hash chain in the SQLite store (schema v4, Protocols/integrity.md):
+/// - `chain_blocks(cluster, height, previous, created_at, leaf_count, leaves_root, hash, min_ts, max_ts,
+///   batch_id, leaves)`, unique on `(cluster, height)`: one block per committed batch that stored events,
+///   written in the batch's transaction.
+/// - `chain_checkpoints(cluster, height, head, signed_at, pruned_before, key_id, signature)`.
+/// - `chain_keys(key_id, public_key, recorded_at)`: signers' public keys, for convenience only.
+/// - `chain_state(id = 1, pruned_before, unchained_through, max_id)`: retention's watermark, the last
+///   ingest id stored before the chain existed, and the greatest ingest id ever given out (ids are
+///   never reused, even after retention deleted the newest rows).
+extension SQLiteStore: ChainCheckpointStore {
+    static func registerChainMigrations(_ m: inout DatabaseMigrator) {
+        m.registerMigration("v4-chain") { db in
+            try db.execute(sql: """
+                CREATE TABLE chain_blocks(
+                    cluster TEXT NOT NULL,
+                    height INTEGER NOT NULL,
+                    previous BLOB NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    leaf_count INTEGER NOT NULL,
+                    leaves_root BLOB NOT NULL,
+                    hash BLOB NOT NULL,
+                    min_ts INTEGER NOT NULL,
+                    max_ts INTEGER NOT NULL,
+                    batch_id TEXT NOT NULL,
+                    first_id INTEGER NOT NULL,
+                    last_id INTEGER NOT NULL,
+                    leaves BLOB NOT NULL
+                );
+                CREATE UNIQUE INDEX chain_blocks_height ON chain_blocks(cluster, height);
+                CREATE INDEX chain_blocks_ids ON chain_blocks(cluster, last_id);
+                CREATE TABLE chain_checkpoints(
+                    cluster TEXT NOT NULL,
+                    height INTEGER NOT NULL,
+                    head BLOB NOT NULL,
+                    signed_at INTEGER NOT NULL,
+                    pruned_before INTEGER NOT NULL,
+                    key_id TEXT NOT NULL,
+                    signature BLOB NOT NULL,
+                    PRIMARY KEY (cluster, height, key_id, signed_at)
+                );
+                CREATE TABLE chain_keys(
+                    key_id TEXT PRIMARY KEY,
+                    public_key TEXT NOT NULL,
+                    recorded_at INTEGER NOT NULL
+                );
+                CREATE TABLE chain_state(
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    pruned_before INTEGER NOT NULL,
+                    unchained_through INTEGER NOT NULL,
+                    max_id INTEGER NOT NULL
+                );
+                INSERT INTO chain_state(id, pruned_before, unchained_through, max_id)
+                    SELECT 1, 0, coalesce(max(id), 0), coalesce(max(id), 0) FROM events;
+                """)
+        }
+    }
+
+    /// The greatest ingest id given out so far (never lower than the newest row's).
+    func chainMaxID(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT max((SELECT max_id FROM chain_state), (SELECT coalesce(max(id), 0) FROM events))") ?? 0
+    }
+
+    /// Appends the block of a batch's newly stored events (inside the batch's transaction).
+    func appendBlock(_ db: Database, cluster: String, leaves: [UInt8], firstID: Int64, lastID: Int64, maxID: Int64, batchID: String) throws {
+        try db.execute(sql: "UPDATE chain_state SET max_id = max(max_id, ?) WHERE id = 1", arguments: [maxID])
+        guard !leaves.isEmpty else { return }
+        let head = try Row.fetchOne(db, sql: "SELECT height, hash FROM chain_blocks WHERE cluster = ? ORDER BY height DESC LIMIT 1", arguments: [cluster])
+        let height: Int64 = head?[0] ?? 0
+        let previous: [UInt8] = (head?[1] as Data?).map { [UInt8]($0) } ?? ChainFormat.zeroHash
+        let block = ChainBlock.next(cluster: cluster, afterHeight: height, previous: previous,
+                                    createdAt: Int64(Date().timeIntervalSince1970 * 1_000_000), leaves: leaves, batchID: batchID)
+        try db.execute(sql: """
+            INSERT INTO chain_blocks(cluster, height, previous, created_at, leaf_count, leaves_root, hash, min_ts, max_ts, batch_id,
+                                     first_id, last_id, leaves)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [cluster, block.height, Data(block.previous), block.createdAt, block.leafCount, Data(block.leavesRoot),
+                             Data(block.hash), block.minTimestamp, block.maxTimestamp, batchID, firstID, lastID, Data(leaves)])
+    }
+
+    /// Raises retention's watermark (inside the deleting transaction).
+    func raisePrunedBefore(_ db: Database, _ cutoff: Int64) throws {
+        try db.execute(sql: "UPDATE chain_state SET pruned_before = max(pruned_before, ?) WHERE id = 1", arguments: [cutoff])
+    }
+
+    public func chainClusters() async throws -> [String] {
+        try await pool.read { db in
+            try String.fetchAll(db, sql: "SELECT value FROM dims WHERE kind = 1 UNION SELECT cluster FROM chain_blocks ORDER BY 1")
+        }
+    }
+
+    public func chainHeads() async throws -> [ChainHead] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT b.cluster, b.height, b.hash FROM chain_blocks b
+                JOIN (SELECT cluster, max(height) AS h FROM chain_blocks GROUP BY cluster) m ON m.cluster = b.cluster AND m.h = b.height
+                ORDER BY b.cluster
+                """).map { ChainHead(cluster: $0[0], height: $0[1], hash: [UInt8]($0[2] as Data)) }
+        }
+    }
+
+    public func chainBlocks(cluster: String, from: Int64, through: Int64, leaves: Bool) async throws -> [ChainBlock] {
+        try await pool.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT cluster, height, previous, created_at, leaf_count, leaves_root, hash, min_ts, max_ts, batch_id, \(leaves ? "leaves" : "NULL")
+                FROM chain_blocks WHERE cluster = ? AND height BETWEEN ? AND ? ORDER BY height
+                """, arguments: [cluster, from, through])
+            return rows.map { r in
+                ChainBlock(cluster: r[0], height: r[1], previous: [UInt8](r[2] as Data), createdAt: r[3], leafCount: r[4],
+                           leavesRoot: [UInt8](r[5] as Data), hash: [UInt8](r[6] as Data), minTimestamp: r[7], maxTimestamp: r[8],
+                           batchID: r[9], leaves: (r[10] as Data?).map { [UInt8]($0) })
+            }
+        }
+    }
+
+    public func chainFirstHeight(cluster: String, eventsSince: Int64) async throws -> Int64? {
+        try await pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT min(height) FROM chain_blocks WHERE cluster = ? AND max_ts >= ?", arguments: [cluster, eventsSince])
+        }
+    }
+
+    public func chainBlockHeights(cluster: String, containing id: Int64) async throws -> [Int64] {
+        try await pool.read { db in
+            try Int64.fetchAll(db, sql: "SELECT height FROM chain_blocks WHERE cluster = ? AND last_id >= ? AND first_id <= ? ORDER BY height",
+                               arguments: [cluster, id, id])
+        }
+    }
+
+    public func chainEvents(ids: [Int64]) async throws -> [ChainEventRow] {
+        guard !ids.isEmpty else { return [] }
+        return try await pool.read { db in
+            let marks = Array(repeating: "?", count: ids.count).joined(separator: ",")
+            return try Row.fetchAll(db, sql: """
+                SELECT e.id, c.value, n.value, e.ts, e.raw FROM events e
+                LEFT JOIN dims c ON c.id = e.cluster LEFT JOIN dims n ON n.id = e.node
+                WHERE e.id IN (\(marks))
+                """, arguments: StatementArguments(ids)).map { r in
+                ChainEventRow(id: r[0], cluster: (r[1] as String?) ?? "", node: (r[2] as String?) ?? "", timestamp: r[3], raw: [UInt8](r[4] as Data))
+            }
+        }
+    }
+
+    public func chainEventIDs(cluster: String, since: Int64?) async throws -> [Int64] {
+        try await pool.read { db in
+            guard let c = try Int64.fetchOne(db, sql: "SELECT id FROM dims WHERE kind = 1 AND value = ?", arguments: [cluster]) else { return [] }
+            if let since {
+                return try Int64.fetchAll(db, sql: "SELECT id FROM events WHERE ts >= ? AND cluster = ?", arguments: [since, c])
+            }
+            return try Int64.fetchAll(db, sql: "SELECT id FROM events WHERE cluster = ?", arguments: [c])
+        }
+    }
+
+    public func chainCheckpoints(cluster: String) async throws -> [Checkpoint] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT cluster, height, head, signed_at, pruned_before, key_id, signature FROM chain_checkpoints
+                WHERE cluster = ? ORDER BY height, signed_at
+                """, arguments: [cluster]).map { r in
+                Checkpoint(cluster: r[0], height: r[1], head: [UInt8](r[2] as Data), signedAt: r[3], prunedBefore: r[4],
+                           keyID: r[5], signature: [UInt8](r[6] as Data))
+            }
+        }
+    }
+
+    public func chainKeys() async throws -> [String: String] {
+        try await pool.read { db in
+            var out: [String: String] = [:]
+            for r in try Row.fetchAll(db, sql: "SELECT key_id, public_key FROM chain_keys") { out[r[0]] = r[1] }
+            return out
+        }
+    }
+
+    public func chainState() async throws -> ChainState {
+        try await pool.read { db in
+            let r = try Row.fetchOne(db, sql: "SELECT pruned_before, unchained_through FROM chain_state WHERE id = 1")
+            return ChainState(prunedBefore: r?[0] ?? 0, unchainedThrough: r?[1] ?? 0)
+        }
+    }
+
+    public func saveCheckpoints(_ checkpoints: [Checkpoint], keyID: String, publicKeyPEM: String) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO chain_keys(key_id, public_key, recorded_at) VALUES (?, ?, ?)",
+                           arguments: [keyID, publicKeyPEM, Int64(Date().timeIntervalSince1970 * 1_000_000)])
+            for cp in checkpoints {
+                try db.execute(sql: """
+                    INSERT OR IGNORE INTO chain_checkpoints(cluster, height, head, signed_at, pruned_before, key_id, signature)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [cp.cluster, cp.height, Data(cp.head), cp.signedAt, cp.prunedBefore, cp.keyID, Data(cp.signature)])
+            }
+        }
+    }
+}
