@@ -265,7 +265,9 @@ public struct ChainVerifier: Sendable {
         }
         for m in deletedLeaves where !explained.contains(m.expected) {
             r.add(ChainProblem(.deleted, cluster: cluster, block: m.block, event: m.id,
-                               "block \(m.block): event \(m.id) (timestamp \(Timestamp(microseconds: m.timestamp))) was deleted: it is not older than the retention watermark\(state.prunedBefore > 0 ? " (\(Timestamp(microseconds: state.prunedBefore)))" : "")"))
+                               "block \(m.block): event \(m.id) (timestamp \(Timestamp(microseconds: m.timestamp))) was deleted: " + (state.prunedBefore > 0
+                                   ? "it is not older than the retention watermark (\(Timestamp(microseconds: state.prunedBefore)))"
+                                   : "retention never ran on this store")))
         }
         for id in inserted {
             if let row = insertedRows[id] {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AuditAgent
+import AuditChain
 import AuditGenerator
 import AuditModel
 import AuditStore
@@ -56,7 +57,8 @@ struct QuickstartCommand: AsyncParsableCommand {
         let ready = "\(work)/aggregator.ready"
         let aggregator = try spawn(exe, ["aggregator", "--listen", "127.0.0.1:0", "--ready-file", ready,
                                          "--tls-cert", "\(certs)/aggregator.pem", "--tls-key", "\(certs)/aggregator-key.pem",
-                                         "--client-ca", "\(certs)/ca.pem", "--store", "sqlite:\(storePath)"],
+                                         "--client-ca", "\(certs)/ca.pem", "--store", "sqlite:\(storePath)",
+                                         "--checkpoint-key", "\(certs)/checkpoint-key.pem", "--checkpoint-export", "\(work)/checkpoints"],
                                    log: "\(work)/aggregator.log")
         children.append(aggregator)
         let address = try await waitForFile(ready, seconds: 30, process: aggregator, log: "\(work)/aggregator.log")
@@ -124,8 +126,21 @@ struct QuickstartCommand: AsyncParsableCommand {
         for p in children { p.waitUntilExit() }
         let unclean = children.filter { $0.terminationStatus != 0 }
         print("  stopped: aggregator and \(nodes.count) agents, \(unclean.isEmpty ? "all cleanly" : "\(unclean.count) with a non-zero status")")
+
+        // The aggregator signed its chain's head at shutdown: check the store against it.
+        let chain = try SQLiteStore(path: storePath, readOnly: true)
+        let exported = try CheckpointExport.read(path: "\(work)/checkpoints")
+        let report = try await ChainVerifier(source: chain, trustedKeys: try ChainKeys.load(files: ["\(certs)/checkpoint-key.pub.pem"]),
+                                             externalCheckpoints: exported.checkpoints, checkpointFileProblems: exported.problems).run()
+        try await chain.close()
+        let verified = report.clusters.reduce(0) { $0 + $1.eventsVerified }
+        let head = report.clusters.compactMap(\.anchor).map { "\($0.cluster) block \($0.height)" }.joined(separator: ", ")
+        print("  tamper evidence: \(report.ok ? "verified" : "FAILED"): \(verified) events in their hash chain, signed up to \(head.isEmpty ? "nothing" : head)"
+              + " (\(exported.checkpoints.count) checkpoints exported)")
+        print("  check it yourself: auditship verify --store sqlite:STORE --public-key CERTS/checkpoint-key.pub.pem --checkpoints WORK/checkpoints")
+        if !report.ok { print(VerifyCommand.text(report).split(separator: "\n").map { "    " + $0 }.joined(separator: "\n")) }
         if dir != nil { print("  kept: \(work)") }
-        guard exact, unclean.isEmpty else { throw ExitCode(1) }
+        guard exact, unclean.isEmpty, report.ok else { throw ExitCode(1) }
     }
 
     func say(_ s: String) { print("quickstart: \(s)") }
