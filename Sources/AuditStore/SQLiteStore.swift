@@ -29,9 +29,19 @@ public final class SQLiteStore: EventStore {
     private let dims = Mutex<[DimKey: Int64]>([:])
     public let path: String
 
+    /// Whether ingest appends hash-chain blocks. Always, except in `auditship bench`'s measurement
+    /// of what the chain costs.
+    let hashChain: Bool
+
     /// Opens (creating and migrating when needed) the store at `path`.
     /// - Parameter readOnly: open for queries only, without migrating.
-    public init(path: String, readOnly: Bool = false) throws {
+    public convenience init(path: String, readOnly: Bool = false) throws {
+        try self.init(path: path, readOnly: readOnly, hashChain: true)
+    }
+
+    /// For `auditship bench` only: `hashChain: false` stores without chain blocks, to measure the chain's cost.
+    package init(path: String, readOnly: Bool, hashChain: Bool) throws {
+        self.hashChain = hashChain
         self.path = path
         var config = Configuration()
         config.readonly = readOnly
@@ -172,8 +182,10 @@ public final class SQLiteStore: EventStore {
             stored += inserted
             if inserted == 1 {
                 lastID += 1
-                ChainFormat.appendLeaf(&leaves, id: lastID, timestamp: s.orderTimestamp.microseconds,
+                if hashChain {
+                    ChainFormat.appendLeaf(&leaves, id: lastID, timestamp: s.orderTimestamp.microseconds,
                                        eventHash: ChainFormat.eventHash(cluster: batch.cluster, node: batch.node, digest: event.digest))
+                }
                 // Another event with this auditID and stage but other bytes: keep both, flag both.
                 let stage = StageCode.code(s.stage)
                 sameKey.setUncheckedArguments([cluster, s.auditID, stage])

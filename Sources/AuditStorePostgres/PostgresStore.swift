@@ -58,7 +58,11 @@ public final class PostgresStore: EventStore {
     /// Days (since the epoch, UTC) whose partition is known to exist.
     private let partitions = Mutex<Set<Int64>>([])
 
-    private init(location: PostgresLocation, client: PostgresClient, runner: Task<Void, Never>, logger: Logger) {
+    /// Whether ingest appends hash-chain blocks. Always, except in `auditship bench`'s measurement of what the chain costs.
+    let hashChain: Bool
+
+    private init(location: PostgresLocation, client: PostgresClient, runner: Task<Void, Never>, logger: Logger, hashChain: Bool) {
+        self.hashChain = hashChain
         self.location = location
         self.client = client
         self.runner = Mutex(runner)
@@ -80,9 +84,15 @@ public final class PostgresStore: EventStore {
     /// - Parameter migrate: apply the schema migrations (false for read-only users: `query --store`).
     public static func connect(location: PostgresLocation, password: String?, logger: Logger = Logger(label: "auditship.store.postgres"),
                                migrate: Bool = true, connectTimeout: Duration = .seconds(30)) async throws -> PostgresStore {
+        try await connect(location: location, password: password, logger: logger, migrate: migrate, connectTimeout: connectTimeout, hashChain: true)
+    }
+
+    /// For `auditship bench` only: `hashChain: false` stores without chain blocks, to measure the chain's cost.
+    package static func connect(location: PostgresLocation, password: String?, logger: Logger, migrate: Bool,
+                                connectTimeout: Duration, hashChain: Bool) async throws -> PostgresStore {
         let client = makeClient(location: location, password: password, logger: logger)
         let runner = Task { await client.run() }
-        let store = PostgresStore(location: location, client: client, runner: runner, logger: logger)
+        let store = PostgresStore(location: location, client: client, runner: runner, logger: logger, hashChain: hashChain)
         do {
             try await withTimeout(connectTimeout, what: "connecting to \(location)") {
                 if migrate {
@@ -245,6 +255,7 @@ public final class PostgresStore: EventStore {
         let receivedAt = Int64(Date().timeIntervalSince1970 * 1_000_000)
         let events = batch.events
         let clusterName = batch.cluster
+        let hashChain = self.hashChain
 
         return try await client.withConnection { conn in
             try await Self.exec(conn, "BEGIN", logger)
@@ -297,7 +308,7 @@ public final class PostgresStore: EventStore {
                 var leaves: [UInt8] = []
                 leaves.reserveCapacity(storedIDs.count * ChainFormat.leafSize)
                 var firstID = Int64.max, lastID = Int64.min
-                for i in 0..<n where storedIDs.contains(seq[i]) {
+                for i in 0..<n where hashChain && storedIDs.contains(seq[i]) {
                     firstID = min(firstID, seq[i])
                     lastID = max(lastID, seq[i])
                     ChainFormat.appendLeaf(&leaves, id: seq[i], timestamp: rows[i].ts,

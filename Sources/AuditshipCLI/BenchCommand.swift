@@ -35,7 +35,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Kubernetes audit Policy for the pipeline figure.") var policy: String = "Deploy/policies/recommended.yaml"
     @Option(help: "gzip level of the agent and of the zlib reference.") var gzipLevel: Int32 = 1
     @Option(help: "Scratch directory (default: a new one under the temporary directory, removed afterwards).") var workDir: String?
-    @Option(help: "PostgreSQL server for the PostgreSQL ingest figure, postgres://USER@HOST:PORT/DB (password from PGPASSWORD; the bench creates and leaves two databases bench_*). Without it that figure is skipped.") var postgres: String?
+    @Option(help: "PostgreSQL server for the PostgreSQL ingest figure, postgres://USER@HOST:PORT/DB (password from PGPASSWORD; the bench creates and leaves three databases bench_*). Without it that figure is skipped.") var postgres: String?
     @Option(help: .hidden) var child: String?
     @Option(help: .hidden) var childFile: String?
 
@@ -182,6 +182,7 @@ struct Bench {
     mutating func runAll() async throws {
         try pipeline()
         try await ingest()
+        try await chainCost()
         if let postgres {
             try await ingestPostgres(server: postgres)
         } else {
@@ -364,6 +365,46 @@ struct Bench {
         try? FileManager.default.removeItem(atPath: dir + "/raw.sqlite")
     }
 
+    /// The hash chain's cost on ingest: the ingest figure's events, scanned once, stored in 1,000-event
+    /// batches by one in-process writer into a SQLite store with and without chain blocks; two rounds in
+    /// alternating order, the best of each kept.
+    mutating func chainCost() async throws {
+        say("hash chain cost: SQLite store ingest with and without the chain")
+        let batches = try Self.batches(ingestLines)
+        let total = batches.reduce(0) { $0 + $1.events.count }
+        var best: [Bool: Double] = [:]
+        for (round, order) in [[false, true], [true, false]].enumerated() {
+            for chain in order {
+                let path = dir + "/chain-\(chain)-\(round).sqlite"
+                let store = try SQLiteStore(path: path, readOnly: false, hashChain: chain)
+                let t = ContinuousClock.now
+                for b in batches { _ = try await store.ingest(b) }
+                let rate = Double(total) / seconds(since: t)
+                try store.closeNow()
+                for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+                best[chain] = max(best[chain] ?? 0, rate)
+            }
+        }
+        let on = best[true] ?? 0, off = best[false] ?? 0
+        figures.append(BenchFigure(section: "hash chain", name: "SQLite store ingest with the hash chain, events/s (1 writer, 1,000-event batches)",
+                                   value: on, unit: "events/s", referenceName: "the same store and events without chain blocks",
+                                   reference: off, target: "≥ 0.95× without (chain costs < 5%)", met: on >= 0.95 * off))
+    }
+
+    /// The files' lines as 1,000-event batches of nodes n1, n2, n3 (scanned and hashed here, not timed).
+    static func batches(_ files: [[[UInt8]]]) throws -> [IngestBatch] {
+        var out: [IngestBatch] = []
+        for (i, lines) in files.enumerated() {
+            for start in stride(from: 0, to: lines.count, by: 1000) {
+                let events = try lines[start..<min(start + 1000, lines.count)].map { line in
+                    IngestEvent(bytes: line, summary: try EventScanner.scan(line), digest: SHA256.hash(line))
+                }
+                out.append(IngestBatch(cluster: "bench", node: "n\(i + 1)", batchID: "b\(i)-\(start)", events: events))
+            }
+        }
+        return out
+    }
+
     /// Three agents → two aggregators → one PostgreSQL database, beside three in-process
     /// writers of the same events in the same batch size into another database of the server.
     mutating func ingestPostgres(server: PostgresLocation) async throws {
@@ -403,27 +444,33 @@ struct Bench {
         try await store.close()
         guard stored == total else { throw ValidationError("PostgreSQL ingest stored \(stored) of \(total) events; see \(dir)") }
 
-        say("aggregator ingest into PostgreSQL: direct writers reference")
-        let reference = try await PostgresStore.connect(location: direct, password: password, logger: quiet)
-        var batches: [[IngestBatch]] = [[], [], []]
-        for (i, lines) in files.enumerated() {
-            for start in stride(from: 0, to: lines.count, by: 1000) {
-                let events = try lines[start..<min(start + 1000, lines.count)].map { line in
-                    IngestEvent(bytes: line, summary: try EventScanner.scan(line), digest: SHA256.hash(line))
+        say("aggregator ingest into PostgreSQL: direct writers reference, with and without the hash chain")
+        let all = try Self.batches(files)
+        let work = (1...3).map { n in all.filter { $0.node == "n\(n)" } }
+        /// Three in-process writers, one per node, into `location`; returns seconds.
+        func directWriters(_ location: PostgresLocation, hashChain: Bool) async throws -> Double {
+            let store = try await PostgresStore.connect(location: location, password: password, logger: quiet, migrate: true,
+                                                        connectTimeout: .seconds(30), hashChain: hashChain)
+            let t2 = ContinuousClock.now
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for writer in work {
+                    group.addTask { for batch in writer { _ = try await store.ingest(batch) } }
                 }
-                batches[i].append(IngestBatch(cluster: "bench", node: "n\(i + 1)", batchID: "b\(i)-\(start)", events: events))
+                try await group.waitForAll()
             }
+            let wall = seconds(since: t2)
+            try await store.close()
+            return wall
         }
-        let work = batches
-        let t2 = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for writer in work {
-                group.addTask { for batch in writer { _ = try await reference.ingest(batch) } }
-            }
-            try await group.waitForAll()
-        }
-        let referenceWall = seconds(since: t2)
-        try await reference.close()
+        var unchained = server
+        unchained.database = "bench_\(tag)_nochain"
+        try await PostgresStore.createDatabase(unchained.database, server: server, password: password, logger: quiet)
+        let noChainWall = try await directWriters(unchained, hashChain: false)
+        let referenceWall = try await directWriters(direct, hashChain: true)
+        figures.append(BenchFigure(section: "hash chain", name: "PostgreSQL store ingest with the hash chain, events/s (3 writers of one cluster)",
+                                   value: Double(total) / referenceWall, unit: "events/s",
+                                   referenceName: "the same writers and events without chain blocks", reference: Double(total) / noChainWall,
+                                   target: "≥ 0.95× without (chain costs < 5%)", met: noChainWall >= 0.95 * referenceWall))
         let rate = Double(total) / wall
         figures.append(BenchFigure(section: "aggregator ingest (PostgreSQL)", name: "3 agents → 2 aggregators → PostgreSQL, events/s",
                                    value: rate, unit: "events/s",
