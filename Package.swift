@@ -74,7 +74,7 @@ let package = Package(
         // them to libFuzzer in a -sanitize=fuzzer build (Tests/Fuzz/run) or replays files otherwise.
         .target(name: "CLibFuzzer", path: "Tests/Fuzz/CLibFuzzer"),
         .target(name: "AuditFuzzTargets", dependencies: [
-            "AuditModel", "AuditWire", "AuditAgent", "AuditPolicy", "AuditAlerts", "Gzip", "OpenSSLKit",
+            "AuditModel", "AuditWire", "AuditAgent", "AuditPolicy", "AuditAlerts", "AuditChain", "Gzip", "OpenSSLKit",
         ], path: "Tests/Fuzz/Targets", swiftSettings: swiftSettings),
         .executableTarget(name: "auditship-fuzz", dependencies: ["AuditFuzzTargets", "CLibFuzzer"],
                           path: "Tests/Fuzz/Driver", swiftSettings: swiftSettings),

@@ -19,8 +19,9 @@ public final class AggregatorMetrics: Sendable {
         var alerts: [AlertKey: Int] = [:]
         var notifications: [String: Int] = [:]
         var checkpoints: [String: Int] = [:]
-        var checkpointExports: [String: Int] = [:]
-        var lastCheckpoint: Double = 0
+        var checkpointExports = 0
+        var checkpointErrors: [String: Int] = [:]
+        var lastCheckpointRound: Double = 0
     }
     struct AlertKey: Hashable { var rule: String; var severity: String; var notify: Bool }
     private let state = Mutex(State())
@@ -47,13 +48,10 @@ public final class AggregatorMetrics: Sendable {
     func alertFired(rule: String, severity: String, notify: Bool) {
         state.withLock { $0.alerts[AlertKey(rule: rule, severity: severity, notify: notify), default: 0] += 1 }
     }
-    func checkpoint(result: String, count: Int = 1, at time: Double? = nil) {
-        state.withLock {
-            $0.checkpoints[result, default: 0] += count
-            if let time { $0.lastCheckpoint = time }
-        }
-    }
-    func checkpointExport(result: String, count: Int = 1) { state.withLock { $0.checkpointExports[result, default: 0] += count } }
+    func checkpoint(result: String, count: Int = 1) { state.withLock { $0.checkpoints[result, default: 0] += count } }
+    func checkpointExport(written: Int) { state.withLock { $0.checkpointExports += written } }
+    func checkpointError(stage: String) { state.withLock { $0.checkpointErrors[stage, default: 0] += 1 } }
+    func checkpointRound(at time: Double) { state.withLock { $0.lastCheckpointRound = time } }
     func alertNotification(result: String) { state.withLock { $0.notifications[result, default: 0] += 1 } }
 
     public func prometheusText() -> String {
@@ -85,11 +83,12 @@ public final class AggregatorMetrics: Sendable {
         for (r, v) in s.notifications.sorted(by: { $0.key < $1.key }) {
             out.sample("auditship_aggregator_alert_notifications_total", ["result": r], Double(v))
         }
-        out.header("auditship_aggregator_checkpoints_total", "Chain heads signed, by result (signed: stored in the store; failed: not signed or not stored).", "counter")
+        out.header("auditship_aggregator_checkpoints_total", "Chain heads, by result: signed (and stored), or refused (the chain no longer holds what this key signed: cut short, rolled back or rewritten), counted each round.", "counter")
         for (r, v) in s.checkpoints.sorted(by: { $0.key < $1.key }) { out.sample("auditship_aggregator_checkpoints_total", ["result": r], Double(v)) }
-        out.header("auditship_aggregator_checkpoint_exports_total", "Checkpoints appended to the export directory, by result.", "counter")
-        for (r, v) in s.checkpointExports.sorted(by: { $0.key < $1.key }) { out.sample("auditship_aggregator_checkpoint_exports_total", ["result": r], Double(v)) }
-        out.gauge("auditship_aggregator_last_checkpoint_timestamp_seconds", "When this aggregator last signed a checkpoint (Unix time; 0: never).", s.lastCheckpoint)
+        out.counter("auditship_aggregator_checkpoint_exports_total", "Checkpoints appended (and fsynced) to the export directory.", s.checkpointExports)
+        out.header("auditship_aggregator_checkpoint_errors_total", "Checkpoint rounds that failed, by stage (sign: reading the store, signing or storing; export: writing the export file).", "counter")
+        for (r, v) in s.checkpointErrors.sorted(by: { $0.key < $1.key }) { out.sample("auditship_aggregator_checkpoint_errors_total", ["stage": r], Double(v)) }
+        out.gauge("auditship_aggregator_last_checkpoint_timestamp_seconds", "When this aggregator last completed a checkpoint round without error, whether or not a head had moved (Unix time; 0: never).", s.lastCheckpointRound)
         out.gauge("auditship_aggregator_store_bytes", "Size of the store on disk (SQLite: database and WAL).", Double(s.storeBytes))
         return out.text
     }

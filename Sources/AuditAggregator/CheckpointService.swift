@@ -31,23 +31,41 @@ struct CheckpointService: Service {
 
     final class State: @unchecked Sendable {
         // Used only from the service's own task.
-        var signed: [String: (height: Int64, prunedBefore: Int64)] = [:]
+        /// What this key last signed per cluster (from the store's and the export file's checkpoints at start).
+        var signed: [String: Checkpoint] = [:]
         var unexported: [Checkpoint] = []
+        /// Clusters whose chain no longer extends what this key signed: not signed again.
+        var refused: Set<String> = []
     }
+
+    /// Heads whose only change is retention's watermark are signed again at most this often.
+    static let watermarkOnlyInterval: Int64 = 3_600_000_000
 
     func run() async throws {
         let state = State()
         let signer = configuration.signer
-        // Record the public key, and learn what this key signed before a restart.
+        // Record the public key, and learn what this key signed before: from the store, and from
+        // the export file, which outlives a store put back to an older copy.
         do {
             try await store.saveCheckpoints([], keyID: signer.keyID, publicKeyPEM: signer.publicKeyPEM)
-            for head in try await store.chainHeads() {
-                if let last = try await store.chainCheckpoints(cluster: head.cluster).last(where: { $0.keyID == signer.keyID }) {
-                    state.signed[head.cluster] = (last.height, last.prunedBefore)
+            var mine: [Checkpoint] = []
+            for cluster in try await store.chainClusters() {
+                mine += try await store.chainCheckpoints(cluster: cluster).filter { $0.keyID == signer.keyID }
+            }
+            if let dir = configuration.exportDirectory {
+                let file = dir + "/" + CheckpointExport.fileName(keyID: signer.keyID)
+                if FileManager.default.fileExists(atPath: file) {
+                    let (exported, problems) = try CheckpointExport.read(path: file)
+                    mine += exported.filter { $0.keyID == signer.keyID && $0.isSigned(by: signer.publicKey) }
+                    for p in problems { logger.warning("unreadable line in the checkpoint export", metadata: ["where": "\(p)"]) }
                 }
             }
+            for cp in mine where cp.height > (state.signed[cp.cluster]?.height ?? -1)
+                || (cp.height == state.signed[cp.cluster]?.height && cp.signedAt > (state.signed[cp.cluster]?.signedAt ?? .max)) {
+                state.signed[cp.cluster] = cp
+            }
         } catch {
-            logger.error("cannot read the store's checkpoints", metadata: ["error": "\(error)"])
+            logger.error("cannot read earlier checkpoints", metadata: ["error": "\(error)"])
         }
         logger.info("signing chain checkpoints", metadata: [
             "key": "\(signer.keyID)", "algorithm": "\(signer.publicKey.algorithm)", "interval": "\(configuration.interval)",
@@ -64,6 +82,9 @@ struct CheckpointService: Service {
         }
     }
 
+    /// Signs the heads that moved. Before signing a head it checks that the chain still holds,
+    /// at the height this key signed last, the block it signed then: a chain cut short, rolled
+    /// back or rewritten is not signed (which would make it look sound), but reported, every round.
     func signRound(_ state: State) async {
         let signer = configuration.signer
         let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
@@ -71,31 +92,52 @@ struct CheckpointService: Service {
         do {
             let pruned = try await store.chainState().prunedBefore
             for head in try await store.chainHeads() {
-                if let last = state.signed[head.cluster], last.height == head.height, last.prunedBefore == pruned { continue }
+                let last = state.signed[head.cluster]
+                if let last {
+                    if last.height == head.height && last.head == head.hash
+                        && (last.prunedBefore == pruned || now - last.signedAt < Self.watermarkOnlyInterval) { continue }
+                    let then = try await store.chainBlocks(cluster: head.cluster, from: last.height, through: last.height, leaves: false).first
+                    guard head.height >= last.height, then?.computedHash == last.head, then?.hash == last.head else {
+                        metrics.checkpoint(result: "refused")
+                        if state.refused.insert(head.cluster).inserted || Int(now / 1_000_000) % 3600 < Int(configuration.interval.components.seconds) {
+                            logger.error("not signing: the chain no longer holds what this aggregator signed; the store was cut short, restored from an older copy or rewritten (run auditship verify)", metadata: [
+                                "cluster": "\(head.cluster)", "signed_height": "\(last.height)", "head_height": "\(head.height)",
+                            ])
+                        }
+                        continue
+                    }
+                }
                 fresh.append(try signer.sign(head: head, signedAt: now, prunedBefore: pruned))
             }
             if !fresh.isEmpty {
                 try await store.saveCheckpoints(fresh, keyID: signer.keyID, publicKeyPEM: signer.publicKeyPEM)
-                for cp in fresh { state.signed[cp.cluster] = (cp.height, cp.prunedBefore) }
-                metrics.checkpoint(result: "signed", count: fresh.count, at: Double(now) / 1_000_000)
+                for cp in fresh {
+                    state.signed[cp.cluster] = cp
+                    state.refused.remove(cp.cluster)
+                }
+                metrics.checkpoint(result: "signed", count: fresh.count)
                 logger.debug("signed checkpoints", metadata: ["clusters": "\(fresh.count)"])
             }
         } catch {
-            metrics.checkpoint(result: "failed")
-            logger.error("signing checkpoints failed", metadata: ["error": "\(error)"])
+            metrics.checkpointError(stage: "sign")
+            logger.error("signing checkpoints failed; trying again next round", metadata: ["error": "\(error)"])
             return
         }
-        guard let dir = configuration.exportDirectory else { return }
-        let pending = state.unexported + fresh
-        guard !pending.isEmpty else { return }
-        do {
-            try CheckpointExport.append(pending, keyID: signer.keyID, directory: dir)
-            state.unexported = []
-            metrics.checkpointExport(result: "written", count: pending.count)
-        } catch {
-            state.unexported = pending
-            metrics.checkpointExport(result: "failed", count: pending.count)
-            logger.error("exporting checkpoints failed; retrying next round", metadata: ["error": "\(error)", "pending": "\(pending.count)"])
+        if let dir = configuration.exportDirectory {
+            let pending = state.unexported + fresh
+            if !pending.isEmpty {
+                do {
+                    try CheckpointExport.append(pending, keyID: signer.keyID, directory: dir)
+                    state.unexported = []
+                    metrics.checkpointExport(written: pending.count)
+                } catch {
+                    state.unexported = pending
+                    metrics.checkpointError(stage: "export")
+                    logger.error("exporting checkpoints failed; retrying next round", metadata: ["error": "\(error)", "pending": "\(pending.count)"])
+                    return
+                }
+            }
         }
+        metrics.checkpointRound(at: Double(now) / 1_000_000)
     }
 }

@@ -48,6 +48,10 @@ public protocol ChainSource: Sendable {
     /// Public keys (PEM) the store recorded for its signers, by key id. Not trusted by `verify` unless no key is given.
     func chainKeys() async throws -> [String: String]
     func chainState() async throws -> ChainState
+    /// The ingest watermark: every event with an ingest id up to it is committed, with its block.
+    func chainWatermark() async throws -> Int64
+    /// The greatest ingest id ingest has given out: a stored id above it was not written by ingest.
+    func chainIssuedThrough() async throws -> Int64
 }
 
 /// A store whose chain heads an aggregator signs.

@@ -1,4 +1,5 @@
 import AuditModel
+import Foundation
 import OpenSSLKit
 
 /// One finding of `verify`.
@@ -84,8 +85,10 @@ public struct VerificationReport: Sendable, Hashable {
     public var since: Int64?
     /// True when the trusted keys came from the store itself (no --public-key).
     public var keysFromStore: Bool
+    /// Lines of exported checkpoint files that could not be read (a torn last line after a crash, say).
+    /// Warnings: the store is checked against every checkpoint that does read.
     public var checkpointFileProblems: [String]
-    public var ok: Bool { clusters.allSatisfy { $0.problemCount == 0 } && checkpointFileProblems.isEmpty }
+    public var ok: Bool { clusters.allSatisfy { $0.problemCount == 0 } }
 }
 
 /// Recomputes a store's chains and checks its checkpoints (Protocols/integrity.md §4).
@@ -101,6 +104,8 @@ public struct ChainVerifier: Sendable {
     public var since: Int64?
     /// Blocks read per page.
     public var pageBlocks = 64
+    /// The time of the check (µs), against which the retention watermark's movement is judged.
+    public var now: Int64 = Int64(Date().timeIntervalSince1970 * 1_000_000)
 
     public init(source: any ChainSource, trustedKeys: [String: PublicKey]?, externalCheckpoints: [Checkpoint] = [],
                 checkpointFileProblems: [String] = [], cluster: String? = nil, since: Int64? = nil) {
@@ -121,12 +126,25 @@ public struct ChainVerifier: Sendable {
         }
         var clusters = Set(try await source.chainClusters())
         for cp in externalCheckpoints { clusters.insert(cp.cluster) }
-        if let cluster { clusters = clusters.contains(cluster) ? [cluster] : [cluster] }
-        let state = try await source.chainState()
+        if let cluster {
+            guard clusters.contains(cluster) else {
+                throw ChainError("the store has no events, blocks or checkpoints of cluster '\(cluster)' (it has: \(clusters.sorted().joined(separator: ", ")))")
+            }
+            clusters = [cluster]
+        }
+        // The store may be written while it is checked. Read in an order that keeps the view
+        // consistent: checkpoints first (they name heights that exist by the time heads are read),
+        // then the ingest watermark (every event up to it is committed, with its block), then the
+        // heads; events stored later are ignored, and retention's watermark is read after the
+        // events (a deletion seen was preceded by the raise of the watermark).
+        var stored: [String: [Checkpoint]] = [:]
+        for c in clusters { stored[c] = try await source.chainCheckpoints(cluster: c) }
+        let watermark = try await source.chainWatermark()
         let heads = Dictionary(try await source.chainHeads().map { ($0.cluster, $0) }, uniquingKeysWith: { a, _ in a })
         var out: [ClusterVerification] = []
         for c in clusters.sorted() {
-            out.append(try await verify(cluster: c, head: heads[c], keys: keys, state: state))
+            out.append(try await verify(cluster: c, head: heads[c], keys: keys, checkpoints: (stored[c] ?? []) + externalCheckpoints.filter { $0.cluster == c },
+                                        watermark: watermark))
         }
         return VerificationReport(clusters: out, since: since, keysFromStore: trustedKeys == nil, checkpointFileProblems: checkpointFileProblems)
     }
@@ -138,7 +156,7 @@ public struct ChainVerifier: Sendable {
         var expected: [UInt8]
     }
 
-    func verify(cluster: String, head: ChainHead?, keys: [String: PublicKey], state: ChainState) async throws -> ClusterVerification {
+    func verify(cluster: String, head: ChainHead?, keys: [String: PublicKey], checkpoints given: [Checkpoint], watermark: Int64) async throws -> ClusterVerification {
         var r = ClusterVerification(cluster: cluster)
         let headHeight = head?.height ?? 0
         var start: Int64 = 1
@@ -151,8 +169,9 @@ public struct ChainVerifier: Sendable {
             previous = try await source.chainBlocks(cluster: cluster, from: start - 1, through: start - 1, leaves: false).first?.computedHash
         }
         var hashes: [Int64: [UInt8]] = [:]
+        var blockSizes: [Int64: Int] = [:]
         var expectedIDs: [Int64] = []
-        var deletedLeaves: [Mismatch] = []
+        var missingLeaves: [Mismatch] = []
         var modifiedRows: [(mismatch: Mismatch, actual: [UInt8])] = []
         var expectedHeight = start
         var next = start
@@ -178,6 +197,7 @@ public struct ChainVerifier: Sendable {
                 previous = computed
                 expectedHeight = b.height + 1
                 r.blocks += 1
+                blockSizes[b.height] = b.leafCount
                 r.firstHeight = r.firstHeight ?? b.height
                 r.lastHeight = b.height
 
@@ -193,17 +213,10 @@ public struct ChainVerifier: Sendable {
                     let ids = leaves[chunk..<min(leaves.count, chunk + 1000)].map(\.id)
                     for row in try await source.chainEvents(ids: ids) { rows[row.id] = row }
                 }
-                var pruned = 0
                 for leaf in leaves {
                     expectedIDs.append(leaf.id)
                     guard let row = rows[leaf.id] else {
-                        if leaf.timestamp < state.prunedBefore {
-                            pruned += 1
-                            r.prunedMinTimestamp = min(r.prunedMinTimestamp ?? leaf.timestamp, leaf.timestamp)
-                            r.prunedMaxTimestamp = max(r.prunedMaxTimestamp ?? leaf.timestamp, leaf.timestamp)
-                        } else {
-                            deletedLeaves.append(Mismatch(block: b.height, id: leaf.id, timestamp: leaf.timestamp, expected: leaf.eventHash))
-                        }
+                        missingLeaves.append(Mismatch(block: b.height, id: leaf.id, timestamp: leaf.timestamp, expected: leaf.eventHash))
                         continue
                     }
                     let actual = ChainFormat.eventHash(cluster: row.cluster, node: row.node, digest: SHA256.hash(row.raw))
@@ -216,8 +229,6 @@ public struct ChainVerifier: Sendable {
                         r.eventsVerified += 1
                     }
                 }
-                r.eventsPruned += pruned
-                if pruned == leaves.count && pruned > 0 { r.blocksFullyPruned += 1 }
             }
             if blocks.isEmpty || (blocks.last?.height ?? through) < through {
                 // Heights up to `through` are absent.
@@ -232,13 +243,32 @@ public struct ChainVerifier: Sendable {
             next = through + 1
         }
 
+        // Missing events older than retention's watermark were pruned; the others were deleted.
+        let state = try await source.chainState()
+        var deletedLeaves: [Mismatch] = []
+        var prunedPerBlock: [Int64: Int] = [:]
+        for m in missingLeaves {
+            if m.timestamp < state.prunedBefore {
+                r.eventsPruned += 1
+                prunedPerBlock[m.block, default: 0] += 1
+                r.prunedMinTimestamp = min(r.prunedMinTimestamp ?? m.timestamp, m.timestamp)
+                r.prunedMaxTimestamp = max(r.prunedMaxTimestamp ?? m.timestamp, m.timestamp)
+            } else {
+                deletedLeaves.append(m)
+            }
+        }
+        r.blocksFullyPruned = prunedPerBlock.filter { blockSizes[$0.key] == $0.value }.count
+
         // Events in no block: scan the cluster's ingest ids against the leaves.
         expectedIDs.sort()
         var inserted: [Int64] = []
         var k = 0
         var ids = try await source.chainEventIDs(cluster: cluster, since: since)
         ids.sort()
-        for id in ids {
+        // Ids above the watermark read at the start may be events stored since (skipped); ids above
+        // what ingest has given out by now were not written by ingest at all.
+        let issued = try await source.chainIssuedThrough()
+        for id in ids where id <= watermark || id > issued {
             while k < expectedIDs.count && expectedIDs[k] < id { k += 1 }
             if k < expectedIDs.count && expectedIDs[k] == id { continue }
             if id <= state.unchainedThrough { r.eventsUnchained += 1; continue }
@@ -284,7 +314,7 @@ public struct ChainVerifier: Sendable {
         // Checkpoints: the store's and the exported ones.
         var seen = Set<Checkpoint>()
         var checkpoints: [Checkpoint] = []
-        for cp in try await source.chainCheckpoints(cluster: cluster) + externalCheckpoints where cp.cluster == cluster {
+        for cp in given where cp.cluster == cluster {
             if seen.insert(cp).inserted { checkpoints.append(cp) }
         }
         checkpoints.sort { ($0.height, $0.signedAt) < ($1.height, $1.signedAt) }
@@ -319,8 +349,10 @@ public struct ChainVerifier: Sendable {
         if let last = r.lastHeight {
             if let anchor = r.anchor {
                 if anchor.height < last { r.unsignedFrom = anchor.height + 1 }
-                if state.prunedBefore > anchor.prunedBefore && r.eventsPruned > 0 {
-                    r.warnings.append("retention moved its watermark to \(Timestamp(microseconds: state.prunedBefore)) after the last checkpoint (\(Timestamp(microseconds: anchor.prunedBefore))): events pruned since are not covered by a signature yet")
+                // Retention moves its watermark with the clock: no faster than time passes (an hour's slack).
+                let allowed = anchor.prunedBefore + max(0, now - anchor.signedAt) + 3_600_000_000
+                if anchor.prunedBefore > 0 && state.prunedBefore > allowed {
+                    r.warnings.append("retention's watermark (\(Timestamp(microseconds: state.prunedBefore))) moved further since the last checkpoint (\(Timestamp(microseconds: anchor.prunedBefore)) at \(Timestamp(microseconds: anchor.signedAt))) than the time that passed: either retention was shortened, or someone moved the watermark to pass deletions off as pruning")
                 }
             } else if checkpoints.isEmpty {
                 r.add(ChainProblem(.noCheckpoint, cluster: cluster, block: last,
@@ -328,7 +360,11 @@ public struct ChainVerifier: Sendable {
             }
             if r.anchor == nil && !checkpoints.isEmpty { r.unsignedFrom = r.firstHeight }
             if let u = r.unsignedFrom {
-                r.warnings.append("blocks \(range(u, last)) are newer than the last checkpoint (signed at \(Timestamp(microseconds: r.anchor?.signedAt ?? 0))): not yet signed")
+                if let anchor = r.anchor {
+                    r.warnings.append("blocks \(range(u, last)) are newer than the last checkpoint (signed at \(Timestamp(microseconds: anchor.signedAt))): not yet signed")
+                } else {
+                    r.warnings.append("no checkpoint covers blocks \(range(u, last))\(since != nil ? " (the checkpoints found are older than the range checked)" : "")")
+                }
             }
         }
         if r.eventsUnchained > 0 {

@@ -89,9 +89,12 @@ public struct CheckpointSigner: Sendable {
     public let keyID: String
     public let publicKeyPEM: String
 
-    public init(key: PrivateKey) throws(OpenSSLError) {
+    public init(key: PrivateKey) throws {
         self.key = key
         self.publicKey = try key.publicKey()
+        guard ["Ed25519", "P-256"].contains(publicKey.algorithm) else {
+            throw ChainError("checkpoint keys are Ed25519 or ECDSA P-256; this one is \(publicKey.algorithm)")
+        }
         self.publicKeyPEM = try publicKey.pem()
         self.keyID = ChainKeys.keyID(try publicKey.der())
     }
@@ -153,10 +156,17 @@ public enum CheckpointExport {
         guard !checkpoints.isEmpty else { return }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = directory + "/" + fileName(keyID: keyID)
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        let created = !FileManager.default.fileExists(atPath: path)
+        let fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ChainError("cannot open '\(path)' to export checkpoints: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        let bytes = Array(checkpoints.map { $0.jsonLine + "\n" }.joined().utf8)
+        var bytes = Array(checkpoints.map { $0.jsonLine + "\n" }.joined().utf8)
+        // A crash while appending can leave a torn last line: end it, so this append starts a line of its own.
+        let size = lseek(fd, 0, SEEK_END)
+        if size > 0 {
+            var last: UInt8 = 0
+            if pread(fd, &last, 1, size - 1) == 1, last != 0x0A { bytes.insert(0x0A, at: 0) }
+        }
         var done = 0
         while done < bytes.count {
             let n = bytes[done...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
@@ -167,6 +177,14 @@ public enum CheckpointExport {
             done += n
         }
         guard fsync(fd) == 0 else { throw ChainError("fsync of '\(path)': \(String(cString: strerror(errno)))") }
+        if created {
+            // The new file's directory entry, too.
+            let dirfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if dirfd >= 0 {
+                _ = fsync(dirfd)
+                close(dirfd)
+            }
+        }
     }
 
     /// Every checkpoint in the `.jsonl` files of `path` (a directory, searched recursively, or one file).

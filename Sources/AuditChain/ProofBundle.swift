@@ -38,7 +38,9 @@ public struct ProofBundle: Sendable {
     /// Builds the bundle for `events` (id, cluster, node, bytes) from a store.
     /// Per cluster it uses the lowest checkpoint that covers the newest block needed, so that as few
     /// headers as possible are included.
-    public static func build(events: [(id: Int64, cluster: String, node: String, raw: [UInt8])], source: any ChainSource) async throws -> ProofBundle {
+    /// - Parameter keyIDs: use only checkpoints signed by these keys (nil: any key the store holds checkpoints of).
+    public static func build(events: [(id: Int64, cluster: String, node: String, raw: [UInt8])], source: any ChainSource,
+                             keyIDs: Set<String>? = nil) async throws -> ProofBundle {
         var out: [Event] = []
         var blocksByCluster: [String: [Int64: ChainBlock]] = [:]
         var leafIDs: [String: [Int64: Set<Int64>]] = [:]
@@ -62,7 +64,7 @@ public struct ProofBundle: Sendable {
         var checkpoints: [Checkpoint] = []
         for (cluster, withLeaves) in blocksByCluster.sorted(by: { $0.key < $1.key }) {
             guard let low = withLeaves.keys.min(), let high = withLeaves.keys.max() else { continue }
-            let cps = try await source.chainCheckpoints(cluster: cluster).filter { $0.height >= high }
+            let cps = try await source.chainCheckpoints(cluster: cluster).filter { $0.height >= high && (keyIDs?.contains($0.keyID) ?? true) }
             let chosen = cps.min { ($0.height, $0.signedAt) < ($1.height, $1.signedAt) }
             if let chosen { checkpoints.append(chosen) }
             let top = chosen?.height ?? high
@@ -82,7 +84,8 @@ public struct ProofBundle: Sendable {
     }
 
     /// The bundle as one JSON document. Each event appears twice: `raw` (base64 of the exact stored
-    /// bytes, which is what is hashed) and `event` (the same bytes, inline, for reading).
+    /// bytes, which is what is hashed) and `event` (the same bytes, inline, for reading; null if
+    /// they are not one JSON value, which a stored event always is).
     public func json() -> [UInt8] {
         var o: [UInt8] = []
         func put(_ s: String) { o.append(contentsOf: s.utf8) }
@@ -92,7 +95,9 @@ public struct ProofBundle: Sendable {
             put(i == 0 ? "\n" : ",\n")
             put("{\"cluster\":\(JSONText.quote(e.cluster)),\"node\":\(JSONText.quote(e.node)),\"id\":\(e.id),")
             put("\"block\":\(e.block.map(String.init) ?? "null"),\"raw\":\"\(Data(e.raw).base64EncodedString())\",\"event\":")
-            o.append(contentsOf: e.raw)
+            // Inline only what is one JSON value (stored events always are), so the document stays JSON.
+            let isJSON = e.raw.withUnsafeBufferPointer { (try? EventScanner.validateJSON($0)) != nil }
+            if isJSON { o.append(contentsOf: e.raw) } else { put("null") }
             put("}")
         }
         put("],\n\"blocks\":[")
@@ -185,7 +190,9 @@ public struct ProofBundle: Sendable {
         }
         var byCluster: [String: [Int64: ChainBlock]] = [:]
         for b in blocks { byCluster[b.cluster, default: [:]][b.height] = b }
-        var anchored: [String: Int64] = [:]  // cluster → lowest height proven by the checkpoint
+        // Per cluster, the height ranges a valid checkpoint proves: from its height down as far as
+        // each block hashes to what the block above names as its previous.
+        var proven: [String: [ClosedRange<Int64>]] = [:]
         for cp in checkpoints {
             let what = "cluster \(cp.cluster): checkpoint of height \(cp.height) (key \(cp.keyID))"
             guard let key = keys[cp.keyID] else { problems.append("\(what): the key is not trusted"); continue }
@@ -195,10 +202,9 @@ public struct ProofBundle: Sendable {
                 continue
             }
             guard top.computedHash == cp.head else { problems.append("\(what): block \(cp.height) does not hash to the signed head"); continue }
-            // Walk down: each block must hash to what the block above names as its previous.
             var h = cp.height
             while let below = chain[h - 1], let above = chain[h], below.computedHash == above.previous { h -= 1 }
-            anchored[cp.cluster] = h
+            proven[cp.cluster, default: []].append(h...cp.height)
         }
         var verified = 0
         for e in events {
@@ -214,7 +220,7 @@ public struct ProofBundle: Sendable {
                 problems.append("\(what): its bytes or tags do not hash to its leaf in block \(height)")
                 continue
             }
-            guard let low = anchored[e.cluster], low <= height else {
+            guard proven[e.cluster]?.contains(where: { $0.contains(height) }) == true else {
                 problems.append("\(what): block \(height) is not linked to a verified checkpoint")
                 continue
             }

@@ -173,6 +173,12 @@ extension SQLiteStore: ChainCheckpointStore {
         }
     }
 
+    public func chainWatermark() async throws -> Int64 { try await lastSequence() }
+
+    public func chainIssuedThrough() async throws -> Int64 {
+        try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT max_id FROM chain_state WHERE id = 1") ?? 0 }
+    }
+
     public func chainState() async throws -> ChainState {
         try await pool.read { db in
             let r = try Row.fetchOne(db, sql: "SELECT pruned_before, unchained_through FROM chain_state WHERE id = 1")

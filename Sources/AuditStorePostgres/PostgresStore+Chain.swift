@@ -194,6 +194,13 @@ extension PostgresStore: ChainCheckpointStore {
         return out
     }
 
+    public func chainWatermark() async throws -> Int64 { try await lastSequence() }
+
+    public func chainIssuedThrough() async throws -> Int64 {
+        try await rows("reading the ingest sequence", "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM events_id_seq")
+            .first?.decode(Int64.self) ?? 0
+    }
+
     public func chainState() async throws -> ChainState {
         guard let r = try await rows("reading the chain state", "SELECT pruned_before, unchained_through FROM chain_state WHERE id = 1").first else {
             return ChainState()

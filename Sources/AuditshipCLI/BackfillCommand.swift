@@ -4,6 +4,7 @@ import AuditAggregator
 import AuditBackfill
 import AuditModel
 import AuditStore
+import AuditWire
 import Foundation
 import Logging
 
@@ -48,6 +49,13 @@ struct BackfillCommand: AsyncParsableCommand {
         if let until, Timestamp(rfc3339: until) == nil { throw ValidationError("--until '\(until)' is not an RFC 3339 time") }
         if let rateLimit, rateLimit <= 0 { throw ValidationError("--rate-limit must be above 0") }
         if paths.isEmpty { throw ValidationError("name at least one PATH to read") }
+        // The same names a certificate may carry (Protocols/identity.md), also when writing a store directly.
+        do {
+            try ClientIdentity.validate(cluster, "--cluster")
+            try ClientIdentity.validate(node, "--node")
+        } catch {
+            throw ValidationError("\(error)")
+        }
     }
 
     func run() async throws {

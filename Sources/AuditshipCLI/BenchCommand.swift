@@ -1,5 +1,6 @@
 import ArgumentParser
 import AuditAgent
+import AuditChain
 import AuditGenerator
 import AuditModel
 import AuditStore
@@ -380,6 +381,33 @@ struct Bench {
                 let t = ContinuousClock.now
                 for b in batches { _ = try await store.ingest(b) }
                 let rate = Double(total) / seconds(since: t)
+                if chain && round == 0 {
+                    // What a full `verify` of this store takes, beside reading every event once.
+                    let signer = try CheckpointSigner(key: try PrivateKey.generateEd25519())
+                    let heads = try await store.chainHeads()
+                    try await store.saveCheckpoints(try heads.map { try signer.sign(head: $0, signedAt: 1, prunedBefore: 0) },
+                                                    keyID: signer.keyID, publicKeyPEM: signer.publicKeyPEM)
+                    let tv = ContinuousClock.now
+                    let report = try await ChainVerifier(source: store, trustedKeys: [signer.keyID: signer.publicKey]).run()
+                    let verifySeconds = seconds(since: tv)
+                    guard report.ok, report.clusters.reduce(0, { $0 + $1.eventsVerified }) == total else {
+                        throw ValidationError("verify of the bench store did not come out clean: \(VerifyCommand.text(report))")
+                    }
+                    let tr = ContinuousClock.now
+                    var read = 0
+                    var after: Int64 = 0
+                    while true {
+                        let page = try await store.events(EventQuery(limit: 10_000, ingestedAfter: after, ingestOrder: true))
+                        read += page.count
+                        guard let last = page.last?.sequence, page.count == 10_000 else { break }
+                        after = last
+                    }
+                    let readSeconds = seconds(since: tr)
+                    figures.append(BenchFigure(section: "hash chain", name: "auditship verify of the whole store (\(total) events), events/s",
+                                               value: Double(total) / verifySeconds, unit: "events/s",
+                                               referenceName: "reading every event once through the store's query (\(read) events)",
+                                               reference: Double(read) / readSeconds))
+                }
                 try store.closeNow()
                 for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
                 best[chain] = max(best[chain] ?? 0, rate)

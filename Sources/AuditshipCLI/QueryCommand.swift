@@ -16,7 +16,8 @@ struct QueryCommand: AsyncParsableCommand {
             --count prints one integer. Read a store directly (--store) or ask an aggregator (--aggregator,
             with a reader certificate). --with-proof (--store only) prints one JSON document instead: the
             events with the blocks, headers, signed checkpoint and public keys that prove them
-            (Protocols/integrity.md §6); check it with `auditship verify --proof FILE --public-key KEY`.
+            (Protocols/integrity.md §6); check it with `auditship verify --proof FILE --public-key KEY`. Its exit
+            status is 1 when some events cannot be proven yet (no block, or no checkpoint covering them).
             """)
 
     enum Format: String, ExpressibleByArgument { case json, table }
@@ -43,10 +44,12 @@ struct QueryCommand: AsyncParsableCommand {
     @Option(help: "Only events after this cursor (X-Auditship-Next-Cursor of a previous page).") var after: String?
     @Option(help: "json or table.") var format: Format = .json
     @Flag(help: "With --store and --format json: print the events as a proof bundle checkable against a signed checkpoint.") var withProof = false
+    @Option(help: "With --with-proof: use only checkpoints signed by this key (PEM; repeatable). Default: any the store holds.") var publicKey: [String] = []
 
     func validate() throws {
         if (store == nil) == (aggregator == nil) { throw ValidationError("give exactly one of --store or --aggregator") }
         if follow && store == nil { throw ValidationError("--follow reads a store directly: use --store") }
+        if !publicKey.isEmpty && !withProof { throw ValidationError("--public-key goes with --with-proof") }
         if withProof && (store == nil || format != .json || count || collisions || follow) {
             throw ValidationError("--with-proof needs --store and --format json, without --count, --collisions or --follow")
         }
@@ -90,13 +93,16 @@ struct QueryCommand: AsyncParsableCommand {
         } else if withProof {
             guard let source = db as? any ChainSource else { throw ValidationError("this store keeps no hash chain") }
             let events = try await db.events(query)
+            let keyIDs = publicKey.isEmpty ? nil : Set(try ChainKeys.load(files: publicKey).keys)
             let bundle = try await ProofBundle.build(events: events.map { (id: $0.sequence, cluster: $0.cluster, node: $0.node, raw: $0.bytes) },
-                                                     source: source)
+                                                     source: source, keyIDs: keyIDs)
             FileHandle.standardOutput.write(Data(bundle.json()))
             let unproven = bundle.events.filter { $0.block == nil }.count
             let uncovered = Set(bundle.events.map(\.cluster)).subtracting(bundle.checkpoints.map(\.cluster))
             if unproven > 0 { FileHandle.standardError.write(Data("\(unproven) events are in no block (stored before the chain existed): the proof cannot cover them\n".utf8)) }
-            if !uncovered.isEmpty { FileHandle.standardError.write(Data("no signed checkpoint covers these events yet in cluster(s) \(uncovered.sorted().joined(separator: ", ")): try again after the next checkpoint\n".utf8)) }
+            if !uncovered.isEmpty { FileHandle.standardError.write(Data("no signed checkpoint\(keyIDs == nil ? "" : " by the given keys") covers these events yet in cluster(s) \(uncovered.sorted().joined(separator: ", ")): try again after the next checkpoint\n".utf8)) }
+            // The bundle is written either way; the status says whether it proves every event.
+            if unproven > 0 || !uncovered.isEmpty { throw ExitCode(1) }
         } else {
             let events = try await db.events(query)
             printEvents(events.map { ($0.cluster, $0.node, $0.bytes) })

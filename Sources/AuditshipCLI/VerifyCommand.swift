@@ -15,8 +15,8 @@ struct VerifyCommand: AsyncParsableCommand {
             altered, and checkpoints that do not verify or do not match. Events removed by retention are
             reported as pruned, not as tampered. With --checkpoints, checkpoints exported elsewhere are
             checked too: that detects a store restored from an older copy or cut short. With --since, only
-            the blocks holding events from that time on are read (the chain is followed from there to the
-            newest checkpoint). With --proof FILE, checks a bundle written by `query --with-proof` instead.
+            the blocks holding events from that time on are read (the chain is followed from the first of
+            them to its head, which a checkpoint signs). With --proof FILE, checks a bundle written by `query --with-proof` instead.
 
             Exit status: 0 when everything verifies; 1 when something does not (the report says what);
             2 when the check could not be made (store or files unreadable).
@@ -121,7 +121,7 @@ struct VerifyCommand: AsyncParsableCommand {
         if report.keysFromStore {
             out += "note: no --public-key: signatures were checked against the keys recorded in the store\n"
         }
-        for p in report.checkpointFileProblems { out += "PROBLEM checkpoint file: \(p)\n" }
+        for p in report.checkpointFileProblems { out += "warning: checkpoint file \(p)\n" }
         for c in report.clusters {
             var line = "cluster \(c.cluster): "
             if let first = c.firstHeight, let last = c.lastHeight {
@@ -140,7 +140,7 @@ struct VerifyCommand: AsyncParsableCommand {
             if c.problemsNotListed > 0 { out += "  … and \(c.problemsNotListed) more problems\n" }
             for w in c.warnings { out += "  warning: \(w)\n" }
         }
-        let problems = report.clusters.reduce(0) { $0 + $1.problemCount } + report.checkpointFileProblems.count
+        let problems = report.clusters.reduce(0) { $0 + $1.problemCount }
         let bad = report.clusters.filter { $0.problemCount > 0 }.count
         if report.ok {
             let events = report.clusters.reduce(0) { $0 + $1.eventsVerified }

@@ -149,9 +149,19 @@ extension PublicKey {
         return bio.string()
     }
 
-    /// "Ed25519", "P-256" or "other".
+    /// "Ed25519", "P-256", or what else OpenSSL calls it ("RSA", "EC secp384r1", …).
     public var algorithm: String {
-        EVP_PKEY_get_id(pkey) == EVP_PKEY_ED25519 ? "Ed25519" : (EVP_PKEY_get_id(pkey) == EVP_PKEY_EC ? "P-256" : "other")
+        switch EVP_PKEY_get_id(pkey) {
+        case EVP_PKEY_ED25519: return "Ed25519"
+        case EVP_PKEY_EC:
+            var name = [CChar](repeating: 0, count: 64)
+            var length = 0
+            guard EVP_PKEY_get_group_name(pkey, &name, name.count, &length) == 1 else { ERR_clear_error(); return "EC" }
+            let group = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            return group == "prime256v1" || group == "P-256" ? "P-256" : "EC \(group)"
+        default:
+            return String(cString: OBJ_nid2sn(EVP_PKEY_get_id(pkey)))
+        }
     }
 }
 

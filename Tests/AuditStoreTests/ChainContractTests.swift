@@ -323,6 +323,18 @@ extension VerificationReport {
         let r2 = edited.verify(trustedKeys: [f.signer.keyID: f.signer.publicKey])
         #expect(r2.problems.count == 1)
         #expect(r2.problems.first?.contains("do not hash to its leaf") == true)
+        // A block made up above the signed head proves nothing, even one that links to it.
+        var forged = read
+        let top = try #require(forged.blocks.max { $0.height < $1.height })
+        let fake = Array(#"{"kind":"Event","auditID":"forged","stage":"ResponseComplete"}"#.utf8)
+        var leaves: [UInt8] = []
+        ChainFormat.appendLeaf(&leaves, id: 999_999, timestamp: 0, eventHash: ChainFormat.eventHash(cluster: "c", node: "n", digest: SHA256.hash(fake)))
+        let extra = ChainBlock.next(cluster: "c", afterHeight: top.height, previous: top.computedHash, createdAt: 0, leaves: leaves, batchID: "x")
+        forged.blocks.append(extra)
+        forged.events.append(ProofBundle.Event(cluster: "c", node: "n", id: 999_999, block: extra.height, raw: fake))
+        let r3 = forged.verify(trustedKeys: [f.signer.keyID: f.signer.publicKey])
+        #expect(r3.verified == picked.count)
+        #expect(r3.problems == ["cluster c: event 999999: block \(extra.height) is not linked to a verified checkpoint"])
         // Against another key the checkpoint proves nothing.
         let stranger = try CheckpointSigner(key: try PrivateKey.generateP256())
         #expect(!read.verify(trustedKeys: [stranger.keyID: stranger.publicKey]).ok)

@@ -1,3 +1,4 @@
+import AuditChain
 import AuditModel
 import AuditStore
 import AuditStorePostgres
@@ -196,6 +197,19 @@ private func ts(day: Int, second: Int) -> String {
         let followed = try await a.events(EventQuery(ingestedAfter: 0, ingestOrder: true))
         #expect(followed.count == 1220)
         #expect(Set(followed.map(\.sequence)).count == 1220)
+        // One chain, extended by both: gapless heights, each block naming the one before, one
+        // block per batch that stored something, every event in exactly one block.
+        let blocks = try await a.chainBlocks(cluster: "c", from: 1, through: 10_000, leaves: true)
+        #expect(blocks.map(\.height) == Array(1...Int64(blocks.count)))
+        #expect(blocks.count == results.filter { $0.stored > 0 }.count)
+        for (x, y) in zip(blocks, blocks.dropFirst()) { #expect(y.previous == x.computedHash) }
+        let leafIDs = blocks.flatMap { ChainFormat.leaves($0.leaves ?? [])?.map(\.id) ?? [] }
+        #expect(leafIDs.count == 1220 && Set(leafIDs) == Set(followed.map(\.sequence)))
+        let signer = try CheckpointSigner(key: try PrivateKey.generateEd25519())
+        let heads = try await b.chainHeads()
+        try await b.saveCheckpoints(try heads.map { try signer.sign(head: $0, signedAt: 1, prunedBefore: 0) }, keyID: signer.keyID, publicKeyPEM: signer.publicKeyPEM)
+        let report = try await ChainVerifier(source: a, trustedKeys: [signer.keyID: signer.publicKey]).run()
+        #expect(report.ok && report.clusters.first?.eventsVerified == 1220)
         try await a.close()
         try await b.close()
     }

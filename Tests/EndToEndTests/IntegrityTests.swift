@@ -35,7 +35,7 @@ import Glibc
         try h.waitUntil("a checkpoint is signed", seconds: 30) {
             let text = try client.request(method: "GET", url: "http://\(metrics)/metrics").bodyText
             return text.contains("auditship_aggregator_checkpoints_total{result=\"signed\"}")
-                && text.contains("auditship_aggregator_checkpoint_exports_total{result=\"written\"}")
+                && text.contains("auditship_aggregator_checkpoint_exports_total ") && !text.contains("auditship_aggregator_checkpoint_exports_total 0\n")
         }
         h.stopAggregator()
         #expect(h.read("aggregator.log").contains("signing chain checkpoints"))
@@ -86,6 +86,18 @@ import Glibc
         let problems = ((report["clusters"] as? [[String: Any]])?.first?["problems"] as? [[String: Any]]) ?? []
         #expect(problems.map { $0["kind"] as? String } == ["blocks_missing"], "\(caught.output)")
         #expect((problems.first?["message"] as? String)?.contains("the store was restored from an older copy") == true)
+
+        // An aggregator started on the restored store refuses to sign a chain shorter than what
+        // its key signed (it reads its own export file), and says so.
+        try h.startAggregator(extra: signing)
+        try h.waitUntil("the aggregator refuses to sign the rolled-back chain", seconds: 30) {
+            h.read("aggregator.log").contains("not signing: the chain no longer holds what this aggregator signed")
+        }
+        let refusedMetrics = try client.request(method: "GET", url: "http://\(try h.metricsAddress(log: "aggregator.log"))/metrics").bodyText
+        #expect(refusedMetrics.contains("auditship_aggregator_checkpoints_total{result=\"refused\"}"))
+        h.stopAggregator()
+        let still = try h.run(["verify", "--store", h.storeURL, "--public-key", pub, "--checkpoints", exports], expectStatus: 1)
+        #expect(still.output.contains("PROBLEM blocks_missing"), "\(still.output)")
 
         // A key nobody trusts proves nothing; a store that cannot be read is exit status 2.
         try h.run(["certs", "init", "--out", h.dir + "/other"])

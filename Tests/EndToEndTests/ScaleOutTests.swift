@@ -28,8 +28,13 @@ import Glibc
             _ = FileManager.default.createFile(atPath: path, contents: nil)
             DispatchQueue.global().async(group: writers) { appendSlowly(lines, to: path, linesPerTick: 100, tickMilliseconds: 100) }
         }
-        let first = try h.startAggregator(name: "aggregator-a")
-        let second = try h.startAggregator(name: "aggregator-b")
+        // Each aggregator signs with a key of its own; both export to one directory (a file per key).
+        try h.run(["certs", "init", "--out", "\(h.dir)/keys-b"])
+        let exports = "\(h.dir)/checkpoints"
+        func signing(_ key: String) -> [String] { ["--checkpoint-key", key, "--checkpoint-interval", "1s", "--checkpoint-export", exports] }
+        let keyA = "\(h.certs)/checkpoint-key.pem", keyB = "\(h.dir)/keys-b/checkpoint-key.pem"
+        let first = try h.startAggregator(name: "aggregator-a", extra: signing(keyA))
+        let second = try h.startAggregator(name: "aggregator-b", extra: signing(keyB))
         var agents: [String: ChildProcess] = [:]
         for n in nodes {
             agents[n] = try h.start(h.agentArguments(cluster: "prod", node: n, path: "\(h.dir)/\(n).log", state: "\(h.dir)/state-\(n)",
@@ -46,7 +51,7 @@ import Glibc
         try h.waitUntil("more is stored through the remaining aggregator", seconds: 240) {
             try h.count() >= min(expected.count, atKill + 3_000)
         }
-        let restarted = try h.startAggregator(name: "aggregator-a-restarted", listen: first.address)
+        let restarted = try h.startAggregator(name: "aggregator-a-restarted", listen: first.address, extra: signing(keyA))
         writers.wait()
         try h.waitUntil("every event is stored", seconds: 300) { try h.count() >= expected.count }
         usleep(500_000)
@@ -80,6 +85,15 @@ import Glibc
         kill(second.process.processIdentifier, SIGTERM)
         second.process.waitUntilExit()
         #expect(second.process.terminationStatus == 0)
+        // One chain for the cluster, extended by both aggregators (and not broken by the SIGKILL,
+        // whose open transactions rolled back whole), signed by both keys.
+        let (_, verified) = try h.run(["verify", "--store", h.storeURL, "--public-key", "\(h.certs)/checkpoint-key.pub.pem",
+                                       "--public-key", "\(h.dir)/keys-b/checkpoint-key.pub.pem", "--checkpoints", exports, "--format", "json"])
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(verified.utf8)) as? [String: Any])
+        let prod = try #require((report["clusters"] as? [[String: Any]])?.first)
+        #expect(report["ok"] as? Bool == true, "\(verified)")
+        #expect(prod["eventsVerified"] as? Int == expected.count)
+        #expect(prod["unsignedFrom"] == nil, "the last checkpoints at shutdown cover the whole chain: \(verified)")
     }
 }
 
