@@ -15,7 +15,7 @@ import Testing
         #expect(root["quick"] as? Bool == true)
         let figures = try #require(root["figures"] as? [[String: Any]])
         let sections = Set(figures.compactMap { $0["section"] as? String })
-        #expect(sections == ["agent pipeline", "aggregator ingest", "aggregator ingest (PostgreSQL)", "end-to-end latency", "backfill", "query"])
+        #expect(sections == ["agent pipeline", "aggregator ingest", "hash chain", "aggregator ingest (PostgreSQL)", "end-to-end latency", "backfill", "query"])
         for f in figures {
             #expect((f["value"] as? Double).map { $0.isFinite && $0 >= 0 } == true, "\(f)")
             if let r = f["reference"] as? [String: Any] {
@@ -28,5 +28,8 @@ import Testing
         #expect(figures.contains { $0["section"] as? String == "aggregator ingest" && $0["reference"] != nil })
         #expect(figures.contains { $0["section"] as? String == "backfill" && $0["reference"] != nil })
         #expect(figures.contains { $0["section"] as? String == "aggregator ingest (PostgreSQL)" && $0["reference"] != nil })
+        // The hash chain's cost, on both stores, and what a full verify takes.
+        let chain = figures.filter { $0["section"] as? String == "hash chain" }
+        #expect(chain.count == 3 && chain.allSatisfy { $0["reference"] != nil }, "\(chain)")
     }
 }
