@@ -31,46 +31,28 @@ struct CheckpointService: Service {
 
     final class State: @unchecked Sendable {
         // Used only from the service's own task.
-        /// What this key last signed per cluster (from the store's and the export file's checkpoints at start).
+        /// What this key last signed per cluster (from the store's and the export file's checkpoints).
         var signed: [String: Checkpoint] = [:]
+        /// Whether `signed` was learned; nothing is signed before it is.
+        var learned = false
         var unexported: [Checkpoint] = []
-        /// Clusters whose chain no longer extends what this key signed: not signed again.
-        var refused: Set<String> = []
+        /// Clusters whose chain no longer extends what this key signed, with when that was last logged.
+        var refused: [String: Int64] = [:]
     }
 
     /// Heads whose only change is retention's watermark are signed again at most this often.
     static let watermarkOnlyInterval: Int64 = 3_600_000_000
+    /// A refusal to sign is logged again this often while it lasts.
+    static let refusalLogInterval: Int64 = 3_600_000_000
 
     func run() async throws {
         let state = State()
         let signer = configuration.signer
-        // Record the public key, and learn what this key signed before: from the store, and from
-        // the export file, which outlives a store put back to an older copy.
-        do {
-            try await store.saveCheckpoints([], keyID: signer.keyID, publicKeyPEM: signer.publicKeyPEM)
-            var mine: [Checkpoint] = []
-            for cluster in try await store.chainClusters() {
-                mine += try await store.chainCheckpoints(cluster: cluster).filter { $0.keyID == signer.keyID }
-            }
-            if let dir = configuration.exportDirectory {
-                let file = dir + "/" + CheckpointExport.fileName(keyID: signer.keyID)
-                if FileManager.default.fileExists(atPath: file) {
-                    let (exported, problems) = try CheckpointExport.read(path: file)
-                    mine += exported.filter { $0.keyID == signer.keyID && $0.isSigned(by: signer.publicKey) }
-                    for p in problems { logger.warning("unreadable line in the checkpoint export", metadata: ["where": "\(p)"]) }
-                }
-            }
-            for cp in mine where cp.height > (state.signed[cp.cluster]?.height ?? -1)
-                || (cp.height == state.signed[cp.cluster]?.height && cp.signedAt > (state.signed[cp.cluster]?.signedAt ?? .max)) {
-                state.signed[cp.cluster] = cp
-            }
-        } catch {
-            logger.error("cannot read earlier checkpoints", metadata: ["error": "\(error)"])
-        }
         logger.info("signing chain checkpoints", metadata: [
             "key": "\(signer.keyID)", "algorithm": "\(signer.publicKey.algorithm)", "interval": "\(configuration.interval)",
             "export": "\(configuration.exportDirectory ?? "none")",
         ])
+        await learn(state)
         while true {
             let stopping = Task.isShuttingDownGracefully || Task.isCancelled
             if !stopping {
@@ -82,28 +64,66 @@ struct CheckpointService: Service {
         }
     }
 
+    /// Records the public key and learns what this key signed before: from the store (rows whose
+    /// signature verifies with this key) and from the export file, which outlives a store put back
+    /// to an older copy.
+    func learn(_ state: State) async {
+        let signer = configuration.signer
+        do {
+            try await store.saveCheckpoints([], keyID: signer.keyID, publicKeyPEM: signer.publicKeyPEM)
+            var mine: [Checkpoint] = []
+            for cluster in try await store.chainClusters() {
+                mine += try await store.chainCheckpoints(cluster: cluster).filter { $0.keyID == signer.keyID && $0.isSigned(by: signer.publicKey) }
+            }
+            if let dir = configuration.exportDirectory {
+                let file = dir + "/" + CheckpointExport.fileName(keyID: signer.keyID)
+                if FileManager.default.fileExists(atPath: file) {
+                    let (exported, problems) = try CheckpointExport.read(path: file)
+                    mine += exported.filter { $0.keyID == signer.keyID && $0.isSigned(by: signer.publicKey) }
+                    for p in problems { logger.warning("unreadable line in the checkpoint export", metadata: ["where": "\(p)"]) }
+                }
+            }
+            for cp in mine {
+                let known = state.signed[cp.cluster]
+                if known == nil || cp.height > known?.height ?? 0 || (cp.height == known?.height && cp.signedAt > known?.signedAt ?? .max) {
+                    state.signed[cp.cluster] = cp
+                }
+            }
+            state.learned = true
+        } catch {
+            metrics.checkpointError(stage: "sign")
+            logger.error("cannot read earlier checkpoints; not signing until they can be read", metadata: ["error": "\(error)"])
+        }
+    }
+
     /// Signs the heads that moved. Before signing a head it checks that the chain still holds,
     /// at the height this key signed last, the block it signed then: a chain cut short, rolled
     /// back or rewritten is not signed (which would make it look sound), but reported, every round.
     func signRound(_ state: State) async {
         let signer = configuration.signer
+        if !state.learned {
+            await learn(state)
+            guard state.learned else { return }
+        }
         let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
         var fresh: [Checkpoint] = []
+        var refused: [(cluster: String, why: String)] = []
         do {
             let pruned = try await store.chainState().prunedBefore
-            for head in try await store.chainHeads() {
+            let heads = try await store.chainHeads()
+            for cluster in Set(state.signed.keys).subtracting(heads.map(\.cluster)) {
+                refused.append((cluster, "the chain this key signed up to block \(state.signed[cluster]?.height ?? 0) has no blocks left"))
+            }
+            for head in heads {
                 let last = state.signed[head.cluster]
                 if let last {
                     if last.height == head.height && last.head == head.hash
                         && (last.prunedBefore == pruned || now - last.signedAt < Self.watermarkOnlyInterval) { continue }
                     let then = try await store.chainBlocks(cluster: head.cluster, from: last.height, through: last.height, leaves: false).first
                     guard head.height >= last.height, then?.computedHash == last.head, then?.hash == last.head else {
-                        metrics.checkpoint(result: "refused")
-                        if state.refused.insert(head.cluster).inserted || Int(now / 1_000_000) % 3600 < Int(configuration.interval.components.seconds) {
-                            logger.error("not signing: the chain no longer holds what this aggregator signed; the store was cut short, restored from an older copy or rewritten (run auditship verify)", metadata: [
-                                "cluster": "\(head.cluster)", "signed_height": "\(last.height)", "head_height": "\(head.height)",
-                            ])
-                        }
+                        refused.append((head.cluster, head.height < last.height
+                            ? "the chain ends at block \(head.height), below block \(last.height) that this key signed"
+                            : "block \(last.height) no longer hashes to the head this key signed"))
                         continue
                     }
                 }
@@ -113,7 +133,7 @@ struct CheckpointService: Service {
                 try await store.saveCheckpoints(fresh, keyID: signer.keyID, publicKeyPEM: signer.publicKeyPEM)
                 for cp in fresh {
                     state.signed[cp.cluster] = cp
-                    state.refused.remove(cp.cluster)
+                    state.refused[cp.cluster] = nil
                 }
                 metrics.checkpoint(result: "signed", count: fresh.count)
                 logger.debug("signed checkpoints", metadata: ["clusters": "\(fresh.count)"])
@@ -122,6 +142,15 @@ struct CheckpointService: Service {
             metrics.checkpointError(stage: "sign")
             logger.error("signing checkpoints failed; trying again next round", metadata: ["error": "\(error)"])
             return
+        }
+        for r in refused {
+            metrics.checkpoint(result: "refused")
+            if now - (state.refused[r.cluster] ?? .min / 2) >= Self.refusalLogInterval {
+                state.refused[r.cluster] = now
+                logger.error("not signing: the chain no longer holds what this aggregator signed; the store was cut short, restored from an older copy or rewritten (run auditship verify)", metadata: [
+                    "cluster": "\(r.cluster)", "why": "\(r.why)",
+                ])
+            }
         }
         if let dir = configuration.exportDirectory {
             let pending = state.unexported + fresh

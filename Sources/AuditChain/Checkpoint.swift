@@ -104,10 +104,16 @@ public struct CheckpointSigner: Sendable {
         guard let data = FileManager.default.contents(atPath: file) else {
             throw ChainError("cannot read the checkpoint key '\(file)'")
         }
+        let key: PrivateKey
         do {
-            try self.init(key: try PrivateKey(pem: String(decoding: data, as: UTF8.self)))
+            key = try PrivateKey(pem: String(decoding: data, as: UTF8.self))
         } catch {
             throw ChainError("'\(file)' is not a PEM private key (Ed25519 or P-256): \(error)")
+        }
+        do {
+            try self.init(key: key)
+        } catch {
+            throw ChainError("'\(file)': \(error)")
         }
     }
 

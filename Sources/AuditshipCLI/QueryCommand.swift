@@ -93,16 +93,27 @@ struct QueryCommand: AsyncParsableCommand {
         } else if withProof {
             guard let source = db as? any ChainSource else { throw ValidationError("this store keeps no hash chain") }
             let events = try await db.events(query)
-            let keyIDs = publicKey.isEmpty ? nil : Set(try ChainKeys.load(files: publicKey).keys)
-            let bundle = try await ProofBundle.build(events: events.map { (id: $0.sequence, cluster: $0.cluster, node: $0.node, raw: $0.bytes) },
+            let trusted = publicKey.isEmpty ? nil : try ChainKeys.load(files: publicKey)
+            let keyIDs = trusted.map { Set($0.keys) }
+            var bundle = try await ProofBundle.build(events: events.map { (id: $0.sequence, cluster: $0.cluster, node: $0.node, raw: $0.bytes) },
                                                      source: source, keyIDs: keyIDs)
+            if let trusted {
+                // The keys given, not the store's copies.
+                bundle.keys = [:]
+                for (id, key) in trusted { bundle.keys[id] = try key.pem() }
+            }
             FileHandle.standardOutput.write(Data(bundle.json()))
             let unproven = bundle.events.filter { $0.block == nil }.count
             let uncovered = Set(bundle.events.map(\.cluster)).subtracting(bundle.checkpoints.map(\.cluster))
             if unproven > 0 { FileHandle.standardError.write(Data("\(unproven) events are in no block (stored before the chain existed): the proof cannot cover them\n".utf8)) }
             if !uncovered.isEmpty { FileHandle.standardError.write(Data("no signed checkpoint\(keyIDs == nil ? "" : " by the given keys") covers these events yet in cluster(s) \(uncovered.sorted().joined(separator: ", ")): try again after the next checkpoint\n".utf8)) }
+            // Check what was written as a reader would (with the given keys, else the bundle's own).
+            let check = bundle.verify(trustedKeys: trusted)
+            if unproven == 0 && uncovered.isEmpty && !check.ok {
+                FileHandle.standardError.write(Data("the proof does not verify: \(check.problems.prefix(5).joined(separator: "; "))\n".utf8))
+            }
             // The bundle is written either way; the status says whether it proves every event.
-            if unproven > 0 || !uncovered.isEmpty { throw ExitCode(1) }
+            if unproven > 0 || !uncovered.isEmpty || !check.ok { throw ExitCode(1) }
         } else {
             let events = try await db.events(query)
             printEvents(events.map { ($0.cluster, $0.node, $0.bytes) })

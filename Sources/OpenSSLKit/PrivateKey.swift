@@ -159,6 +159,7 @@ extension PublicKey {
             guard EVP_PKEY_get_group_name(pkey, &name, name.count, &length) == 1 else { ERR_clear_error(); return "EC" }
             let group = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             return group == "prime256v1" || group == "P-256" ? "P-256" : "EC \(group)"
+        case EVP_PKEY_RSA: return "RSA"
         default:
             return String(cString: OBJ_nid2sn(EVP_PKEY_get_id(pkey)))
         }
