@@ -167,3 +167,26 @@ public struct ChainHead: Sendable, Hashable {
         self.hash = hash
     }
 }
+
+/// Chain names. A cluster's first chain is named by the cluster; a PostgreSQL store whose
+/// writers of one cluster commit at the same time opens more, *lanes*, named `CLUSTER~N`
+/// (N ≥ 1). Cluster names hold only `[a-z0-9._-]`, so `~` cannot be part of one.
+public enum ChainName {
+    public static func name(cluster: String, lane: Int) -> String { lane == 0 ? cluster : "\(cluster)~\(lane)" }
+
+    /// The cluster a chain belongs to.
+    public static func cluster(of name: String) -> String {
+        name.firstIndex(of: "~").map { String(name[..<$0]) } ?? name
+    }
+
+    /// The chain's lane (0 for the cluster's first chain).
+    public static func lane(of name: String) -> Int {
+        guard let i = name.firstIndex(of: "~") else { return 0 }
+        return Int(name[name.index(after: i)...]) ?? 0
+    }
+
+    /// Cluster, then lane.
+    public static func order(_ a: String, _ b: String) -> Bool {
+        (cluster(of: a), lane(of: a)) < (cluster(of: b), lane(of: b))
+    }
+}

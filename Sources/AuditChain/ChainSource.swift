@@ -29,7 +29,7 @@ public struct ChainState: Sendable, Hashable {
 /// What `verify` and the checkpoint signer read from a store. Both stores implement it;
 /// the store-contract tests run the same tamper cases against each.
 public protocol ChainSource: Sendable {
-    /// Clusters that have a chain or stored events, sorted.
+    /// Chain names (ChainName: a cluster, or a lane CLUSTER~N) and clusters with stored events, sorted.
     func chainClusters() async throws -> [String]
     /// The newest block of each cluster's chain.
     func chainHeads() async throws -> [ChainHead]
@@ -37,8 +37,8 @@ public protocol ChainSource: Sendable {
     func chainBlocks(cluster: String, from: Int64, through: Int64, leaves: Bool) async throws -> [ChainBlock]
     /// The lowest height of a block of `cluster` holding an event with order timestamp ≥ `eventsSince`.
     func chainFirstHeight(cluster: String, eventsSince: Int64) async throws -> Int64?
-    /// Heights of `cluster`'s blocks whose ingest-id range includes `id` (the block holding it is among them).
-    func chainBlockHeights(cluster: String, containing id: Int64) async throws -> [Int64]
+    /// The blocks of `cluster`'s chains (all its lanes) whose ingest-id range includes `id` (the block holding it is among them).
+    func chainBlocksContaining(cluster: String, id: Int64) async throws -> [(chain: String, height: Int64)]
     /// The stored rows with these ingest ids (of any cluster; missing ids are absent).
     func chainEvents(ids: [Int64]) async throws -> [ChainEventRow]
     /// Ingest ids of `cluster`'s stored events (with order timestamp ≥ `since`), in any order.

@@ -124,8 +124,9 @@ public struct ChainVerifier: Sendable {
                 if let k = try? PublicKey(pem: pem), (try? ChainKeys.keyID(k.der())) == id { keys[id] = k }
             }
         }
-        var clusters = Set(try await source.chainClusters())
-        for cp in externalCheckpoints { clusters.insert(cp.cluster) }
+        // Chains are named by cluster, lanes after the first as CLUSTER~N (ChainName).
+        let names = Set(try await source.chainClusters()).union(externalCheckpoints.map(\.cluster))
+        var clusters = Set(names.map(ChainName.cluster(of:)))
         if let cluster {
             guard clusters.contains(cluster) else {
                 throw ChainError("the store has no events, blocks or checkpoints of cluster '\(cluster)' (it has: \(clusters.sorted().joined(separator: ", ")))")
@@ -138,25 +139,128 @@ public struct ChainVerifier: Sendable {
         // heads; events stored later are ignored, and retention's watermark is read after the
         // events (a deletion seen was preceded by the raise of the watermark).
         var stored: [String: [Checkpoint]] = [:]
-        for c in clusters { stored[c] = try await source.chainCheckpoints(cluster: c) }
+        for name in names where clusters.contains(ChainName.cluster(of: name)) {
+            stored[name] = try await source.chainCheckpoints(cluster: name) + externalCheckpoints.filter { $0.cluster == name }
+        }
         let watermark = try await source.chainWatermark()
         let heads = Dictionary(try await source.chainHeads().map { ($0.cluster, $0) }, uniquingKeysWith: { a, _ in a })
         var out: [ClusterVerification] = []
         for c in clusters.sorted() {
-            out.append(try await verify(cluster: c, head: heads[c], keys: keys, checkpoints: (stored[c] ?? []) + externalCheckpoints.filter { $0.cluster == c },
-                                        watermark: watermark))
+            var chains = Set([c])
+            for name in names.union(heads.keys) where ChainName.cluster(of: name) == c { chains.insert(name) }
+            out += try await verify(cluster: c, chains: Array(chains), heads: heads, keys: keys, checkpoints: stored, watermark: watermark)
         }
         return VerificationReport(clusters: out, since: since, keysFromStore: trustedKeys == nil, checkpointFileProblems: checkpointFileProblems)
     }
 
     private struct Mismatch {
+        var chain: String
         var block: Int64
         var id: Int64
         var timestamp: Int64
         var expected: [UInt8]
     }
 
-    func verify(cluster: String, head: ChainHead?, keys: [String: PublicKey], checkpoints given: [Checkpoint], watermark: Int64) async throws -> ClusterVerification {
+    /// One chain (a cluster's lane) read: what was found, and what is left to judge across lanes.
+    private struct ChainScan {
+        var r: ClusterVerification
+        var headHeight: Int64
+        var hashes: [Int64: [UInt8]] = [:]
+        var blockSizes: [Int64: Int] = [:]
+        var expectedIDs: [Int64] = []
+        var missingLeaves: [Mismatch] = []
+        var modifiedRows: [(mismatch: Mismatch, actual: [UInt8])] = []
+    }
+
+    /// Verifies every chain of one cluster (its lanes), then what only the cluster as a whole
+    /// shows: events in no block, and rows moved between positions.
+    func verify(cluster base: String, chains: [String], heads: [String: ChainHead], keys: [String: PublicKey],
+                checkpoints given: [String: [Checkpoint]], watermark: Int64) async throws -> [ClusterVerification] {
+        var scans: [ChainScan] = []
+        for name in chains.sorted(by: ChainName.order) {
+            scans.append(try await scan(chain: name, head: heads[name]))
+        }
+        // Read after the events: a deletion seen was preceded by the raise of the watermark.
+        let state = try await source.chainState()
+        var deletedLeaves: [Mismatch] = []
+        for i in scans.indices {
+            deletedLeaves += classifyMissing(&scans[i], state: state)
+            checkCheckpoints(&scans[i], given: given[scans[i].r.cluster] ?? [], keys: keys, state: state)
+        }
+        func index(_ chain: String) -> Int { scans.firstIndex { $0.r.cluster == chain } ?? 0 }
+        let cluster = base
+        var r = scans[0].r  // the cluster's first lane (its name is the cluster's) collects cluster-wide findings
+        var expectedIDs = scans.flatMap(\.expectedIDs)
+        let modifiedRows = scans.flatMap(\.modifiedRows)
+        var perChain: [String: [ChainProblem]] = [:]
+        func add(_ chain: String, _ p: ChainProblem) { perChain[chain, default: []].append(p) }
+
+        // Events in no block: scan the cluster's ingest ids against the leaves.
+        expectedIDs.sort()
+        var inserted: [Int64] = []
+        var k = 0
+        var ids = try await source.chainEventIDs(cluster: cluster, since: since)
+        ids.sort()
+        // Ids above the watermark read at the start may be events stored since (skipped); ids above
+        // what ingest has given out by now were not written by ingest at all.
+        let issued = try await source.chainIssuedThrough()
+        for id in ids where id <= watermark || id > issued {
+            while k < expectedIDs.count && expectedIDs[k] < id { k += 1 }
+            if k < expectedIDs.count && expectedIDs[k] == id { continue }
+            if id <= state.unchainedThrough { r.eventsUnchained += 1; continue }
+            inserted.append(id)
+        }
+        // Rows whose content is the event recorded for another id: swapped or moved, not made up.
+        var recordedElsewhere: [[UInt8]: Mismatch] = [:]
+        for m in deletedLeaves { recordedElsewhere[m.expected] = m }
+        for m in modifiedRows { recordedElsewhere[m.mismatch.expected] = m.mismatch }
+        var insertedRows: [Int64: ChainEventRow] = [:]
+        for chunk in stride(from: 0, to: min(inserted.count, 10_000), by: 1000) {
+            for row in try await source.chainEvents(ids: Array(inserted[chunk..<min(inserted.count, chunk + 1000)])) { insertedRows[row.id] = row }
+        }
+        var explained = Set<[UInt8]>()
+        for m in modifiedRows {
+            if let other = recordedElsewhere[m.actual], other.id != m.mismatch.id {
+                explained.insert(m.actual)
+                add(m.mismatch.chain, ChainProblem(.reordered, cluster: m.mismatch.chain, block: m.mismatch.block, event: m.mismatch.id,
+                                   "block \(m.mismatch.block): event \(m.mismatch.id) holds the event recorded as event \(other.id) (\(other.chain == m.mismatch.chain ? "" : "chain \(other.chain) ")block \(other.block)): rows were swapped or moved"))
+            } else {
+                add(m.mismatch.chain, ChainProblem(.modified, cluster: m.mismatch.chain, block: m.mismatch.block, event: m.mismatch.id,
+                                   "block \(m.mismatch.block): event \(m.mismatch.id) was modified: its bytes or tags no longer hash to its leaf"))
+            }
+        }
+        for m in deletedLeaves where !explained.contains(m.expected) {
+            add(m.chain, ChainProblem(.deleted, cluster: m.chain, block: m.block, event: m.id,
+                               "block \(m.block): event \(m.id) (timestamp \(Timestamp(microseconds: m.timestamp))) was deleted: " + (state.prunedBefore > 0
+                                   ? "it is not older than the retention watermark (\(Timestamp(microseconds: state.prunedBefore)))"
+                                   : "retention never ran on this store")))
+        }
+        for id in inserted {
+            if let row = insertedRows[id] {
+                let actual = ChainFormat.eventHash(cluster: row.cluster, node: row.node, digest: SHA256.hash(row.raw))
+                if let other = recordedElsewhere[actual] {
+                    add(cluster, ChainProblem(.reordered, cluster: cluster, block: other.block, event: id,
+                                              "event \(id) is in no block; it holds the event recorded as event \(other.id) (\(other.chain == cluster ? "" : "chain \(other.chain) ")block \(other.block)): it was moved"))
+                    continue
+                }
+            }
+            add(cluster, ChainProblem(.inserted, cluster: cluster, event: id, "event \(id) is in no block: it was inserted after the fact"))
+        }
+
+        if r.eventsUnchained > 0 {
+            r.warnings.append("\(r.eventsUnchained) events were stored before this store had a chain (ingest ids up to \(state.unchainedThrough)): they are not covered")
+        }
+        scans[0].r.eventsUnchained = r.eventsUnchained
+        scans[0].r.warnings = r.warnings
+        for (chain, problems) in perChain {
+            let i = index(chain)
+            for p in problems { scans[i].r.add(p) }
+        }
+        return scans.map(\.r)
+    }
+
+    /// Reads one chain's blocks and the events they list.
+    private func scan(chain cluster: String, head: ChainHead?) async throws -> ChainScan {
         var r = ClusterVerification(cluster: cluster)
         let headHeight = head?.height ?? 0
         var start: Int64 = 1
@@ -216,12 +320,12 @@ public struct ChainVerifier: Sendable {
                 for leaf in leaves {
                     expectedIDs.append(leaf.id)
                     guard let row = rows[leaf.id] else {
-                        missingLeaves.append(Mismatch(block: b.height, id: leaf.id, timestamp: leaf.timestamp, expected: leaf.eventHash))
+                        missingLeaves.append(Mismatch(chain: cluster, block: b.height, id: leaf.id, timestamp: leaf.timestamp, expected: leaf.eventHash))
                         continue
                     }
                     let actual = ChainFormat.eventHash(cluster: row.cluster, node: row.node, digest: SHA256.hash(row.raw))
                     if actual != leaf.eventHash {
-                        modifiedRows.append((Mismatch(block: b.height, id: leaf.id, timestamp: leaf.timestamp, expected: leaf.eventHash), actual))
+                        modifiedRows.append((Mismatch(chain: cluster, block: b.height, id: leaf.id, timestamp: leaf.timestamp, expected: leaf.eventHash), actual))
                     } else if row.timestamp != leaf.timestamp {
                         r.add(ChainProblem(.modified, cluster: cluster, block: b.height, event: leaf.id,
                                            "block \(b.height): event \(leaf.id)'s indexed timestamp was changed from \(Timestamp(microseconds: leaf.timestamp)) to \(Timestamp(microseconds: row.timestamp))"))
@@ -243,75 +347,35 @@ public struct ChainVerifier: Sendable {
             next = through + 1
         }
 
-        // Missing events older than retention's watermark were pruned; the others were deleted.
-        let state = try await source.chainState()
+        return ChainScan(r: r, headHeight: headHeight, hashes: hashes, blockSizes: blockSizes, expectedIDs: expectedIDs,
+                         missingLeaves: missingLeaves, modifiedRows: modifiedRows)
+    }
+
+    /// Missing events older than retention's watermark were pruned; returns the others (deleted).
+    private func classifyMissing(_ s: inout ChainScan, state: ChainState) -> [Mismatch] {
         var deletedLeaves: [Mismatch] = []
         var prunedPerBlock: [Int64: Int] = [:]
-        for m in missingLeaves {
+        for m in s.missingLeaves {
             if m.timestamp < state.prunedBefore {
-                r.eventsPruned += 1
+                s.r.eventsPruned += 1
                 prunedPerBlock[m.block, default: 0] += 1
-                r.prunedMinTimestamp = min(r.prunedMinTimestamp ?? m.timestamp, m.timestamp)
-                r.prunedMaxTimestamp = max(r.prunedMaxTimestamp ?? m.timestamp, m.timestamp)
+                s.r.prunedMinTimestamp = min(s.r.prunedMinTimestamp ?? m.timestamp, m.timestamp)
+                s.r.prunedMaxTimestamp = max(s.r.prunedMaxTimestamp ?? m.timestamp, m.timestamp)
             } else {
                 deletedLeaves.append(m)
             }
         }
-        r.blocksFullyPruned = prunedPerBlock.filter { blockSizes[$0.key] == $0.value }.count
+        s.r.blocksFullyPruned = prunedPerBlock.filter { s.blockSizes[$0.key] == $0.value }.count
+        return deletedLeaves
+    }
 
-        // Events in no block: scan the cluster's ingest ids against the leaves.
-        expectedIDs.sort()
-        var inserted: [Int64] = []
-        var k = 0
-        var ids = try await source.chainEventIDs(cluster: cluster, since: since)
-        ids.sort()
-        // Ids above the watermark read at the start may be events stored since (skipped); ids above
-        // what ingest has given out by now were not written by ingest at all.
-        let issued = try await source.chainIssuedThrough()
-        for id in ids where id <= watermark || id > issued {
-            while k < expectedIDs.count && expectedIDs[k] < id { k += 1 }
-            if k < expectedIDs.count && expectedIDs[k] == id { continue }
-            if id <= state.unchainedThrough { r.eventsUnchained += 1; continue }
-            inserted.append(id)
-        }
-        // Rows whose content is the event recorded for another id: swapped or moved, not made up.
-        var recordedElsewhere: [[UInt8]: Mismatch] = [:]
-        for m in deletedLeaves { recordedElsewhere[m.expected] = m }
-        for m in modifiedRows { recordedElsewhere[m.mismatch.expected] = m.mismatch }
-        var insertedRows: [Int64: ChainEventRow] = [:]
-        for chunk in stride(from: 0, to: min(inserted.count, 10_000), by: 1000) {
-            for row in try await source.chainEvents(ids: Array(inserted[chunk..<min(inserted.count, chunk + 1000)])) { insertedRows[row.id] = row }
-        }
-        var explained = Set<[UInt8]>()
-        for m in modifiedRows {
-            if let other = recordedElsewhere[m.actual], other.id != m.mismatch.id {
-                explained.insert(m.actual)
-                r.add(ChainProblem(.reordered, cluster: cluster, block: m.mismatch.block, event: m.mismatch.id,
-                                   "block \(m.mismatch.block): event \(m.mismatch.id) holds the event recorded as event \(other.id) (block \(other.block)): rows were swapped or moved"))
-            } else {
-                r.add(ChainProblem(.modified, cluster: cluster, block: m.mismatch.block, event: m.mismatch.id,
-                                   "block \(m.mismatch.block): event \(m.mismatch.id) was modified: its bytes or tags no longer hash to its leaf"))
-            }
-        }
-        for m in deletedLeaves where !explained.contains(m.expected) {
-            r.add(ChainProblem(.deleted, cluster: cluster, block: m.block, event: m.id,
-                               "block \(m.block): event \(m.id) (timestamp \(Timestamp(microseconds: m.timestamp))) was deleted: " + (state.prunedBefore > 0
-                                   ? "it is not older than the retention watermark (\(Timestamp(microseconds: state.prunedBefore)))"
-                                   : "retention never ran on this store")))
-        }
-        for id in inserted {
-            if let row = insertedRows[id] {
-                let actual = ChainFormat.eventHash(cluster: row.cluster, node: row.node, digest: SHA256.hash(row.raw))
-                if let other = recordedElsewhere[actual] {
-                    r.add(ChainProblem(.reordered, cluster: cluster, block: other.block, event: id,
-                                       "event \(id) is in no block; it holds the event recorded as event \(other.id) (block \(other.block)): it was moved"))
-                    continue
-                }
-            }
-            r.add(ChainProblem(.inserted, cluster: cluster, event: id, "event \(id) is in no block: it was inserted after the fact"))
-        }
-
-        // Checkpoints: the store's and the exported ones.
+    /// Checks the chain's checkpoints (the store's and the exported ones) against its hashes.
+    private func checkCheckpoints(_ s: inout ChainScan, given: [Checkpoint], keys: [String: PublicKey], state: ChainState) {
+        let cluster = s.r.cluster
+        let headHeight = s.headHeight
+        let hashes = s.hashes
+        var r = s.r
+        defer { s.r = r }
         var seen = Set<Checkpoint>()
         var checkpoints: [Checkpoint] = []
         for cp in given where cp.cluster == cluster {
@@ -367,10 +431,6 @@ public struct ChainVerifier: Sendable {
                 }
             }
         }
-        if r.eventsUnchained > 0 {
-            r.warnings.append("\(r.eventsUnchained) events were stored before this store had a chain (ingest ids up to \(state.unchainedThrough)): they are not covered")
-        }
-        return r
     }
 
     func range(_ a: Int64, _ b: Int64) -> String { a == b ? "\(a)" : "\(a)-\(b)" }

@@ -9,13 +9,16 @@ import OpenSSLKit
 public struct ProofBundle: Sendable {
     public struct Event: Sendable, Hashable {
         public var cluster: String
+        /// The chain holding it: the cluster's, or one of its lanes (ChainName).
+        public var chain: String
         public var node: String
         public var id: Int64
         /// Height of the block holding it, nil when no block does.
         public var block: Int64?
         public var raw: [UInt8]
-        public init(cluster: String, node: String, id: Int64, block: Int64?, raw: [UInt8]) {
+        public init(cluster: String, node: String, id: Int64, block: Int64?, raw: [UInt8], chain: String? = nil) {
             self.cluster = cluster
+            self.chain = chain ?? cluster
             self.node = node
             self.id = id
             self.block = block
@@ -42,27 +45,27 @@ public struct ProofBundle: Sendable {
     public static func build(events: [(id: Int64, cluster: String, node: String, raw: [UInt8])], source: any ChainSource,
                              keyIDs: Set<String>? = nil) async throws -> ProofBundle {
         var out: [Event] = []
-        var blocksByCluster: [String: [Int64: ChainBlock]] = [:]
+        var blocksByChain: [String: [Int64: ChainBlock]] = [:]
         var leafIDs: [String: [Int64: Set<Int64>]] = [:]
         for e in events {
-            var found: Int64?
-            if let loaded = leafIDs[e.cluster] {
-                found = loaded.first(where: { $0.value.contains(e.id) })?.key
+            var found: (chain: String, height: Int64)?
+            for (chain, loaded) in leafIDs where ChainName.cluster(of: chain) == e.cluster {
+                if let h = loaded.first(where: { $0.value.contains(e.id) })?.key { found = (chain, h); break }
             }
             if found == nil {
-                for h in try await source.chainBlockHeights(cluster: e.cluster, containing: e.id) {
-                    if blocksByCluster[e.cluster]?[h] == nil, let b = try await source.chainBlocks(cluster: e.cluster, from: h, through: h, leaves: true).first {
-                        blocksByCluster[e.cluster, default: [:]][h] = b
-                        leafIDs[e.cluster, default: [:]][h] = Set((ChainFormat.leaves(b.leaves ?? []) ?? []).map(\.id))
+                for (chain, h) in try await source.chainBlocksContaining(cluster: e.cluster, id: e.id) {
+                    if blocksByChain[chain]?[h] == nil, let b = try await source.chainBlocks(cluster: chain, from: h, through: h, leaves: true).first {
+                        blocksByChain[chain, default: [:]][h] = b
+                        leafIDs[chain, default: [:]][h] = Set((ChainFormat.leaves(b.leaves ?? []) ?? []).map(\.id))
                     }
-                    if leafIDs[e.cluster]?[h]?.contains(e.id) == true { found = h; break }
+                    if leafIDs[chain]?[h]?.contains(e.id) == true { found = (chain, h); break }
                 }
             }
-            out.append(Event(cluster: e.cluster, node: e.node, id: e.id, block: found, raw: e.raw))
+            out.append(Event(cluster: e.cluster, node: e.node, id: e.id, block: found?.height, raw: e.raw, chain: found?.chain ?? e.cluster))
         }
         var blocks: [ChainBlock] = []
         var checkpoints: [Checkpoint] = []
-        for (cluster, withLeaves) in blocksByCluster.sorted(by: { $0.key < $1.key }) {
+        for (cluster, withLeaves) in blocksByChain.sorted(by: { ChainName.order($0.key, $1.key) }) {
             guard let low = withLeaves.keys.min(), let high = withLeaves.keys.max() else { continue }
             let cps = try await source.chainCheckpoints(cluster: cluster).filter { $0.height >= high && (keyIDs?.contains($0.keyID) ?? true) }
             let chosen = cps.min { ($0.height, $0.signedAt) < ($1.height, $1.signedAt) }
@@ -93,7 +96,7 @@ public struct ProofBundle: Sendable {
         put("{\"format\":\"auditship-proof/v1\",\n\"events\":[")
         for (i, e) in events.enumerated() {
             put(i == 0 ? "\n" : ",\n")
-            put("{\"cluster\":\(JSONText.quote(e.cluster)),\"node\":\(JSONText.quote(e.node)),\"id\":\(e.id),")
+            put("{\"cluster\":\(JSONText.quote(e.cluster)),\"node\":\(JSONText.quote(e.node)),\"id\":\(e.id),\"chain\":\(JSONText.quote(e.chain)),")
             put("\"block\":\(e.block.map(String.init) ?? "null"),\"raw\":\"\(Data(e.raw).base64EncodedString())\",\"event\":")
             // Inline only what is one JSON value (stored events always are), so the document stays JSON.
             let isJSON = e.raw.withUnsafeBufferPointer { (try? EventScanner.validateJSON($0)) != nil }
@@ -140,7 +143,7 @@ public struct ProofBundle: Sendable {
                 throw ChainError("events[\(i)] lacks cluster, node or raw")
             }
             events.append(Event(cluster: c, node: n, id: try int(item["id"], "events[\(i)].id"),
-                                block: (item["block"] as? NSNumber)?.int64Value, raw: [UInt8](raw)))
+                                block: (item["block"] as? NSNumber)?.int64Value, raw: [UInt8](raw), chain: item["chain"] as? String))
         }
         var blocks: [ChainBlock] = []
         for (i, item) in ((root["blocks"] as? [[String: Any]]) ?? []).enumerated() {
@@ -209,8 +212,9 @@ public struct ProofBundle: Sendable {
         var verified = 0
         for e in events {
             let what = "cluster \(e.cluster): event \(e.id)"
+            guard ChainName.cluster(of: e.chain) == e.cluster else { problems.append("\(what): chain \(e.chain) is not one of its cluster's"); continue }
             guard let height = e.block else { problems.append("\(what) is in no block"); continue }
-            guard let b = byCluster[e.cluster]?[height], let blob = b.leaves, let leaves = ChainFormat.leaves(blob) else {
+            guard let b = byCluster[e.chain]?[height], let blob = b.leaves, let leaves = ChainFormat.leaves(blob) else {
                 problems.append("\(what): the proof lacks block \(height) or its leaves")
                 continue
             }
@@ -220,7 +224,7 @@ public struct ProofBundle: Sendable {
                 problems.append("\(what): its bytes or tags do not hash to its leaf in block \(height)")
                 continue
             }
-            guard proven[e.cluster]?.contains(where: { $0.contains(height) }) == true else {
+            guard proven[e.chain]?.contains(where: { $0.contains(height) }) == true else {
                 problems.append("\(what): block \(height) is not linked to a verified checkpoint")
                 continue
             }

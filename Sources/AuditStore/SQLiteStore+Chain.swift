@@ -122,10 +122,11 @@ extension SQLiteStore: ChainCheckpointStore {
         }
     }
 
-    public func chainBlockHeights(cluster: String, containing id: Int64) async throws -> [Int64] {
+    public func chainBlocksContaining(cluster: String, id: Int64) async throws -> [(chain: String, height: Int64)] {
+        // One writer, one chain per cluster: its name is the cluster's.
         try await pool.read { db in
             try Int64.fetchAll(db, sql: "SELECT height FROM chain_blocks WHERE cluster = ? AND last_id >= ? AND first_id <= ? ORDER BY height",
-                               arguments: [cluster, id, id])
+                               arguments: [cluster, id, id]).map { (chain: cluster, height: $0) }
         }
     }
 

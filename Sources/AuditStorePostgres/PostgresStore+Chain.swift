@@ -38,8 +38,11 @@ extension PostgresStore: ChainCheckpointStore {
         """
         CREATE TABLE chain_heads(
             cluster TEXT COLLATE "C" PRIMARY KEY,
+            base TEXT COLLATE "C" NOT NULL,
+            lane INTEGER NOT NULL,
             height BIGINT NOT NULL,
-            hash BYTEA NOT NULL
+            hash BYTEA NOT NULL,
+            UNIQUE (base, lane)
         )
         """,
         """
@@ -71,24 +74,49 @@ extension PostgresStore: ChainCheckpointStore {
         "INSERT INTO chain_state(id, pruned_before, unchained_through) SELECT 1, 0, CASE WHEN is_called THEN last_value ELSE 0 END FROM events_id_seq",
     ]
 
+    /// Most chains (lanes) a cluster gets; a transaction that finds all of them busy waits for one.
+    static let maxLanes = 16
+
     /// Appends the block of a batch's newly stored events; inside the batch's transaction, last.
+    ///
+    /// It takes the head of a lane of the cluster that no other transaction holds
+    /// (`FOR UPDATE SKIP LOCKED`, lowest lane first), opening the next lane when all are busy (up to
+    /// `maxLanes`, then it waits for the first lane). The head row stays locked until the commit,
+    /// so each lane is a gapless chain, while batches of one cluster committing at the same time
+    /// use different lanes and their commits overlap.
     static func appendBlock(_ conn: PostgresConnection, cluster: String, leaves: [UInt8], firstID: Int64, lastID: Int64,
                             batchID: String, logger: Logger) async throws {
         guard !leaves.isEmpty else { return }
-        var b = PostgresBindings(capacity: 2)
-        b.append(cluster)
-        b.append(ByteBuffer(bytes: ChainFormat.zeroHash))
-        let head = try await exec(conn, PostgresQuery(unsafeSQL: """
-            INSERT INTO chain_heads(cluster, height, hash) VALUES ($1, 0, $2)
-            ON CONFLICT (cluster) DO UPDATE SET height = chain_heads.height
-            RETURNING height, hash
-            """, binds: b), logger)
-        guard let row = head.first else { throw StoreError("the chain head of cluster '\(cluster)' could not be read") }
-        let (height, hash) = try row.decode((Int64, ByteBuffer).self)
-        let block = ChainBlock.next(cluster: cluster, afterHeight: height, previous: Array(hash.readableBytesView),
+        func head(_ rows: [PostgresRow]) throws -> (String, Int64, ByteBuffer)? {
+            try rows.first.map { try $0.decode((String, Int64, ByteBuffer).self) }
+        }
+        var taken = try head(try await exec(conn, """
+            SELECT cluster, height, hash FROM chain_heads WHERE base = \(cluster) ORDER BY lane LIMIT 1 FOR UPDATE SKIP LOCKED
+            """, logger))
+        if taken == nil {
+            let next = try await exec(conn, "SELECT coalesce(max(lane) + 1, 0)::int4 FROM chain_heads WHERE base = \(cluster)", logger)
+                .first?.decode(Int32.self) ?? 0
+            if next < maxLanes {
+                let name = ChainName.name(cluster: cluster, lane: Int(next))
+                var b = PostgresBindings(capacity: 4)
+                b.append(name); b.append(cluster); b.append(next); b.append(ByteBuffer(bytes: ChainFormat.zeroHash))
+                // Another transaction opening the same lane at once: this insert waits for it, then does nothing.
+                taken = try head(try await exec(conn, PostgresQuery(unsafeSQL: """
+                    INSERT INTO chain_heads(cluster, base, lane, height, hash) VALUES ($1, $2, $3, 0, $4)
+                    ON CONFLICT DO NOTHING RETURNING cluster, height, hash
+                    """, binds: b), logger))
+            }
+            if taken == nil {
+                taken = try head(try await exec(conn, """
+                    SELECT cluster, height, hash FROM chain_heads WHERE base = \(cluster) ORDER BY lane LIMIT 1 FOR UPDATE
+                    """, logger))
+            }
+        }
+        guard let (chain, height, hash) = taken else { throw StoreError("no chain head of cluster '\(cluster)' could be taken") }
+        let block = ChainBlock.next(cluster: chain, afterHeight: height, previous: Array(hash.readableBytesView),
                                     createdAt: Int64(Date().timeIntervalSince1970 * 1_000_000), leaves: leaves, batchID: batchID)
         var i = PostgresBindings(capacity: 13)
-        i.append(cluster); i.append(block.height); i.append(ByteBuffer(bytes: block.previous)); i.append(block.createdAt)
+        i.append(chain); i.append(block.height); i.append(ByteBuffer(bytes: block.previous)); i.append(block.createdAt)
         i.append(Int32(clamping: block.leafCount)); i.append(ByteBuffer(bytes: block.leavesRoot)); i.append(ByteBuffer(bytes: block.hash))
         i.append(block.minTimestamp); i.append(block.maxTimestamp); i.append(batchID); i.append(ByteBuffer(bytes: leaves))
         i.append(firstID); i.append(lastID)
@@ -145,10 +173,11 @@ extension PostgresStore: ChainCheckpointStore {
             .first?.decode(Int64?.self)
     }
 
-    public func chainBlockHeights(cluster: String, containing id: Int64) async throws -> [Int64] {
+    public func chainBlocksContaining(cluster: String, id: Int64) async throws -> [(chain: String, height: Int64)] {
         try await rows("finding an event's block", """
-            SELECT height FROM chain_blocks WHERE cluster = \(cluster) AND last_id >= \(id) AND first_id <= \(id) ORDER BY height
-            """).map { try $0.decode(Int64.self) }
+            SELECT cluster, height FROM chain_blocks
+            WHERE (cluster = \(cluster) OR cluster LIKE \(cluster + "~%")) AND last_id >= \(id) AND first_id <= \(id) ORDER BY cluster, height
+            """).map { let (c, h) = try $0.decode((String, Int64).self); return (chain: c, height: h) }
     }
 
     public func chainEvents(ids: [Int64]) async throws -> [ChainEventRow] {

@@ -104,9 +104,9 @@ struct QueryCommand: AsyncParsableCommand {
             }
             FileHandle.standardOutput.write(Data(bundle.json()))
             let unproven = bundle.events.filter { $0.block == nil }.count
-            let uncovered = Set(bundle.events.map(\.cluster)).subtracting(bundle.checkpoints.map(\.cluster))
+            let uncovered = Set(bundle.events.filter { $0.block != nil }.map(\.chain)).subtracting(bundle.checkpoints.map(\.cluster))
             if unproven > 0 { FileHandle.standardError.write(Data("\(unproven) events are in no block (stored before the chain existed): the proof cannot cover them\n".utf8)) }
-            if !uncovered.isEmpty { FileHandle.standardError.write(Data("no signed checkpoint\(keyIDs == nil ? "" : " by the given keys") covers these events yet in cluster(s) \(uncovered.sorted().joined(separator: ", ")): try again after the next checkpoint\n".utf8)) }
+            if !uncovered.isEmpty { FileHandle.standardError.write(Data("no signed checkpoint\(keyIDs == nil ? "" : " by the given keys") covers these events yet in chain(s) \(uncovered.sorted().joined(separator: ", ")): try again after the next checkpoint\n".utf8)) }
             // Check what was written as a reader would (with the given keys, else the bundle's own).
             let check = bundle.verify(trustedKeys: trusted)
             if unproven == 0 && uncovered.isEmpty && !check.ok {

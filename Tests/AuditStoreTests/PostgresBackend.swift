@@ -1,7 +1,7 @@
 import AuditChain
 import AuditModel
 import AuditStore
-import AuditStorePostgres
+@testable import AuditStorePostgres
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -9,6 +9,7 @@ import Glibc
 import Darwin
 #endif
 import OpenSSLKit
+import PostgresNIO
 import Testing
 
 /// The PostgreSQL server of the `.postgres` backend, found or started once per test process.
@@ -197,19 +198,36 @@ private func ts(day: Int, second: Int) -> String {
         let followed = try await a.events(EventQuery(ingestedAfter: 0, ingestOrder: true))
         #expect(followed.count == 1220)
         #expect(Set(followed.map(\.sequence)).count == 1220)
-        // One chain, extended by both: gapless heights, each block naming the one before, one
-        // block per batch that stored something, every event in exactly one block.
-        let blocks = try await a.chainBlocks(cluster: "c", from: 1, through: 10_000, leaves: true)
-        #expect(blocks.map(\.height) == Array(1...Int64(blocks.count)))
+        // The cluster's chains (lanes: batches committing at the same time take different ones),
+        // extended by both: each gapless, each block naming the one before, one block per batch
+        // that stored something, every event in exactly one block.
+        let lanes = try await a.chainHeads().filter { ChainName.cluster(of: $0.cluster) == "c" }
+        #expect(lanes.count >= 2, "concurrent batches of one cluster should have opened more than one lane")
+        #expect(lanes.contains { $0.cluster == "c" })
+        var blocks: [ChainBlock] = []
+        for lane in lanes {
+            let chain = try await a.chainBlocks(cluster: lane.cluster, from: 1, through: 10_000, leaves: true)
+            #expect(chain.map(\.height) == Array(1...lane.height))
+            #expect(chain.first?.previous == ChainFormat.zeroHash)
+            for (x, y) in zip(chain, chain.dropFirst()) { #expect(y.previous == x.computedHash) }
+            blocks += chain
+        }
         #expect(blocks.count == results.filter { $0.stored > 0 }.count)
-        for (x, y) in zip(blocks, blocks.dropFirst()) { #expect(y.previous == x.computedHash) }
         let leafIDs = blocks.flatMap { ChainFormat.leaves($0.leaves ?? [])?.map(\.id) ?? [] }
         #expect(leafIDs.count == 1220 && Set(leafIDs) == Set(followed.map(\.sequence)))
         let signer = try CheckpointSigner(key: try PrivateKey.generateEd25519())
         let heads = try await b.chainHeads()
         try await b.saveCheckpoints(try heads.map { try signer.sign(head: $0, signedAt: 1, prunedBefore: 0) }, keyID: signer.keyID, publicKeyPEM: signer.publicKeyPEM)
         let report = try await ChainVerifier(source: a, trustedKeys: [signer.keyID: signer.publicKey]).run()
-        #expect(report.ok && report.clusters.first?.eventsVerified == 1220)
+        #expect(report.ok, "\(report.clusters.flatMap(\.problems))")
+        #expect(report.clusters.reduce(0) { $0 + $1.eventsVerified } == 1220)
+        // A row deleted from a lane other than the first is found there.
+        let other = try #require(lanes.first { $0.cluster != "c" })
+        let firstBlock = try await a.chainBlocks(cluster: other.cluster, from: 1, through: 1, leaves: true).first
+        let victim = try #require(ChainFormat.leaves(firstBlock?.leaves ?? [])?.first)
+        _ = try await a.client.query(PostgresQuery(unsafeSQL: "DELETE FROM events WHERE id = \(victim.id)"), logger: a.logger).collect()
+        let after = try await ChainVerifier(source: a, trustedKeys: [signer.keyID: signer.publicKey]).run()
+        #expect(after.clusters.flatMap(\.problems).map { "\($0.kind) \($0.cluster) \($0.event ?? 0)" } == ["deleted \(other.cluster) \(victim.id)"])
         try await a.close()
         try await b.close()
     }
