@@ -179,10 +179,10 @@ public enum ChainName {
         name.firstIndex(of: "~").map { String(name[..<$0]) } ?? name
     }
 
-    /// The chain's lane (0 for the cluster's first chain).
+    /// The chain's lane (0 for the cluster's first chain; `Int.max` for a name that is not a lane's).
     public static func lane(of name: String) -> Int {
         guard let i = name.firstIndex(of: "~") else { return 0 }
-        return Int(name[name.index(after: i)...]) ?? 0
+        return Int(name[name.index(after: i)...]).flatMap { $0 > 0 ? $0 : nil } ?? .max
     }
 
     /// Cluster, then lane.

@@ -31,7 +31,7 @@ public struct ChainState: Sendable, Hashable {
 public protocol ChainSource: Sendable {
     /// Chain names (ChainName: a cluster, or a lane CLUSTER~N) and clusters with stored events, sorted.
     func chainClusters() async throws -> [String]
-    /// The newest block of each cluster's chain.
+    /// The newest block of each chain (a cluster's, and its lanes).
     func chainHeads() async throws -> [ChainHead]
     /// Blocks of `cluster` with `from ≤ height ≤ through`, by height; leaves only when asked.
     func chainBlocks(cluster: String, from: Int64, through: Int64, leaves: Bool) async throws -> [ChainBlock]

@@ -170,6 +170,8 @@ public struct ChainVerifier: Sendable {
         var expectedIDs: [Int64] = []
         var missingLeaves: [Mismatch] = []
         var modifiedRows: [(mismatch: Mismatch, actual: [UInt8])] = []
+        /// When the first block read was committed.
+        var firstCreatedAt: Int64?
     }
 
     /// Verifies every chain of one cluster (its lanes), then what only the cluster as a whole
@@ -188,6 +190,23 @@ public struct ChainVerifier: Sendable {
             checkCheckpoints(&scans[i], given: given[scans[i].r.cluster] ?? [], keys: keys, state: state)
         }
         func index(_ chain: String) -> Int { scans.firstIndex { $0.r.cluster == chain } ?? 0 }
+        // A lane opened since the cluster's last signing round has no checkpoint yet: that is an
+        // unsigned tail, not a chain nothing signs.
+        let lastRound = scans.compactMap(\.r.anchor?.signedAt).max()
+        for i in scans.indices where ChainName.lane(of: scans[i].r.cluster) > 0 {
+            guard let round = lastRound, let created = scans[i].firstCreatedAt, created > round,
+                  let k = scans[i].r.problems.firstIndex(where: { $0.kind == .noCheckpoint }) else { continue }
+            let p = scans[i].r.problems.remove(at: k)
+            scans[i].r.unsignedFrom = scans[i].r.firstHeight
+            scans[i].r.warnings.append("lane opened after the cluster's last checkpoint (\(Timestamp(microseconds: round))): \(p.message.replacingOccurrences(of: ": the chain is consistent but nothing proves it is the one the aggregator wrote", with: "")), not yet signed")
+        }
+        // Lanes are opened in order and never closed: a missing number is a lane deleted whole.
+        let lanes = Set(scans.map { ChainName.lane(of: $0.r.cluster) }.filter { $0 > 0 && $0 != .max })
+        if let top = lanes.max() {
+            for n in 1..<top where !lanes.contains(n) {
+                scans[0].r.add(ChainProblem(.blocksMissing, cluster: base, "chain \(ChainName.name(cluster: base, lane: n)) is missing while lane \(top) exists: the lane was deleted with its blocks"))
+            }
+        }
         let cluster = base
         var r = scans[0].r  // the cluster's first lane (its name is the cluster's) collects cluster-wide findings
         var expectedIDs = scans.flatMap(\.expectedIDs)
@@ -274,6 +293,7 @@ public struct ChainVerifier: Sendable {
         }
         var hashes: [Int64: [UInt8]] = [:]
         var blockSizes: [Int64: Int] = [:]
+        var firstCreatedAt: Int64?
         var expectedIDs: [Int64] = []
         var missingLeaves: [Mismatch] = []
         var modifiedRows: [(mismatch: Mismatch, actual: [UInt8])] = []
@@ -301,6 +321,7 @@ public struct ChainVerifier: Sendable {
                 previous = computed
                 expectedHeight = b.height + 1
                 r.blocks += 1
+                firstCreatedAt = firstCreatedAt ?? b.createdAt
                 blockSizes[b.height] = b.leafCount
                 r.firstHeight = r.firstHeight ?? b.height
                 r.lastHeight = b.height
@@ -348,7 +369,7 @@ public struct ChainVerifier: Sendable {
         }
 
         return ChainScan(r: r, headHeight: headHeight, hashes: hashes, blockSizes: blockSizes, expectedIDs: expectedIDs,
-                         missingLeaves: missingLeaves, modifiedRows: modifiedRows)
+                         missingLeaves: missingLeaves, modifiedRows: modifiedRows, firstCreatedAt: firstCreatedAt)
     }
 
     /// Missing events older than retention's watermark were pruned; returns the others (deleted).

@@ -88,7 +88,9 @@ extension SQLiteStore: ChainCheckpointStore {
 
     public func chainClusters() async throws -> [String] {
         try await pool.read { db in
-            try String.fetchAll(db, sql: "SELECT value FROM dims WHERE kind = 1 UNION SELECT cluster FROM chain_blocks ORDER BY 1")
+            try String.fetchAll(db, sql: """
+                SELECT value FROM dims WHERE kind = 1 UNION SELECT cluster FROM chain_blocks UNION SELECT cluster FROM chain_checkpoints ORDER BY 1
+                """)
         }
     }
 

@@ -7,13 +7,12 @@ import PostgresNIO
 
 /// The hash chain in the PostgreSQL store (schema version 3; Protocols/integrity.md §5).
 ///
-/// One chain per cluster, serialised by the database: an ingest transaction, after inserting its
-/// events, locks its cluster's `chain_heads` row (`INSERT … ON CONFLICT DO UPDATE` takes the row
-/// lock and returns the head), appends the block and moves the head, then commits. Another
-/// aggregator's batch of the same cluster waits for that row until the commit, so heights are
-/// gapless and every block names its predecessor, whichever aggregator wrote it. Batches of
-/// different clusters do not wait on each other. The lock is the last one a transaction takes,
-/// so it cannot take part in a deadlock.
+/// Chains per cluster (lanes), serialised by the database: an ingest transaction, after inserting
+/// its events, takes the head row of a lane of its cluster that no other transaction holds (see
+/// `appendBlock`), appends the block and moves the head, then commits. Each lane is gapless and
+/// every block names its predecessor, whichever aggregator wrote it; batches of one cluster that
+/// commit at the same time use different lanes. The head lock is the last one a transaction
+/// takes, so it cannot take part in a deadlock.
 extension PostgresStore: ChainCheckpointStore {
     static let chainStatements = [
         """
@@ -107,6 +106,12 @@ extension PostgresStore: ChainCheckpointStore {
                     """, binds: b), logger))
             }
             if taken == nil {
+                // Lost the race to open that lane, or at the limit: a lane may have come free meanwhile.
+                taken = try head(try await exec(conn, """
+                    SELECT cluster, height, hash FROM chain_heads WHERE base = \(cluster) ORDER BY lane LIMIT 1 FOR UPDATE SKIP LOCKED
+                    """, logger))
+            }
+            if taken == nil {
                 taken = try head(try await exec(conn, """
                     SELECT cluster, height, hash FROM chain_heads WHERE base = \(cluster) ORDER BY lane LIMIT 1 FOR UPDATE
                     """, logger))
@@ -143,7 +148,10 @@ extension PostgresStore: ChainCheckpointStore {
     }
 
     public func chainClusters() async throws -> [String] {
-        try await rows("listing chains", "SELECT value FROM dims WHERE kind = 1 UNION SELECT DISTINCT cluster FROM chain_blocks ORDER BY 1")
+        try await rows("listing chains", """
+            SELECT value FROM dims WHERE kind = 1 UNION SELECT DISTINCT cluster FROM chain_blocks
+            UNION SELECT DISTINCT cluster FROM chain_checkpoints UNION SELECT cluster FROM chain_heads ORDER BY 1
+            """)
             .map { try $0.decode(String.self) }
     }
 
@@ -176,7 +184,8 @@ extension PostgresStore: ChainCheckpointStore {
     public func chainBlocksContaining(cluster: String, id: Int64) async throws -> [(chain: String, height: Int64)] {
         try await rows("finding an event's block", """
             SELECT cluster, height FROM chain_blocks
-            WHERE (cluster = \(cluster) OR cluster LIKE \(cluster + "~%")) AND last_id >= \(id) AND first_id <= \(id) ORDER BY cluster, height
+            WHERE (cluster = \(cluster) OR left(cluster, \(Int32(cluster.utf8.count + 1))) = \(cluster + "~"))
+              AND last_id >= \(id) AND first_id <= \(id) ORDER BY cluster, height
             """).map { let (c, h) = try $0.decode((String, Int64).self); return (chain: c, height: h) }
     }
 

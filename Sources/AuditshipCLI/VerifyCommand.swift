@@ -144,11 +144,17 @@ struct VerifyCommand: AsyncParsableCommand {
         let bad = report.clusters.filter { $0.problemCount > 0 }.count
         if report.ok {
             let events = report.clusters.reduce(0) { $0 + $1.eventsVerified }
-            out += "verify: OK: \(report.clusters.count) clusters, \(events) events verified\n"
+            out += "verify: OK: \(clusters(report)), \(events) events verified\n"
         } else {
-            out += "verify: FAILED: \(problems) problems in \(bad) of \(report.clusters.count) clusters\n"
+            out += "verify: FAILED: \(problems) problems in \(bad) of \(report.clusters.count) chains (\(clusters(report)))\n"
         }
         return out
+    }
+
+    /// "N clusters" or "N clusters in M chains" (lanes).
+    static func clusters(_ report: VerificationReport) -> String {
+        let n = Set(report.clusters.map { ChainName.cluster(of: $0.cluster) }).count
+        return n == report.clusters.count ? "\(n) clusters" : "\(n) clusters in \(report.clusters.count) chains"
     }
 
     static func json(_ report: VerificationReport) -> String {

@@ -228,6 +228,14 @@ private func ts(day: Int, second: Int) -> String {
         _ = try await a.client.query(PostgresQuery(unsafeSQL: "DELETE FROM events WHERE id = \(victim.id)"), logger: a.logger).collect()
         let after = try await ChainVerifier(source: a, trustedKeys: [signer.keyID: signer.publicKey]).run()
         #expect(after.clusters.flatMap(\.problems).map { "\($0.kind) \($0.cluster) \($0.event ?? 0)" } == ["deleted \(other.cluster) \(victim.id)"])
+        // A whole lane deleted with its events and its head is caught by that lane's checkpoint.
+        let laneIDs = blocks.filter { $0.cluster == other.cluster }.flatMap { ChainFormat.leaves($0.leaves ?? [])?.map(\.id) ?? [] }
+        for sql in ["DELETE FROM events WHERE id IN (\(laneIDs.map(String.init).joined(separator: ",")))",
+                    "DELETE FROM chain_blocks WHERE cluster = '\(other.cluster)'", "DELETE FROM chain_heads WHERE cluster = '\(other.cluster)'"] {
+            _ = try await a.client.query(PostgresQuery(unsafeSQL: sql), logger: a.logger).collect()
+        }
+        let gone = try await ChainVerifier(source: a, trustedKeys: [signer.keyID: signer.publicKey]).run()
+        #expect(gone.clusters.flatMap(\.problems).map { "\($0.kind) \($0.cluster)" } == ["blocksMissing \(other.cluster)"], "\(gone.clusters.flatMap(\.problems))")
         try await a.close()
         try await b.close()
     }
