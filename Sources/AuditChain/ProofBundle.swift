@@ -88,7 +88,8 @@ public struct ProofBundle: Sendable {
 
     /// The bundle as one JSON document. Each event appears twice: `raw` (base64 of the exact stored
     /// bytes, which is what is hashed) and `event` (the same bytes, inline, for reading; null if
-    /// they are not one JSON value, which a stored event always is).
+    /// they are not one JSON value that JSON readers take as it is, e.g. with a number out of
+    /// double range such as `1e999`, which a client can put into a request body).
     public func json() -> [UInt8] {
         var o: [UInt8] = []
         func put(_ s: String) { o.append(contentsOf: s.utf8) }
@@ -98,8 +99,10 @@ public struct ProofBundle: Sendable {
             put(i == 0 ? "\n" : ",\n")
             put("{\"cluster\":\(JSONText.quote(e.cluster)),\"node\":\(JSONText.quote(e.node)),\"id\":\(e.id),\"chain\":\(JSONText.quote(e.chain)),")
             put("\"block\":\(e.block.map(String.init) ?? "null"),\"raw\":\"\(Data(e.raw).base64EncodedString())\",\"event\":")
-            // Inline only what is one JSON value (stored events always are), so the document stays JSON.
+            // Inline only a JSON object (as stored events are) that JSON readers take as it is, so the document
+            // stays readable: a number out of double range (1e999, valid JSON) is refused by some.
             let isJSON = e.raw.withUnsafeBufferPointer { (try? EventScanner.validateJSON($0)) != nil }
+                && (try? JSONSerialization.jsonObject(with: Data(e.raw))) is [String: Any]
             if isJSON { o.append(contentsOf: e.raw) } else { put("null") }
             put("}")
         }

@@ -66,8 +66,11 @@ enum ProofTarget {
         for _ in 0..<(1 + input.int(4)) { events.append(input.bytes(max: 64)) }
         guard let signer, let bundle = build(events: events, split: input.int(events.count + 1)) else { return }
         let trusted = [signer.keyID: signer.publicKey]
-        guard let read = try? ProofBundle(json: bundle.json()) else {
-            try require(false, name, "a bundle built here cannot be read back")
+        let read: ProofBundle
+        do {
+            read = try ProofBundle(json: bundle.json())
+        } catch {
+            try require(false, name, "a bundle built here cannot be read back: \(error)")
             return
         }
         let report = read.verify(trustedKeys: trusted)
