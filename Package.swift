@@ -28,12 +28,16 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
 
         // Thin Swift wrappers: no C type leaks past these.
         .target(name: "Gzip", dependencies: ["CZlib"], swiftSettings: swiftSettings),
         .target(name: "OpenSSLKit", dependencies: ["COpenSSL"], swiftSettings: swiftSettings),
+        .target(name: "Zstd", dependencies: ["CZstd"], swiftSettings: swiftSettings),
         .target(name: "CurlClient", dependencies: ["CCurl"], swiftSettings: swiftSettings),
 
+        // One process per state directory or store: an flock held for the process's life.
+        .target(name: "ProcessLock", swiftSettings: swiftSettings),
         // Event model and byte-level scanner.
         .target(name: "AuditModel", swiftSettings: swiftSettings),
         // Kubernetes audit Policy: parse, match, check, simulate.
@@ -46,12 +50,12 @@ let package = Package(
         .target(name: "AuditGenerator", dependencies: ["AuditModel"], swiftSettings: swiftSettings),
         // The agent: tail, checkpoint, batch, compress, ship. No server stack.
         .target(name: "AuditAgent", dependencies: [
-            "AuditModel", "AuditWire", "AuditPolicy", "Gzip", "CurlClient",
+            "AuditModel", "AuditWire", "AuditPolicy", "Gzip", "CurlClient", "ProcessLock",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         // Backfill: history files through the agent's reading and shipping, or straight into a store.
         .target(name: "AuditBackfill", dependencies: [
-            "AuditModel", "AuditAgent", "AuditPolicy", "AuditWire", "AuditStore", "OpenSSLKit",
+            "AuditModel", "AuditAgent", "AuditPolicy", "AuditWire", "AuditStore", "OpenSSLKit", "ProcessLock",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         // Tamper evidence: the hash chain's formats, signed checkpoints, the verifier, proofs.
@@ -92,7 +96,7 @@ let package = Package(
         // Subcommands.
         .target(name: "AuditshipCLI", dependencies: [
             "AuditModel", "AuditPolicy", "AuditAlerts", "AuditWire", "AuditGenerator", "AuditAgent", "AuditStore", "AuditStorePostgres",
-            "AuditAggregator", "AuditBackfill", "AuditChain", "OpenSSLKit", "Gzip", "CurlClient",
+            "AuditAggregator", "AuditBackfill", "AuditChain", "OpenSSLKit", "Gzip", "CurlClient", "ProcessLock",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
@@ -101,16 +105,18 @@ let package = Package(
             "AuditshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
 
+        // Where the tests find ../shared (real-world data a bare clone lacks): skip or require.
+        .target(name: "SharedFixtures", path: "Tests/SharedFixtures", swiftSettings: swiftSettings),
         .testTarget(name: "AuditModelTests", dependencies: ["AuditModel", "AuditGenerator"], swiftSettings: swiftSettings),
-        .testTarget(name: "AuditPolicyTests", dependencies: ["AuditPolicy"], swiftSettings: swiftSettings),
-        .testTarget(name: "AuditAlertsTests", dependencies: ["AuditAlerts"], swiftSettings: swiftSettings),
+        .testTarget(name: "AuditPolicyTests", dependencies: ["AuditPolicy", "SharedFixtures"], swiftSettings: swiftSettings),
+        .testTarget(name: "AuditAlertsTests", dependencies: ["AuditAlerts", "SharedFixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "WrapperTests", dependencies: ["Gzip", "OpenSSLKit"], swiftSettings: swiftSettings),
         .testTarget(name: "AuditAgentTests", dependencies: ["AuditAgent", "AuditModel", "AuditPolicy", "AuditBackfill"], swiftSettings: swiftSettings),
         .testTarget(name: "AuditStoreTests", dependencies: [
             "AuditStore", "AuditStorePostgres", "AuditChain", "AuditModel", "OpenSSLKit",
             .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
         ], swiftSettings: swiftSettings),
-        .testTarget(name: "EndToEndTests", dependencies: ["OpenSSLKit", "CurlClient", "Gzip", "AuditModel", "AuditGenerator"], swiftSettings: swiftSettings),
+        .testTarget(name: "EndToEndTests", dependencies: ["SharedFixtures", "OpenSSLKit", "CurlClient", "Gzip", "AuditModel", "AuditGenerator"], swiftSettings: swiftSettings),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["AuditFuzzTargets", "AuditGenerator"], swiftSettings: swiftSettings),
     ]
 )

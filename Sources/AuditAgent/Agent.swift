@@ -4,6 +4,7 @@ import AuditWire
 import Foundation
 import Gzip
 import Logging
+import ProcessLock
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -30,6 +31,8 @@ public final class Agent {
     /// First bytes of files on disk, by path, for fingerprint matching (valid while device and inode match).
     var prefixes: [String: FilePrefix] = [:]
     var roundRobin = 0
+    /// The state directory's lock, held for the agent's life (one process per state directory).
+    let stateLock: ProcessLock
     let checkpointFile: CheckpointFile
     let quarantine: Quarantine
     var shipper: Shipper
@@ -49,6 +52,9 @@ public final class Agent {
         self.shouldStop = shouldStop
         try FileManager.default.createDirectory(atPath: configuration.stateDirectory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
+        // Before anything reads or writes the state: a second agent (a unit left running beside the
+        // DaemonSet) or a backfill on the same directory would race on checkpoints and the spool.
+        self.stateLock = try ProcessLock.acquire(stateDirectory: configuration.stateDirectory, role: "auditship agent")
         self.checkpointFile = CheckpointFile(directory: configuration.stateDirectory)
         self.quarantine = Quarantine(directory: configuration.stateDirectory, maxBytes: configuration.quarantineMaxBytes)
         self.spool = try Spool(directory: configuration.stateDirectory + "/spool", maxBytes: configuration.spoolMaxBytes)

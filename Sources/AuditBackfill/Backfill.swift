@@ -4,6 +4,7 @@ import AuditPolicy
 import Foundation
 import Logging
 import OpenSSLKit
+import ProcessLock
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -82,6 +83,8 @@ public struct BackfillSummary: Sendable {
 /// (by the SHA-256 of its first 64 KiB) that moves only after the sink acknowledged.
 public final class Backfill {
     let options: BackfillOptions
+    /// The state directory's lock, held while the backfill runs (one process per state directory).
+    let stateLock: ProcessLock
     let sink: any BackfillSink
     let logger: Logger
     let shouldStop: () -> Bool
@@ -102,6 +105,7 @@ public final class Backfill {
         self.shouldStop = shouldStop
         try FileManager.default.createDirectory(atPath: options.stateDirectory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
+        self.stateLock = try ProcessLock.acquire(stateDirectory: options.stateDirectory, role: "auditship backfill")
         self.state = try BackfillState.load(directory: options.stateDirectory)
         self.policy = try options.policyFile.map { try PolicyFilter(policy: Agent.loadPolicy($0)) }
     }
@@ -353,16 +357,23 @@ public final class Backfill {
         } else {
             return nil
         }
+        // Where each record's log is in the line: an object log is kept as the bytes it has there.
+        let ranges = (try? bytes.withUnsafeBufferPointer { (p) throws(ScanError) in try AzureEnvelope.logValues(p) }) ?? nil
         var events: [([UInt8], EventSummary)] = []
         for (i, record) in records.enumerated() {
-            guard let log = ((record as? [String: Any])?["properties"] as? [String: Any])?["log"] as? String else {
+            let value = ((record as? [String: Any])?["properties"] as? [String: Any])?["log"]
+            var line: [UInt8]
+            if let log = value as? String {
+                // The string is the apiserver's line, often with its newline: that terminator (and any
+                // whitespace between tokens of a pretty-printed event) is not part of the event.
+                line = Array(log.utf8)
+            } else if value is [String: Any], let ranges, i < ranges.count, let range = ranges[i] {
+                line = Array(bytes[range])
+            } else {
                 summary.malformed += 1
-                problem("\(place): record \(i + 1): no properties.log string holding an event")
+                problem("\(place): record \(i + 1): no properties.log (a string or an object) holding an event")
                 continue
             }
-            // The string is the apiserver's line, often with its newline: that terminator (and any
-            // whitespace between tokens of a pretty-printed event) is not part of the event.
-            var line = Array(log.utf8)
             if line.contains(0x0A) || line.contains(0x0D) { line = JSONText.compact(line[...]) }
             do {
                 events.append((line, try EventScanner.scan(line)))

@@ -6,6 +6,7 @@ import AuditStore
 import AuditWire
 import Foundation
 import Logging
+import ProcessLock
 
 struct AggregatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -122,10 +123,16 @@ struct AggregatorCommand: AsyncParsableCommand {
         } else if try checkpointExport ?? file.string("checkpoint-export") != nil {
             throw ValidationError("--checkpoint-export needs --checkpoint-key")
         }
+        // One aggregator writes a SQLite store; query, verify and the UI read it without the lock.
+        var storeLock: ProcessLock?
+        if case .sqlite(let path) = location {
+            storeLock = try ProcessLock.acquire(path: path + ".lock", guarding: "SQLite store \(path)", role: "auditship aggregator")
+        }
         let eventStore = try await Aggregator.openStore(location, passwordFile: try storePasswordFile ?? file.string("store-password-file"), logger: logger)
         logger.info("store opened", metadata: ["store": "\(location)"])
         try await Aggregator(configuration: configuration, store: eventStore, logger: logger).run()
         try await eventStore.close()
+        withExtendedLifetime(storeLock) {}
         logger.info("aggregator stopped")
     }
 }

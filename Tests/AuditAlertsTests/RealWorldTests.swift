@@ -1,4 +1,5 @@
 import Foundation
+import SharedFixtures
 import Testing
 
 @testable import AuditAlerts
@@ -94,7 +95,7 @@ let unreadableExpectations: [(file: String, why: String)] = [
     "user_patch_deploy",
 ].map { ("SEKOIA-IO__intake-formats__Kubernetes_audit-log_tests_event_\($0).json", "a wrapper object") }
 
-@Suite("Real-world audit logs (../shared/real-world/audit-logs)")
+@Suite("Real-world audit logs (../shared/real-world/audit-logs)", .needsShared("real-world/audit-logs"))
 struct RealWorldTests {
     @Test("the built-in pack fires exactly the expected rules", arguments: realWorldExpectations)
     func expected(_ c: RealWorldCase) throws {
@@ -178,6 +179,32 @@ struct EventFileTests {
         #expect(p.events.count == 1)
         #expect(read("").problems.map(\.message) == ["empty file"])
         #expect(read("kind: Event\n").problems.first?.message.hasPrefix("not JSON") == true)
+    }
+
+    /// The shapes the real-world folder holds, made here, so that a bare clone tests them too.
+    @Test("a pretty event behind a BOM, Azure envelopes (object and string), wrappers and Cloud Logging entries")
+    func realWorldShapesMadeHere() throws {
+        let object = try JSONSerialization.jsonObject(with: Data(e1.utf8))
+        let pretty = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted])
+        let bom = AuditEventFile.parse(data: Data([0xEF, 0xBB, 0xBF]) + pretty, source: "f")
+        #expect(bom.format == .singleEvent)
+        #expect(bom.events.count == 1)
+        #expect(bom.problems.isEmpty)
+
+        let quoted = String(decoding: try JSONSerialization.data(withJSONObject: [e2], options: [.fragmentsAllowed]), as: UTF8.self)
+        let asString = String(quoted.dropFirst().dropLast())  // the event as one JSON string
+        let azure = read(#"{"records":[{"time":"t","properties":{"log":\#(e1)}},{"properties":{"log":\#(asString)}},{"properties":{}}]}"#)
+        #expect(azure.format == .azureRecords)
+        #expect(azure.events.count == 2)
+        #expect(azure.problems.count == 1)
+        #expect(azure.problems.first?.message.hasPrefix("record 3 is not an audit event") == true, "\(azure.problems)")
+
+        let wrapper = read(#"{"input": {"message": "{}"}, "expected": {}}"#)
+        #expect(wrapper.events.isEmpty)
+        #expect(wrapper.problems.first?.message.contains("a wrapper object") == true, "\(wrapper.problems)")
+        let gcp = read(#"{"protoPayload": {"methodName": "io.k8s.core.v1.pods.get"}, "logName": "x"}"#)
+        #expect(gcp.events.isEmpty)
+        #expect(gcp.problems.first?.message.contains("protoPayload") == true, "\(gcp.problems)")
     }
 
     @Test("alerts test: firings and both renderings (the JSON shape is a contract)")

@@ -1,4 +1,5 @@
 import Foundation
+import SharedFixtures
 import Testing
 
 @testable import AuditAlerts
@@ -73,10 +74,6 @@ func builtinFirings(_ json: String, rules: AlertRuleSet = .builtin) -> [String] 
 }
 
 /// /work/shared/real-world/audit-logs, found from this file: the repo root is three levels up, shared/ beside it.
-let realWorldDirectory: String = {
-    let here = URL(fileURLWithPath: #filePath)  // …/main/Tests/AuditAlertsTests/TestSupport.swift
-    let repoRoot = here.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    return repoRoot.deletingLastPathComponent().appendingPathComponent("shared/real-world/audit-logs").path
-}()
+let realWorldDirectory: String = SharedData.path("real-world/audit-logs")
 
 func realWorldFile(_ name: String) -> String { realWorldDirectory + "/" + name }

@@ -1,3 +1,4 @@
+import SharedFixtures
 import Testing
 @testable import AuditPolicy
 
@@ -123,7 +124,7 @@ struct CheckTests {
         #expect(report.renderText() == "bad.yaml:5:3: unknown field 'verb' in rule #1; did you mean 'verbs'?\nbad.yaml: 1 error\n")
     }
 
-    @Test func cloTranscribedGlobIsFlagged() throws {
+    @Test(.needsShared("real-world/policies")) func cloTranscribedGlobIsFlagged() throws {
         let name = "openshift__cluster-logging-operator__test_functional_filters_apiaudit_api_audit_filter_test.go.TRANSCRIBED.yaml"
         let text = try Fixtures.read(Fixtures.realWorldPolicies.appendingPathComponent(name))
         let report = AuditPolicy.check(yaml: text, source: name)

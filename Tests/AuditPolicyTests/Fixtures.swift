@@ -1,12 +1,13 @@
 import Foundation
+import SharedFixtures
 
 /// Locations of files the tests read, relative to this source file (symlinks resolved).
 enum Fixtures {
     /// The repository root (…/Tests/AuditPolicyTests/Fixtures.swift → …).
     static let repoRoot: URL = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    /// `shared/` lives beside the repository.
-    static let shared: URL = repoRoot.deletingLastPathComponent().appendingPathComponent("shared")
+    /// `shared/` lives beside the repository (a bare clone has none: see `SharedData`).
+    static let shared: URL = SharedData.root
     static let realWorldPolicies: URL = shared.appendingPathComponent("real-world/policies")
     static let seeds: URL = shared.appendingPathComponent("seeds")
     static let presets: URL = repoRoot.appendingPathComponent("Deploy/policies")

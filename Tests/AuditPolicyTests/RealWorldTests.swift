@@ -1,4 +1,5 @@
 import Foundation
+import SharedFixtures
 import Testing
 @testable import AuditPolicy
 
@@ -51,7 +52,7 @@ let expectedRuleCounts: [String: Int] = [
     "openshift__library-go__pkg_operator_apiserver_audit_testdata_none.yaml": 3,
 ]
 
-@Suite("real-world policies")
+@Suite("real-world policies", .needsShared("real-world/policies"))
 struct RealWorldPolicyTests {
     static let files: [String] = Fixtures.files(in: Fixtures.realWorldPolicies).map(\.lastPathComponent)
 

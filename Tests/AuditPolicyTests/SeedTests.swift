@@ -1,9 +1,10 @@
 import Foundation
+import SharedFixtures
 import Testing
 @testable import AuditPolicy
 
 /// Policies quoted in shared/seeds/*.txt (web pages about audit policies), cut out by line range.
-@Suite("seed policies")
+@Suite("seed policies", .needsShared("seeds"))
 struct SeedTests {
     static func seed(_ prefix: String, lines: ClosedRange<Int>) throws -> String {
         let url = try #require(Fixtures.files(in: Fixtures.seeds, suffixes: [".txt"]).first { $0.lastPathComponent.hasPrefix(prefix) },

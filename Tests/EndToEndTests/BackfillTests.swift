@@ -1,4 +1,5 @@
 import Foundation
+import SharedFixtures
 import Gzip
 import OpenSSLKit
 import Testing
@@ -87,12 +88,35 @@ import Glibc
         #expect(hashes(stored) == hashes(expected))
     }
 
-    @Test func realWorldFilesImportWithAReportOfWhatWasSkipped() throws {
-        let dir = Harness.repositoryRoot + "/../shared/real-world/audit-logs"
-        guard FileManager.default.fileExists(atPath: dir) else {
-            print("skipped: \(dir) is not there (CI has ../shared; a bare checkout may not)")
-            return
-        }
+    /// The shapes of the real-world folder, made here, so that a bare clone tests them too: JSON
+    /// lines with an Azure envelope line (one record's log an object, one a JSON string), a JSON array
+    /// behind a BOM, a pretty EventList, and a file that is not an audit log at all.
+    @Test func handMadeFormatsImportWithAReportOfWhatWasSkipped() throws {
+        let h = try Harness()
+        let dir = h.dir + "/formats"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let l = try h.generate(events: 8, seed: 29, node: "m1", to: h.dir + "/gen.log")
+        func s(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
+        let quoted = String(decoding: try JSONSerialization.data(withJSONObject: [s(l[2])]), as: UTF8.self).dropFirst().dropLast()
+        let envelope = #"{"records":[{"time":"t","properties":{"log":\#(quoted)}},{"properties":{"log":\#(s(l[3]))}}]}"#
+        try Data((s(l[0]) + "\n" + envelope + "\n" + s(l[1]) + "\n").utf8).write(to: URL(fileURLWithPath: dir + "/a.log"))
+        try Data([0xEF, 0xBB, 0xBF] + Array("[\n  \(s(l[4])),\n  \(s(l[5]))\n]\n".utf8)).write(to: URL(fileURLWithPath: dir + "/b.json"))
+        try Data("{\n  \"kind\": \"EventList\",\n  \"apiVersion\": \"audit.k8s.io/v1\",\n  \"items\": [\n    \(s(l[6]))\n  ]\n}\n".utf8)
+            .write(to: URL(fileURLWithPath: dir + "/c.json"))
+        try Data((s(l[7]) + "\n").utf8).write(to: URL(fileURLWithPath: dir + "/d.log"))
+        try Data("# notes\nnothing to see\n".utf8).write(to: URL(fileURLWithPath: dir + "/README.md"))
+
+        let out = try h.run(["backfill", "--cluster", "hm", "--node", "n", "--state-dir", h.dir + "/state", "--store", "sqlite:" + h.storePath, dir])
+        #expect(out.output.contains("backfill done"), "\(out.output.suffix(2000))")
+        #expect(out.output.contains("README.md: skipped: not an audit log"), "\(out.output.suffix(2000))")
+        #expect(out.output.contains("stored: 8"), "\(out.output.suffix(2000))")
+        let stored = try h.storedEvents().map(\.event)
+        #expect(hashes(stored) == hashes(Array(l)), "\(out.output.suffix(2000))")
+    }
+
+    @Test(.needsShared("real-world/audit-logs"))
+    func realWorldFilesImportWithAReportOfWhatWasSkipped() throws {
+        let dir = SharedData.path("real-world/audit-logs")
         let h = try Harness()
         let out = try h.run(["backfill", "--cluster", "rw", "--node", "n", "--state-dir", h.dir + "/state", "--store", "sqlite:" + h.storePath, dir])
         #expect(out.output.contains("backfill done"))

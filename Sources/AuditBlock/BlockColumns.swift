@@ -1,0 +1,177 @@
+/// The column part of a block: every row's search fields, each field as its own column so that it
+/// compresses well (deltas for times, a dictionary of distinct values and small ids for strings).
+///
+/// Layout, before compression (all numbers LEB128 varints, signed ones zigzag):
+/// count; times (first, then deltas); requestReceived (0 absent, else zigzag(value − time) + 1);
+/// code (0 absent, else zigzag(code) + 1); then each string column in `BlockColumns.singleFields`
+/// order: dictionary size, the values (length, UTF-8), one id a row (0 absent or empty, k the k-th
+/// value); then groups and source IPs: dictionary, and per row a count and that many ids.
+public enum BlockColumns {
+    /// The one-value string columns, in the order the format writes them.
+    static let singleFields: [BlockField] = [.node, .auditID, .stage, .verb, .user, .resource, .subresource, .apiGroup, .namespace, .name, .userAgent]
+    /// The list columns, in the order the format writes them.
+    static let listFields: [BlockField] = [.groups, .sourceIP]
+    /// Most values a list field holds in one row.
+    public static let maxListValues = 4096
+
+    static func single(_ field: BlockField, _ row: BlockRow) -> String? {
+        switch field {
+        case .node: row.node
+        case .auditID: row.auditID
+        case .stage: row.stage
+        case .verb: row.verb
+        case .user: row.user
+        case .resource: row.resource
+        case .subresource: row.subresource
+        case .apiGroup: row.apiGroup
+        case .namespace: row.namespace
+        case .name: row.name
+        case .userAgent: row.userAgent
+        default: nil
+        }
+    }
+
+    static func set(_ field: BlockField, _ value: String?, _ row: inout BlockRow) {
+        switch field {
+        case .node: row.node = value ?? ""
+        case .auditID: row.auditID = value ?? ""
+        case .stage: row.stage = value ?? ""
+        case .verb: row.verb = value ?? ""
+        case .user: row.user = value
+        case .resource: row.resource = value ?? ""
+        case .subresource: row.subresource = value ?? ""
+        case .apiGroup: row.apiGroup = value ?? ""
+        case .namespace: row.namespace = value ?? ""
+        case .name: row.name = value ?? ""
+        case .userAgent: row.userAgent = value ?? ""
+        default: break
+        }
+    }
+
+    /// Builds a dictionary in order of first appearance.
+    struct Dictionary {
+        var ids: [String: UInt64] = [:]
+        var values: [String] = []
+        mutating func id(_ s: String) -> UInt64 {
+            if let id = ids[s] { return id }
+            values.append(s)
+            let id = UInt64(values.count)
+            ids[s] = id
+            return id
+        }
+    }
+
+    /// The columns of `rows`, uncompressed.
+    public static func encode(_ rows: [BlockRow]) -> [UInt8] {
+        var w = ByteWriter(capacity: rows.count * 24 + 64)
+        w.varint(rows.count)
+        var previous: Int64 = 0
+        for (i, r) in rows.enumerated() {
+            w.signed(i == 0 ? r.time : r.time &- previous)
+            previous = r.time
+        }
+        for r in rows {
+            if let rr = r.requestReceived {
+                let delta = rr &- r.time
+                w.varint(UInt64(bitPattern: (delta << 1) ^ (delta >> 63)) &+ 1)
+            } else { w.varint(0) }
+        }
+        for r in rows {
+            if let code = r.code {
+                let c = Int64(code)
+                w.varint(UInt64(bitPattern: (c << 1) ^ (c >> 63)) &+ 1)
+            } else { w.varint(0) }
+        }
+        for field in singleFields {
+            var dict = Dictionary()
+            var ids: [UInt64] = []
+            ids.reserveCapacity(rows.count)
+            for r in rows {
+                let value = single(field, r)
+                if let value, !value.isEmpty || field == .user { ids.append(dict.id(value)) } else { ids.append(0) }
+            }
+            w.varint(dict.values.count)
+            for v in dict.values { w.string(v) }
+            for id in ids { w.varint(id) }
+        }
+        for field in listFields {
+            var dict = Dictionary()
+            var lists: [[UInt64]] = []
+            lists.reserveCapacity(rows.count)
+            for r in rows {
+                let values = field == .groups ? r.groups : r.sourceIPs
+                lists.append(values.prefix(maxListValues).map { dict.id($0) })
+            }
+            w.varint(dict.values.count)
+            for v in dict.values { w.string(v) }
+            for list in lists {
+                w.varint(list.count)
+                for id in list { w.varint(id) }
+            }
+        }
+        return w.bytes
+    }
+
+    /// The rows of an uncompressed column part; at most `maxRows` rows.
+    public static func decode(_ bytes: [UInt8], maxRows: Int) throws(BlockFormatError) -> [BlockRow] {
+        var r = ByteReader(bytes, part: "columns")
+        let n = try r.count(atMost: maxRows, "the row count")
+        // Every row takes at least one byte in each column: a count the bytes cannot hold is refused
+        // before anything is allocated for it.
+        guard n <= bytes.count else { throw r.error(.truncated, "\(n) rows announced in \(bytes.count) bytes") }
+        var rows = [BlockRow](repeating: BlockRow(node: "", time: 0, auditID: "", stage: "", verb: "", user: nil), count: n)
+        var previous: Int64 = 0
+        for i in 0..<n {
+            let v = try r.signed()
+            previous = i == 0 ? v : previous &+ v
+            rows[i].time = previous
+        }
+        for i in 0..<n {
+            let v = try r.varint()
+            if v > 0 {
+                let z = v &- 1
+                rows[i].requestReceived = rows[i].time &+ (Int64(bitPattern: z >> 1) ^ -Int64(bitPattern: z & 1))
+            }
+        }
+        for i in 0..<n {
+            let v = try r.varint()
+            if v > 0 {
+                let z = v &- 1
+                let c = Int64(bitPattern: z >> 1) ^ -Int64(bitPattern: z & 1)
+                guard c >= Int64(Int32.min), c <= Int64(Int32.max) else { throw r.error(.invalid, "a response code is out of range") }
+                rows[i].code = Int(c)
+            }
+        }
+        for field in singleFields {
+            let values = try dictionary(&r, limit: bytes.count)
+            for i in 0..<n {
+                let id = try r.count(atMost: values.count, "a \(field) id")
+                set(field, id == 0 ? nil : values[id - 1], &rows[i])
+            }
+        }
+        for field in listFields {
+            let values = try dictionary(&r, limit: bytes.count)
+            for i in 0..<n {
+                let k = try r.count(atMost: maxListValues, "a \(field) count")
+                var list: [String] = []
+                list.reserveCapacity(k)
+                for _ in 0..<k {
+                    let id = try r.count(atMost: values.count, "a \(field) id")
+                    guard id > 0 else { throw r.error(.invalid, "a \(field) id is 0") }
+                    list.append(values[id - 1])
+                }
+                if field == .groups { rows[i].groups = list } else { rows[i].sourceIPs = list }
+            }
+        }
+        guard r.atEnd else { throw r.error(.invalid, "\(bytes.count - r.offset) bytes after the last column") }
+        return rows
+    }
+
+    static func dictionary(_ r: inout ByteReader, limit: Int) throws(BlockFormatError) -> [String] {
+        let count = try r.count(atMost: limit, "a dictionary's size")
+        var values: [String] = []
+        values.reserveCapacity(count)
+        for _ in 0..<count { values.append(try r.string()) }
+        return values
+    }
+}

@@ -1,0 +1,109 @@
+/// The block index: for each indexed field and value, the positions (row numbers) in the block
+/// that hold it. A store keeps one posting per (field, value, block) instead of one index entry
+/// per event, so a search reads the postings of the blocks in its time range and opens only the
+/// blocks, and rows, that match.
+public struct BlockPosting: Sendable, Hashable {
+    public var field: BlockField
+    public var value: String
+    /// Row numbers in increasing order.
+    public var positions: [Int]
+
+    public init(field: BlockField, value: String, positions: [Int]) {
+        self.field = field
+        self.value = value
+        self.positions = positions
+    }
+
+    /// The postings of a block's rows, for `BlockField.indexed`, sorted by field then value.
+    public static func index(_ rows: [BlockRow], fields: [BlockField] = BlockField.indexed) -> [BlockPosting] {
+        var out: [BlockPosting] = []
+        for field in fields {
+            var byValue: [String: [Int]] = [:]
+            for (i, row) in rows.enumerated() {
+                for value in field.values(of: row) where byValue[value]?.last != i {
+                    byValue[value, default: []].append(i)
+                }
+            }
+            for (value, positions) in byValue.sorted(by: { $0.key < $1.key }) {
+                out.append(BlockPosting(field: field, value: value, positions: positions))
+            }
+        }
+        return out
+    }
+
+    /// The positions as stored: count, then deltas (the first from -1), LEB128.
+    public var encodedPositions: [UInt8] {
+        var w = ByteWriter(capacity: positions.count + 2)
+        w.varint(positions.count)
+        var previous = -1
+        for p in positions {
+            w.varint(p - previous)
+            previous = p
+        }
+        return w.bytes
+    }
+
+    /// Reads stored positions: increasing, each below `rowCount`.
+    public static func decodePositions(_ bytes: [UInt8], rowCount: Int) throws(BlockFormatError) -> [Int] {
+        var r = ByteReader(bytes, part: "postings")
+        let n = try r.count(atMost: rowCount, "a posting's length")
+        var out: [Int] = []
+        out.reserveCapacity(n)
+        var previous = -1
+        for _ in 0..<n {
+            let delta = try r.count(atMost: rowCount, "a position step")
+            guard delta > 0, previous + delta < rowCount else { throw r.error(.invalid, "a position is not increasing or not below \(rowCount)") }
+            previous += delta
+            out.append(previous)
+        }
+        guard r.atEnd else { throw r.error(.invalid, "bytes after the last position") }
+        return out
+    }
+}
+
+/// One row of the hourly rollup: how many events of a block fell in an hour with these values.
+/// Stores add the counts of every sealed block into one table, so counts over time, per verb,
+/// user, resource, namespace or response class are read from the rollup instead of the events.
+public struct RollupKey: Sendable, Hashable, Comparable {
+    /// The hour's start, microseconds since 1970.
+    public var hour: Int64
+    public var verb: String
+    /// The username, "" when the event has none.
+    public var user: String
+    public var resource: String
+    public var namespace: String
+    /// 0 (no code) or 1 to 5 (1xx to 5xx).
+    public var codeClass: Int
+
+    public init(hour: Int64, verb: String, user: String, resource: String, namespace: String, codeClass: Int) {
+        self.hour = hour
+        self.verb = verb
+        self.user = user
+        self.resource = resource
+        self.namespace = namespace
+        self.codeClass = codeClass
+    }
+
+    public static let hourMicroseconds: Int64 = 3_600_000_000
+
+    /// The hour a time falls in (floor, also before 1970).
+    public static func hour(of time: Int64) -> Int64 {
+        let q = time / hourMicroseconds
+        return (time % hourMicroseconds < 0 ? q - 1 : q) * hourMicroseconds
+    }
+
+    public static func < (a: RollupKey, b: RollupKey) -> Bool {
+        (a.hour, a.verb, a.user, a.resource, a.namespace, a.codeClass) < (b.hour, b.verb, b.user, b.resource, b.namespace, b.codeClass)
+    }
+
+    /// The rollup of a block's rows, sorted by key.
+    public static func rollup(_ rows: [BlockRow]) -> [(key: RollupKey, count: Int)] {
+        var counts: [RollupKey: Int] = [:]
+        for r in rows {
+            let key = RollupKey(hour: hour(of: r.time), verb: r.verb, user: r.user ?? "", resource: r.resource,
+                                namespace: r.namespace, codeClass: r.codeClass)
+            counts[key, default: 0] += 1
+        }
+        return counts.sorted { $0.key < $1.key }.map { (key: $0.key, count: $0.value) }
+    }
+}
