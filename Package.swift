@@ -60,6 +60,8 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         // Tamper evidence: the hash chain's formats, signed checkpoints, the verifier, proofs.
         .target(name: "AuditChain", dependencies: ["AuditModel", "OpenSSLKit"], swiftSettings: swiftSettings),
+        // The store's block format: sealed event blocks, columns, index postings, rollups (pure; zstd).
+        .target(name: "AuditBlock", dependencies: ["AuditModel", "AuditChain", "OpenSSLKit", "Zstd"], swiftSettings: swiftSettings),
         // The unified store (SQLite via GRDB).
         .target(name: "AuditStore", dependencies: [
             "AuditModel", "AuditChain", "OpenSSLKit",
@@ -78,7 +80,7 @@ let package = Package(
         // them to libFuzzer in a -sanitize=fuzzer build (Tests/Fuzz/run) or replays files otherwise.
         .target(name: "CLibFuzzer", path: "Tests/Fuzz/CLibFuzzer"),
         .target(name: "AuditFuzzTargets", dependencies: [
-            "AuditModel", "AuditWire", "AuditAgent", "AuditPolicy", "AuditAlerts", "AuditChain", "Gzip", "OpenSSLKit",
+            "AuditModel", "AuditWire", "AuditAgent", "AuditPolicy", "AuditAlerts", "AuditChain", "AuditBlock", "Gzip", "OpenSSLKit",
         ], path: "Tests/Fuzz/Targets", swiftSettings: swiftSettings),
         .executableTarget(name: "auditship-fuzz", dependencies: ["AuditFuzzTargets", "CLibFuzzer"],
                           path: "Tests/Fuzz/Driver", swiftSettings: swiftSettings),
@@ -110,7 +112,8 @@ let package = Package(
         .testTarget(name: "AuditModelTests", dependencies: ["AuditModel", "AuditGenerator"], swiftSettings: swiftSettings),
         .testTarget(name: "AuditPolicyTests", dependencies: ["AuditPolicy", "SharedFixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "AuditAlertsTests", dependencies: ["AuditAlerts", "SharedFixtures"], swiftSettings: swiftSettings),
-        .testTarget(name: "WrapperTests", dependencies: ["Gzip", "OpenSSLKit"], swiftSettings: swiftSettings),
+        .testTarget(name: "WrapperTests", dependencies: ["Gzip", "OpenSSLKit", "Zstd"], swiftSettings: swiftSettings),
+        .testTarget(name: "AuditBlockTests", dependencies: ["AuditBlock", "AuditChain", "AuditGenerator", "AuditModel", "OpenSSLKit"], swiftSettings: swiftSettings),
         .testTarget(name: "AuditAgentTests", dependencies: ["AuditAgent", "AuditModel", "AuditPolicy", "AuditBackfill"], swiftSettings: swiftSettings),
         .testTarget(name: "AuditStoreTests", dependencies: [
             "AuditStore", "AuditStorePostgres", "AuditChain", "AuditModel", "OpenSSLKit",

@@ -1,0 +1,122 @@
+import AuditChain
+import AuditModel
+import OpenSSLKit
+import Zstd
+
+/// A sealed block: the exact bytes of up to a few thousand events of one cluster, compressed
+/// together, with their search columns, index postings and hourly rollup, ready for a store to
+/// persist as one row (plus posting and rollup rows) and to read back without any per-event row.
+///
+/// This type is pure apart from zstd and SHA-256: stores only persist and fetch what it makes.
+public struct SealedBlock: Sendable {
+    /// The format's version, stored with the block.
+    public static let formatVersion: UInt8 = 1
+    /// Most events a block takes.
+    public static let maxEvents = 65_536
+    /// zstd level for both parts (3: zstd's default, about 400 MB/s a core on audit logs).
+    public static let defaultLevel: Int32 = 3
+
+    public var cluster: String
+    public var count: Int
+    /// Smallest and largest order timestamps, microseconds.
+    public var minTime: Int64
+    public var maxTime: Int64
+    /// Size of the events' bytes, uncompressed (what free-text search reads).
+    public var rawBytes: Int
+    /// zstd frame: event count, each event's length, then the events' bytes in order.
+    public var raw: [UInt8]
+    /// zstd frame of `BlockColumns`.
+    public var columns: [UInt8]
+    /// The block index (`BlockField.indexed`), sorted by field then value.
+    public var postings: [BlockPosting]
+    /// Event counts per hour and (verb, user, resource, namespace, code class).
+    public var rollup: [(key: RollupKey, count: Int)]
+
+    /// Seals events (exact bytes and the fields read from them) in the order given.
+    public static func seal(cluster: String, events: [(bytes: [UInt8], row: BlockRow)], level: Int32 = defaultLevel) throws(ZstdError) -> SealedBlock {
+        precondition(events.count <= maxEvents, "a block holds at most \(maxEvents) events")
+        let rows = events.map(\.row)
+        var payload = ByteWriter(capacity: events.reduce(0) { $0 + $1.bytes.count } + events.count * 3 + 8)
+        payload.varint(events.count)
+        for e in events { payload.varint(e.bytes.count) }
+        var rawBytes = 0
+        for e in events {
+            payload.raw(e.bytes)
+            rawBytes += e.bytes.count
+        }
+        return SealedBlock(
+            cluster: cluster, count: events.count,
+            minTime: rows.map(\.time).min() ?? 0, maxTime: rows.map(\.time).max() ?? 0,
+            rawBytes: rawBytes,
+            raw: try Zstd.compress(payload.bytes, level: level),
+            columns: try Zstd.compress(BlockColumns.encode(rows), level: level),
+            postings: BlockPosting.index(rows),
+            rollup: RollupKey.rollup(rows))
+    }
+
+    /// The bytes a store keeps for this block: both compressed parts and the encoded postings.
+    public var storedBytes: Int {
+        raw.count + columns.count + postings.reduce(0) { $0 + $1.encodedPositions.count + $1.value.utf8.count + 2 }
+    }
+}
+
+/// Reads the parts of a stored block, never producing more than the limits allow.
+public enum BlockReader {
+    /// The events' exact bytes, in block order, from a `raw` part.
+    /// - Parameter maxBytes: the most the part may decompress to (a store knows `rawBytes`).
+    public static func events(raw: [UInt8], maxBytes: Int, maxEvents: Int = SealedBlock.maxEvents) throws(BlockFormatError) -> [[UInt8]] {
+        let payload: [UInt8]
+        do {
+            // Lengths take at most 10 bytes per event beyond the events' own bytes.
+            payload = try Zstd.decompress(raw, limit: maxBytes + 10 * (maxEvents + 1))
+        } catch {
+            throw BlockFormatError(.compression, part: "raw", offset: 0, error.description)
+        }
+        var r = ByteReader(payload, part: "raw")
+        let n = try r.count(atMost: maxEvents, "the event count")
+        guard n <= payload.count else { throw r.error(.truncated, "\(n) events announced in \(payload.count) bytes") }
+        var lengths: [Int] = []
+        lengths.reserveCapacity(n)
+        var total = 0
+        for _ in 0..<n {
+            let length = try r.count(atMost: maxBytes, "an event's length")
+            total += length
+            guard total <= maxBytes else { throw r.error(.invalid, "the events add up to more than \(maxBytes) bytes") }
+            lengths.append(length)
+        }
+        var out: [[UInt8]] = []
+        out.reserveCapacity(n)
+        for length in lengths { out.append(Array(try r.take(length))) }
+        guard r.atEnd else { throw r.error(.invalid, "\(payload.count - r.offset) bytes after the last event") }
+        return out
+    }
+
+    /// The rows of a `columns` part.
+    public static func rows(columns: [UInt8], maxBytes: Int = 64 << 20, maxRows: Int = SealedBlock.maxEvents) throws(BlockFormatError) -> [BlockRow] {
+        let payload: [UInt8]
+        do {
+            payload = try Zstd.decompress(columns, limit: maxBytes)
+        } catch {
+            throw BlockFormatError(.compression, part: "columns", offset: 0, error.description)
+        }
+        return try BlockColumns.decode(payload, maxRows: maxRows)
+    }
+}
+
+/// The hash chain's view of a block: the same 48-byte leaves the chain has always hashed (ingest
+/// id, order timestamp, event hash over cluster, node and the bytes' SHA-256), recomputed from
+/// what the block holds, so that a block needs to store none of them and a chain block over a
+/// sealed block hashes exactly as one over rows did (old checkpoints keep verifying).
+public enum BlockChainView {
+    /// The leaves blob of a block whose events were given consecutive ingest ids from `firstID`.
+    public static func leaves(cluster: String, firstID: Int64, events: [[UInt8]], rows: [BlockRow]) -> [UInt8] {
+        precondition(events.count == rows.count, "a block has one row per event")
+        var blob: [UInt8] = []
+        blob.reserveCapacity(events.count * ChainFormat.leafSize)
+        for i in events.indices {
+            let hash = ChainFormat.eventHash(cluster: cluster, node: rows[i].node, digest: SHA256.hash(events[i]))
+            ChainFormat.appendLeaf(&blob, id: firstID + Int64(i), timestamp: rows[i].time, eventHash: hash)
+        }
+        return blob
+    }
+}
