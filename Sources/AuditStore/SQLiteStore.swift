@@ -27,6 +27,19 @@ public final class SQLiteStore: EventStore {
 
     let pool: DatabasePool
     private let dims = Mutex<[DimKey: Int64]>([:])
+    /// Group commit of ingest batches (set once in init).
+    private let committerBox = Mutex<GroupCommitter?>(nil)
+    private var committer: GroupCommitter {
+        committerBox.withLock { box in
+            if let c = box { return c }
+            let c = GroupCommitter { [weak self] batches in
+                guard let self else { return batches.map { _ in .failure(StoreError("the store was closed")) } }
+                return await self.commitGroup(batches)
+            }
+            box = c
+            return c
+        }
+    }
     public let path: String
 
     /// Whether ingest appends hash-chain blocks. Always, except in `auditship bench`'s measurement
@@ -135,15 +148,37 @@ public final class SQLiteStore: EventStore {
         try Int64.fetchOne(db, sql: "SELECT id FROM dims WHERE kind = ? AND value = ?", arguments: [kind.rawValue, value])
     }
 
+    /// Stores a batch; returns after the transaction holding it committed durably. Batches that
+    /// arrive while another transaction commits are written together in the next one (group
+    /// commit), each in a savepoint of its own, so one batch's failure is its own.
     public func ingest(_ batch: IngestBatch) async throws -> IngestResult {
-        try await pool.write { db in
-            // If the transaction rolls back, dictionary ids cached inside it would be stale.
-            do {
-                return try self.ingest(db, batch)
-            } catch {
-                self.dims.withLock { $0.removeAll() }
-                throw error
+        try await committer.submit(batch)
+    }
+
+    /// Writes a group of batches in one transaction: one result per batch, in order.
+    func commitGroup(_ batches: [IngestBatch]) async -> [Result<IngestResult, any Error>] {
+        do {
+            return try await pool.write { db in
+                var results: [Result<IngestResult, any Error>] = []
+                for batch in batches {
+                    do {
+                        var result = IngestResult(stored: 0, duplicates: 0)
+                        try db.inSavepoint {
+                            result = try self.ingest(db, batch)
+                            return .commit
+                        }
+                        results.append(.success(result))
+                    } catch {
+                        // Dictionary ids cached inside the rolled-back savepoint would be stale.
+                        self.dims.withLock { $0.removeAll() }
+                        results.append(.failure(error))
+                    }
+                }
+                return results
             }
+        } catch {
+            self.dims.withLock { $0.removeAll() }
+            return batches.map { _ in .failure(error) }
         }
     }
 
