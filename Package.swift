@@ -95,10 +95,16 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
+        // `auditship bench`: a file per section, each figure beside its reference.
+        .target(name: "AuditBench", dependencies: [
+            "AuditModel", "AuditGenerator", "AuditAgent", "AuditStore", "AuditStorePostgres", "AuditChain", "AuditWire",
+            "AuditBlock", "OpenSSLKit", "Gzip", "Zstd", "CurlClient",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
         // Subcommands.
         .target(name: "AuditshipCLI", dependencies: [
             "AuditModel", "AuditPolicy", "AuditAlerts", "AuditWire", "AuditGenerator", "AuditAgent", "AuditStore", "AuditStorePostgres",
-            "AuditAggregator", "AuditBackfill", "AuditChain", "OpenSSLKit", "Gzip", "CurlClient", "ProcessLock",
+            "AuditAggregator", "AuditBackfill", "AuditChain", "AuditBench", "OpenSSLKit", "Gzip", "CurlClient", "ProcessLock",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),

@@ -15,7 +15,8 @@ import Testing
         #expect(root["quick"] as? Bool == true)
         let figures = try #require(root["figures"] as? [[String: Any]])
         let sections = Set(figures.compactMap { $0["section"] as? String })
-        #expect(sections == ["agent pipeline", "aggregator ingest", "hash chain", "aggregator ingest (PostgreSQL)", "end-to-end latency", "backfill", "query"])
+        #expect(sections == ["agent pipeline", "aggregator ingest", "hash chain", "aggregator ingest (PostgreSQL)", "end-to-end latency", "backfill", "query",
+                             "store blocks"])
         for f in figures {
             #expect((f["value"] as? Double).map { $0.isFinite && $0 >= 0 } == true, "\(f)")
             if let r = f["reference"] as? [String: Any] {
@@ -28,6 +29,11 @@ import Testing
         #expect(figures.contains { $0["section"] as? String == "aggregator ingest" && $0["reference"] != nil })
         #expect(figures.contains { $0["section"] as? String == "backfill" && $0["reference"] != nil })
         #expect(figures.contains { $0["section"] as? String == "aggregator ingest (PostgreSQL)" && $0["reference"] != nil })
+        // The replay client's ingest figure with the aggregator's CPU, and the block format's figures.
+        #expect(figures.contains { ($0["name"] as? String)?.hasPrefix("replay client") == true && $0["reference"] != nil })
+        #expect(figures.contains { ($0["name"] as? String)?.hasPrefix("events per aggregator CPU-second") == true && ($0["value"] as? Double ?? 0) > 0 })
+        let blocks = figures.filter { $0["section"] as? String == "store blocks" }
+        #expect(blocks.count >= 2 && blocks.allSatisfy { $0["reference"] != nil }, "\(blocks)")
         // The hash chain's cost, on both stores, and what a full verify takes.
         let chain = figures.filter { $0["section"] as? String == "hash chain" }
         #expect(chain.count == 3 && chain.allSatisfy { $0["reference"] != nil }, "\(chain)")

@@ -1,0 +1,76 @@
+import AuditAgent
+import AuditChain
+import AuditGenerator
+import AuditModel
+import AuditStore
+import Foundation
+import Gzip
+import OpenSSLKit
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Measurements that need a process of their own (peak RSS, CPU time): `auditship bench --child MODE`.
+public enum BenchChild {
+    /// Runs one measurement in this process and prints its result as one JSON line.
+    public static func run(_ mode: String, file: String, policy: String, gzipLevel: Int32) throws {
+        var events = 0
+        var bytes = 0
+        let level = gzipLevel
+        switch mode {
+        case "pipeline", "pipeline-without-policy":
+            let filter = mode == "pipeline" ? try PolicyFilter(policy: Agent.loadPolicy(policy)) : nil
+            let f = try OpenFile(path: file)
+            let (identity, _) = try f.identity()
+            let tailed = TailedFile(path: file, file: f, identity: identity, offset: 0, line: 0, maxLineBytes: 4 << 20)
+            var batch: [SourcedEvent] = []
+            var quarantined: [QuarantinedLine] = []
+            var body: [UInt8] = []
+            while true {
+                batch.removeAll(keepingCapacity: true)
+                let readAny = try tailed.read(fileIndex: 0, eventBudget: 1000, byteBudget: 4 << 20, events: &batch, quarantined: &quarantined)
+                if !readAny && tailed.reachedEnd && batch.isEmpty { break }
+                body.removeAll(keepingCapacity: true)
+                for e in batch {
+                    events += 1
+                    bytes += e.bytes.count + 1
+                    var out = e.bytes
+                    if let filter {
+                        switch try filter.apply(e.bytes, e.summary).0 {
+                        case .keep: break
+                        case .rewrite(let b): out = b
+                        case .drop: continue
+                        }
+                    }
+                    body.append(contentsOf: out)
+                    body.append(0x0A)
+                }
+                if !body.isEmpty { _ = try Gzip.compress(body, level: level) }
+            }
+        case "zlib":
+            // The same bytes in batch-sized pieces (about 1000 events each), deflated.
+            let f = try OpenFile(path: file)
+            let (_, size) = try f.identity()
+            var chunk = [UInt8](repeating: 0, count: 800 * 1024)
+            var offset: Int64 = 0
+            while offset < size {
+                let n = try f.read(into: &chunk, at: offset)
+                if n == 0 { break }
+                offset += Int64(n)
+                bytes += n
+                _ = try chunk.withUnsafeBytes { try Gzip.compress(UnsafeRawBufferPointer(rebasing: $0[0..<n]), level: level) }
+            }
+            events = -1
+        default:
+            throw BenchError("unknown bench child '\(mode)'")
+        }
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let cpu = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+        // VmHWM is this process's own peak (ru_maxrss would include the parent's, inherited at spawn).
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let hwm = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }?
+            .split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Int($0) } ?? usage.ru_maxrss
+        print("{\"events\":\(events),\"bytes\":\(bytes),\"cpu\":\(cpu),\"maxrss_kib\":\(hwm)}")
+    }
+}
