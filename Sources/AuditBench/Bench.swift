@@ -37,7 +37,7 @@ public struct Bench {
     let quick: Bool
     let policy: String
     let level: Int32
-    let dir: String
+    public let dir: String
     let removeDir: Bool
     let progress: Bool
     public internal(set) var figures: [BenchFigure] = []

@@ -332,7 +332,8 @@ private func ts(day: Int, second: Int) -> String {
 
     /// Ingest rate from three concurrent writers with 1,000-event batches of realistic events.
     /// Runs when `AUDITSHIP_PG_BENCH` names `auditship generate` outputs (comma-separated, one per writer).
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["AUDITSHIP_PG_BENCH"] != nil))
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["AUDITSHIP_PG_BENCH"] != nil,
+                   "a measurement, not a test: runs only when AUDITSHIP_PG_BENCH names generated logs (auditship bench --postgres is the benchmark)"))
     func ingestRate() async throws {
         let files = (ProcessInfo.processInfo.environment["AUDITSHIP_PG_BENCH"] ?? "").split(separator: ",").map(String.init)
         var streams: [[IngestEvent]] = []
