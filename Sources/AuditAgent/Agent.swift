@@ -34,6 +34,12 @@ public final class Agent {
     /// The state directory's lock, held for the agent's life (one process per state directory).
     let stateLock: ProcessLock
     let checkpointFile: CheckpointFile
+    /// Set while the spool cannot be written (a full disk): since when, and why. Reading pauses
+    /// behind the batch in hand, which is offered to the aggregator and the spool again.
+    var spoolWriteFailing: (since: Date, error: String)?
+    var spoolRetryAt = ContinuousClock.now
+    /// Set while checkpoints cannot be written; logged when it starts and when it ends.
+    var checkpointWriteFailing = false
     let quarantine: Quarantine
     var shipper: Shipper
     let spool: Spool
@@ -128,7 +134,8 @@ public final class Agent {
             let metrics = self.metrics
             let server = try MetricsServer(host: host, port: port, metrics: metrics) {
                 let s = metrics.snapshot
-                let idle = Date().timeIntervalSince(s.lastLoop)
+                let elapsed = ContinuousClock.now - s.lastLoopInstant
+                let idle = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
                 return idle < 30 ? (true, "ok") : (false, "agent loop stalled for \(Int(idle)) s")
             }
             server.start()
@@ -197,7 +204,14 @@ public final class Agent {
             }
             // 3. Cut the batch: send it when nothing is spooled, else (or on failure) spool it.
             if !batch.isEmpty && (full || lingered || stopping || (configuration.exitWhenCaughtUp && allCaughtUp)) {
-                if !deliver(batch) { break }  // neither delivered nor spooled while stopping: it stays unacknowledged
+                if !deliver(batch) {
+                    // Neither delivered nor spooled: while stopping it stays unacknowledged (read again at the
+                    // next start); otherwise (the spool's disk is full) it is kept and offered again.
+                    if stopping || spoolWriteFailing == nil { break }
+                    publishSnapshot()
+                    usleep(useconds_t(max(100, configuration.pollIntervalMilliseconds) * 1000))
+                    continue
+                }
                 batch.removeAll(keepingCapacity: true)
                 batchBytes = 0
                 batchStarted = nil
@@ -282,7 +296,11 @@ public final class Agent {
     var randomness = SystemRandomNumberGenerator()
 
     func scheduleRetry(_ why: String, misconfigured: Bool) {
-        let ms = backoff.next(random: Double.random(in: 0...1, using: &randomness))
+        var ms = backoff.next(random: Double.random(in: 0...1, using: &randomness))
+        // An aggregator that says when to come back (429, 503 with Retry-After) is believed, up to the longest backoff.
+        if let seconds = shipper.lastRetryAfterSeconds, seconds > 0 {
+            ms = max(ms, min(seconds * 1000, configuration.retryMaxMilliseconds))
+        }
         nextAttempt = .now + .milliseconds(ms)
         shipper.retries += 1
         if misconfigured {
@@ -334,12 +352,23 @@ public final class Agent {
             let i = index[p] ?? { paths.append(p); index[p] = paths.count - 1; return paths.count - 1 }()
             sourcesList.append([Int64(i), e.line])
         }
+        if spoolWriteFailing != nil && ContinuousClock.now < spoolRetryAt { return false }
         do {
             try spool.append(batchID: id, body: body, eventCount: batch.count, paths: paths, sources: sourcesList)
             stats.spooledBatches += 1
+            if let failing = spoolWriteFailing {
+                logger.notice("the spool is writable again: reading resumed", metadata: ["paused.since": "\(failing.since)"])
+                spoolWriteFailing = nil
+            }
             return true
         } catch {
-            logger.error("cannot write to the spool; the batch stays unacknowledged and will be read again", metadata: ["error": "\(error)"])
+            stats.spoolWriteFailures += 1
+            spoolRetryAt = ContinuousClock.now + .milliseconds(max(100, configuration.pollIntervalMilliseconds))
+            if spoolWriteFailing == nil {
+                spoolWriteFailing = (Date(), "\(error)")
+                logger.critical("cannot write to the spool (is the state directory's disk full?): reading is paused behind the batch in hand, which is offered to the aggregator and the spool again; the apiserver's files still hold every unacknowledged event",
+                                metadata: ["error": "\(error)", "state.dir": "\(configuration.stateDirectory)"])
+            }
             return false
         }
     }
@@ -466,6 +495,7 @@ public final class Agent {
         snap.lastAcknowledgement = lastAcknowledgement
         snap.started = started
         snap.lastLoop = Date()
+        snap.lastLoopInstant = ContinuousClock.now
         let now = ContinuousClock.now
         for source in sources {
             for f in source.files {
@@ -533,8 +563,17 @@ public final class Agent {
         do {
             try checkpointFile.save(records)
             checkpointWrites += 1
+            if checkpointWriteFailing {
+                checkpointWriteFailing = false
+                logger.notice("checkpoints are written again")
+            }
         } catch {
-            logger.error("cannot write the checkpoint; events may be shipped again after a restart", metadata: ["error": "\(error)"])
+            stats.checkpointWriteFailures += 1
+            if !checkpointWriteFailing {
+                checkpointWriteFailing = true
+                logger.error("cannot write the checkpoint (is the state directory's disk full?); until it can, events may be shipped again after a restart (stored once)",
+                             metadata: ["error": "\(error)"])
+            }
         }
     }
 
@@ -773,6 +812,10 @@ public struct AgentStats: Sendable {
     public var lostSpoolBatches: [String] = []
     /// Batches written to the spool.
     public var spooledBatches = 0
+    /// Spool writes that failed (a full or failing disk): the batch stayed in memory, reading paused.
+    public var spoolWriteFailures = 0
+    /// Checkpoint writes that failed (a full or failing disk).
+    public var checkpointWriteFailures = 0
     public var eventsShipped = 0
     public var duplicatesAtAggregator = 0
     public var quarantined = 0

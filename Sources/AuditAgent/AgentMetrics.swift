@@ -23,6 +23,9 @@ public struct AgentSnapshot: Sendable {
     public var spoolBytes: Int64 = 0
     public var lastAcknowledgement: Date?
     public var lastLoop = Date()
+    /// The same moment on the monotonic clock: what the stall check measures (a wall clock that
+    /// jumps an hour must not make a healthy agent look stalled).
+    public var lastLoopInstant = ContinuousClock.now
     public var started = Date()
 }
 
@@ -69,6 +72,8 @@ public final class AgentMetrics: Sendable {
         out.gauge("auditship_agent_spool_batches", "Batches waiting in the on-disk spool.", Double(s.spoolBatches))
         out.gauge("auditship_agent_spool_bytes", "Bytes in the on-disk spool.", Double(s.spoolBytes))
         out.counter("auditship_agent_spooled_batches_total", "Batches written to the spool because they could not be delivered at once.", s.stats.spooledBatches)
+        out.counter("auditship_agent_spool_write_failures_total", "Spool writes that failed (a full or failing disk); reading paused behind the batch in hand.", s.stats.spoolWriteFailures)
+        out.counter("auditship_agent_checkpoint_write_failures_total", "Checkpoint writes that failed (a full or failing disk).", s.stats.checkpointWriteFailures)
         out.counter("auditship_agent_lost_spool_batches_total", "Spooled batches found damaged on disk.", s.stats.lostSpoolBatches.count)
         out.gauge("auditship_agent_last_ack_timestamp_seconds", "When an aggregator last acknowledged a batch.", s.lastAcknowledgement?.timeIntervalSince1970 ?? 0)
         out.gauge("auditship_agent_start_timestamp_seconds", "When the agent started.", s.started.timeIntervalSince1970)

@@ -35,6 +35,8 @@ public final class Shipper {
     public private(set) var current: Int
     /// Counters, read by the agent's summary.
     public var retries = 0
+    /// The `Retry-After` seconds of the last answer that asked to be retried (429, 503), if it said.
+    public private(set) var lastRetryAfterSeconds: Int?
     public private(set) var batchesSent = 0
     public private(set) var bytesSent = 0
     /// Times a batch moved on to another aggregator because the one before failed.
@@ -75,6 +77,7 @@ public final class Shipper {
     /// once, starting at the current one; never sleeps.
     public func attempt(body compressed: [UInt8], eventCount: Int, batchID: String) -> AttemptOutcome {
         let urls = configuration.aggregatorURLs
+        lastRetryAfterSeconds = nil
         var outcome = AttemptOutcome.retryLater("no aggregator URL configured")
         let start = current
         for step in 0..<max(1, urls.count) {
@@ -120,7 +123,9 @@ public final class Shipper {
                 batchesSent += 1
                 bytesSent += compressed.count
                 return .acknowledged(answer)
-            case .retry: return .retryLater("\(base): status \(response.status): \(errorText(response))")
+            case .retry:
+                lastRetryAfterSeconds = response.headers["retry-after"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+                return .retryLater("\(base): status \(response.status): \(errorText(response))")
             case .split: return .tooLarge
             case .unauthorized: return .misconfigured("\(base): status \(response.status): \(errorText(response))")
             case .permanent:

@@ -36,6 +36,12 @@ public struct Aggregator: Sendable {
     let decoder: BatchDecoder
     let logger: Logger
     public let metrics = AggregatorMetrics()
+    /// Whether the store's disk is full (batches refused with 503 store_full until it is not).
+    let space = StoreSpace()
+    /// Ingest requests in flight (bounded by `configuration.maxInflightBatches`).
+    let inflight: InflightLimit
+    /// Free bytes that readiness takes as space having come back to a full SQLite store.
+    static let freeBytesToResume: Int64 = 16 << 20
 
     static let clusterHeader = HTTPField.Name(BatchProtocol.clusterHeader) ?? .contentType
     static let nodeHeader = HTTPField.Name(BatchProtocol.nodeHeader) ?? .contentType
@@ -49,6 +55,7 @@ public struct Aggregator: Sendable {
         self.store = store
         self.decoder = BatchDecoder(limits: configuration.limits)
         self.logger = logger
+        self.inflight = InflightLimit(limit: configuration.maxInflightBatches)
     }
 
     /// Opens the configured store (creating or migrating its schema).
@@ -169,6 +176,16 @@ public struct Aggregator: Sendable {
     }
 
     func readiness() async -> Response {
+        if let full = space.full {
+            // A full SQLite disk that has space again is ready; the next commit confirms it.
+            if case .sqlite(let path) = configuration.store, let free = DiskFull.freeBytes(at: path), free >= Self.freeBytesToResume {
+                if space.recovered() { logger.notice("the store's disk has space again", metadata: ["free.bytes": "\(free)"]) }
+            } else {
+                let since = Date(timeIntervalSince1970: full.since)
+                return Response(status: .serviceUnavailable,
+                                body: .init(byteBuffer: ByteBuffer(string: "store disk full since \(since): \(full.reason); ingest refused until space is freed\n")))
+            }
+        }
         do {
             _ = try await store.lastSequence()
             return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ready\n")))
@@ -218,6 +235,12 @@ public struct Aggregator: Sendable {
             guard let cluster = who.writableCluster, let certNode = who.writableNode else {
                 throw Refusal(status: 403, code: "forbidden", message: "\(who) may not write events")
             }
+            // Shed load before reading the body: memory stays bounded by the limit, not by the clients.
+            guard inflight.tryAcquire() else {
+                throw Refusal(status: 429, code: "overloaded", retryAfter: 1,
+                              message: "the aggregator is at its limit of \(inflight.limit) batches in flight; send again after Retry-After", retryable: true)
+            }
+            defer { inflight.release() }
             var node = certNode
             if !webhook {
                 let claimedCluster = request.headers[Self.clusterHeader] ?? ""
@@ -249,13 +272,29 @@ public struct Aggregator: Sendable {
             do {
                 result = try await store.ingest(IngestBatch(cluster: cluster, node: node, batchID: batchID, events: decoded.events))
             } catch {
+                if let reason = StoreSpace.diskFull(error) {
+                    if space.commitFailed(reason: reason, at: Date().timeIntervalSince1970) {
+                        log.critical("the store's disk is full: batches are refused (503 store_full) and stay with the agents until space is freed",
+                                     metadata: ["reason": "\(reason)", "store": "\(configuration.store)"])
+                    }
+                    throw Refusal(status: 503, code: "store_full", retryAfter: 10,
+                                  message: "the store's disk is full (\(reason)); the batch was not stored: keep it and send it again later", retryable: true)
+                }
                 log.error("store failed to commit a batch", metadata: ["batch.id": "\(batchID)", "error": "\(error)"])
                 throw Refusal(status: 503, code: "store_unavailable", message: "the store could not commit the batch: \(error)", retryable: true)
             }
-            let cutoff = Int64(Date().timeIntervalSince1970 * 1_000_000) - configuration.latenessWindow.microseconds
+            if space.recovered() {
+                log.notice("the store has space again: ingest resumed", metadata: ["store": "\(configuration.store)"])
+            }
+            // Late and future events are counted, never refused or reordered: the store orders by the
+            // events' own timestamps, whatever the apiserver's clock did.
+            let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+            let cutoff = now - configuration.latenessWindow.microseconds
+            let horizon = now + configuration.futureWindow.microseconds
             let late = decoded.events.filter { $0.summary.orderTimestamp.microseconds < cutoff }.count
+            let future = decoded.events.filter { $0.summary.orderTimestamp.microseconds > horizon }.count
             metrics.batch(cluster: cluster, node: node, events: decoded.events.count, bytes: body.count, duplicates: result.duplicates,
-                          collisions: result.collisions, late: late,
+                          collisions: result.collisions, late: late, future: future,
                           seconds: Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds))
             if result.collisions > 0 {
                 log.warning("auditID collision: events with an auditID and stage already held by other events were stored beside them",
@@ -282,14 +321,14 @@ public struct Aggregator: Sendable {
             return json(answer, status: .ok)
         } catch let refusal as Refusal {
             metrics.refused(refusal.code)
-            if refusal.status != 503 {
+            if refusal.status != 503 && refusal.status != 429 {  // load shedding is counted, not logged per request
                 log.warning("request refused", metadata: ["status": "\(refusal.status)", "reason": "\(refusal.code)", "detail": "\(refusal.message)"])
             }
             var response = json(ErrorResponse(error: refusal.code, message: refusal.message, retryable: refusal.retryable),
                                 status: .init(code: refusal.status))
             if refusal.retryable {
                 // kube-apiserver's webhook client retries only answers that say when.
-                response.headers[.retryAfter] = "1"
+                response.headers[.retryAfter] = "\(refusal.retryAfter ?? 1)"
             }
             return response
         } catch {

@@ -38,6 +38,13 @@ public struct AggregatorConfiguration: Sendable {
     public var retention: Duration?
     /// Events whose order timestamp is older than this when they arrive are counted as late.
     public var latenessWindow: Duration = .seconds(5)
+    /// Events whose order timestamp is further ahead of the aggregator's clock than this when they
+    /// arrive are counted as future events (an apiserver's clock running ahead; stored all the same).
+    public var futureWindow: Duration = .seconds(300)
+    /// Most ingest requests read, decoded and committed at once; more are refused at once with
+    /// 429 and `Retry-After: 1` before their body is read, so memory follows this, not the number
+    /// of clients.
+    public var maxInflightBatches = 32
     /// Seconds an idle connection (or one that sends its request too slowly) is kept.
     public var idleTimeoutSeconds: Int
     /// Alert evaluation and notification (nil: off).

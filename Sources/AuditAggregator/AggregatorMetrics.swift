@@ -12,6 +12,7 @@ public final class AggregatorMetrics: Sendable {
         var refusals: [String: Int] = [:]
         var refusedLines: [String: Int] = [:]
         var late: [Key: Int] = [:]
+        var future: [Key: Int] = [:]
         var batches = 0
         var latency = Histogram()
         var retentionDeleted = 0
@@ -28,7 +29,7 @@ public final class AggregatorMetrics: Sendable {
 
     public init() {}
 
-    func batch(cluster: String, node: String, events: Int, bytes: Int, duplicates: Int, collisions: Int, late: Int, seconds: Double) {
+    func batch(cluster: String, node: String, events: Int, bytes: Int, duplicates: Int, collisions: Int, late: Int, future: Int = 0, seconds: Double) {
         state.withLock {
             let k = Key(cluster: cluster, node: node)
             $0.events[k, default: 0] += events - duplicates
@@ -36,6 +37,7 @@ public final class AggregatorMetrics: Sendable {
             $0.duplicates[k, default: 0] += duplicates
             $0.collisions[k, default: 0] += collisions
             $0.late[k, default: 0] += late
+            $0.future[k, default: 0] += future
             $0.batches += 1
             $0.latency.observe(seconds)
         }
@@ -68,6 +70,7 @@ public final class AggregatorMetrics: Sendable {
         perNode("auditship_aggregator_duplicates_total", "Events already stored (re-deliveries), not stored again.", s.duplicates)
         perNode("auditship_aggregator_auditid_collisions_total", "Events stored whose auditID and stage another event of the cluster already had.", s.collisions)
         perNode("auditship_aggregator_late_events_total", "Events older than the lateness window when they arrived (stored all the same).", s.late)
+        perNode("auditship_aggregator_future_events_total", "Events stamped further ahead of the aggregator's clock than the future window (5 min) when they arrived (stored all the same).", s.future)
         out.header("auditship_aggregator_refusals_total", "Requests refused as a whole, by reason.", "counter")
         for (r, v) in s.refusals.sorted(by: { $0.key < $1.key }) { out.sample("auditship_aggregator_refusals_total", ["reason": r], Double(v)) }
         out.header("auditship_aggregator_refused_events_total", "Events refused inside accepted batches, by reason.", "counter")

@@ -836,6 +836,13 @@ public final class PostgresStore: EventStore {
         return rows
     }
 
+    /// A description of the full disk when `error` is PostgreSQL's disk_full (SQLSTATE 53100) or
+    /// out of space in a file (53xxx with ENOSPC); nil for any other error.
+    public static func diskFull(_ error: any Error) -> String? {
+        if sqlState(error) == "53100" { return "PostgreSQL: disk full (SQLSTATE 53100)" }
+        return describe(error).contains("No space left on device") ? "PostgreSQL: no space left on device" : nil
+    }
+
     static func sqlState(_ error: any Error) -> String? {
         if let e = error as? PSQLError { return e.serverInfo?[.sqlState] }
         if let e = error as? PostgresTransactionError { return e.closureError.flatMap { sqlState($0) } }

@@ -29,12 +29,15 @@ public struct Refusal: Error, Sendable, CustomStringConvertible {
     public var code: String
     public var message: String
     public var retryable: Bool
+    /// Seconds a client should wait before sending again (`Retry-After`), for retryable refusals.
+    public var retryAfter: Int?
 
-    public init(status: Int, code: String, message: String, retryable: Bool = false) {
+    public init(status: Int, code: String, retryAfter: Int? = nil, message: String, retryable: Bool = false) {
         self.status = status
         self.code = code
         self.message = message
         self.retryable = retryable
+        self.retryAfter = retryAfter
     }
 
     public var description: String { "\(status) \(code): \(message)" }

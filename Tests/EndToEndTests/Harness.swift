@@ -148,6 +148,9 @@ final class Harness: @unchecked Sendable {
         return (pclose(pipe), String(decoding: output, as: UTF8.self))
     }
 
+    /// The process id of the aggregator started by ``startAggregator(extra:)`` (0 when none runs).
+    var aggregatorPID: Int32 { aggregator?.processIdentifier ?? 0 }
+
     func stopAggregator(signal: Int32 = SIGTERM) {
         guard let p = aggregator else { return }
         kill(p.processIdentifier, signal)
