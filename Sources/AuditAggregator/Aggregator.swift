@@ -38,6 +38,8 @@ public struct Aggregator: Sendable {
     public let metrics = AggregatorMetrics()
     /// Whether the store's disk is full (batches refused with 503 store_full until it is not).
     let space = StoreSpace()
+    /// The certificate files followed on disk (set when the server starts).
+    let tls = TLSFilesBox()
     /// Ingest requests in flight (bounded by `configuration.maxInflightBatches`).
     let inflight: InflightLimit
     /// Free bytes that readiness takes as space having come back to a full SQLite store.
@@ -105,12 +107,21 @@ public struct Aggregator: Sendable {
 
     /// Runs until SIGTERM or SIGINT, then finishes in-flight requests and returns.
     public func run() async throws {
-        let tls = try Aggregator.tlsConfiguration(configuration)
+        var tls = try Aggregator.tlsConfiguration(configuration)
+        // Certificates renewed on disk (cert-manager) are picked up at the next handshake: the server's
+        // own through a per-handshake override, the clients' CA bundle and CRL by our own verification.
+        let files = try TLSFiles(certificateFile: configuration.tlsCertificateFile, keyFile: configuration.tlsKeyFile,
+                                 clientCAFile: configuration.clientCAFile, clientCRLFile: configuration.clientCRLFile, logger: logger)
+        tls.sslContextCallback = { _, promise in promise.succeed(files.serverOverride()) }
+        self.tls.files = files
         let readyFile = configuration.readyFile
         let logger = self.logger
         let app = Application(
             router: router(),
-            server: try .tls(.http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))), tlsConfiguration: tls),
+            server: try .tls(.http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))),
+                             configuration: TLSChannelConfiguration(tlsConfiguration: tls, customVerificationCallback: { certificates, promise in
+                                 promise.succeed(files.verifyClient(certificates))
+                             })),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "auditship"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
@@ -216,6 +227,10 @@ public struct Aggregator: Sendable {
         }
         guard let peer, let der = try? peer.toDERBytes(), let cert = try? Certificate(der: der) else {
             throw Refusal(status: 401, code: "no_certificate", message: "a client certificate is required")
+        }
+        if let files = tls.files, let reason = files.refusal([der], logged: false) {
+            throw Refusal(status: 403, code: "certificate_refused",
+                          message: "certificate CN=\(cert.commonName ?? "?") is no longer accepted: \(reason)")
         }
         do {
             return try ClientIdentity(subjectAlternativeURIs: cert.uriSubjectAlternativeNames)
@@ -329,6 +344,11 @@ public struct Aggregator: Sendable {
             if refusal.retryable {
                 // kube-apiserver's webhook client retries only answers that say when.
                 response.headers[.retryAfter] = "\(refusal.retryAfter ?? 1)"
+            }
+            if refusal.code == "certificate_refused" {
+                // The connection was opened with a certificate no longer accepted: close it, so that the
+                // client's next connection presents the certificate it has now.
+                response.headers[.connection] = "close"
             }
             return response
         } catch {

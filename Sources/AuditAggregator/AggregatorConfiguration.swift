@@ -29,6 +29,8 @@ public struct AggregatorConfiguration: Sendable {
     public var tlsCertificateFile: String
     public var tlsKeyFile: String
     public var clientCAFile: String
+    /// PEM CRLs of the client CAs: a revoked client certificate is refused (reloaded when it changes).
+    public var clientCRLFile: String?
     public var store: StoreLocation
     public var limits: IngestLimits
     public var readyFile: String?

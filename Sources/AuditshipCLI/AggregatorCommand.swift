@@ -40,12 +40,13 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(help: "Time between checkpoint signing rounds (a last one runs at shutdown). Default 1m.") var checkpointInterval: String?
     @Option(help: "Also append every checkpoint to DIR/checkpoints-<key id>.jsonl (fsynced), for shipping elsewhere.") var checkpointExport: String?
     @Option(help: "Most ingest requests read, decoded and committed at once; more get 429 with Retry-After: 1 before their body is read (memory follows this, not the number of clients). Default 32.") var maxInflightBatches: Int?
+    @Option(help: "PEM file of CRLs from the client CAs: a revoked client certificate is refused. Reloaded, like the certificate, key and CA bundle, when it changes on disk.") var clientCrl: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String?
 
     static let keys = ["listen", "tls-cert", "tls-key", "client-ca", "store", "max-body-bytes", "max-decompressed-bytes",
                        "max-event-bytes", "max-json-depth", "max-batch-events", "idle-timeout", "ready-file", "log-level", "metrics-listen", "retention", "store-password-file",
                        "alert-rules", "no-alerts", "alert-webhook", "alert-webhook-format", "alert-webhook-ca", "alert-max-age", "alert-retry-max",
-                       "checkpoint-key", "checkpoint-interval", "checkpoint-export", "max-inflight-batches"]
+                       "checkpoint-key", "checkpoint-interval", "checkpoint-export", "max-inflight-batches", "client-crl"]
 
     /// The alert flags (or keys), checked; nil when alerts are off.
     func alertConfiguration(_ file: ConfigFile) throws -> AlertConfiguration? {
@@ -102,6 +103,7 @@ struct AggregatorCommand: AsyncParsableCommand {
             clientCAFile: try required(clientCa, file.string("client-ca"), "client-ca"),
             store: location, limits: limits, readyFile: try readyFile ?? file.string("ready-file"))
         configuration.metricsListen = try metricsListen ?? file.string("metrics-listen")
+        configuration.clientCRLFile = try clientCrl ?? file.string("client-crl")
         if let v = try maxInflightBatches ?? file.int("max-inflight-batches") {
             guard v >= 1 else { throw ValidationError("--max-inflight-batches must be at least 1") }
             configuration.maxInflightBatches = v

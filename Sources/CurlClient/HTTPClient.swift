@@ -117,6 +117,12 @@ public final class HTTPClient {
         set(CURLOPT_SSL_VERIFYHOST, 2)
         set(CURLOPT_PROTOCOLS_STR, "https,http")
         if let f = tls.caFile { set(CURLOPT_CAINFO, f) }
+        // Read the CA bundle for every new connection instead of caching it for a day: a CA roll
+        // (a bundle with the old and the new CA) is then trusted at once, without a restart.
+        set(CURLOPT_CA_CACHE_TIMEOUT, 0)
+        // A full handshake for every new connection, no resumed session: a renewed client certificate
+        // is presented (and checked) from the next connection on.
+        set(CURLOPT_SSL_SESSIONID_CACHE, 0)
         if let f = tls.certificateFile { set(CURLOPT_SSLCERT, f); set(CURLOPT_SSLCERTTYPE, "PEM") }
         if let f = tls.keyFile { set(CURLOPT_SSLKEY, f); set(CURLOPT_SSLKEYTYPE, "PEM") }
         if rc == CURLE_OK { rc = auditship_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, list) }

@@ -160,3 +160,11 @@ public enum CertificateIssuer {
         return cert
     }
 }
+
+extension Certificate {
+    /// Whether `key` is the private half of this certificate's public key (a renewed certificate
+    /// and its key are replaced one file at a time: a pair that does not match yet is not used).
+    public func matches(_ key: PrivateKey) -> Bool {
+        X509_check_private_key(x509, key.pkey) == 1
+    }
+}

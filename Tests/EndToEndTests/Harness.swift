@@ -68,7 +68,10 @@ final class Harness: @unchecked Sendable {
         return p
     }
 
-    func read(_ log: String) -> String { (try? String(contentsOfFile: dir + "/" + log, encoding: .utf8)) ?? "" }
+    /// A log file's text (bytes that are not UTF-8 repaired, so that one odd byte never hides the rest).
+    func read(_ log: String) -> String {
+        (try? Data(contentsOf: URL(fileURLWithPath: dir + "/" + log))).map { String(decoding: $0, as: UTF8.self) } ?? ""
+    }
 
     var certs: String { dir + "/certs" }
 
