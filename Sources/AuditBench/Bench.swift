@@ -74,20 +74,30 @@ public struct Bench {
         if progress { FileHandle.standardError.write(Data(("bench: " + s + "\n").utf8)) }
     }
 
-    public mutating func runAll() async throws {
-        try pipeline()
-        try await ingest()
-        try await ingestReplay()
-        try await chainCost()
-        if let postgres {
-            try await ingestPostgres(server: postgres)
-        } else {
-            say("aggregator ingest into PostgreSQL: skipped (no --postgres)")
+    /// The sections, in the order a full run measures them.
+    public static let sections = ["pipeline", "ingest", "chain", "postgres", "latency", "backfill", "query", "blocks"]
+
+    /// Runs every section, or those named in `only` (the ingest section's files are made by it, so
+    /// `chain` and `postgres` run it too).
+    public mutating func runAll(only: Set<String>? = nil) async throws {
+        func wanted(_ s: String) -> Bool { only?.contains(s) ?? true }
+        if wanted("pipeline") { try pipeline() }
+        if wanted("ingest") || wanted("chain") || wanted("postgres") {
+            try await ingest()
+            try await ingestReplay()
         }
-        try await latency()
-        try backfill()
-        try await query()
-        try blockFormat()
+        if wanted("chain") { try await chainCost() }
+        if wanted("postgres") {
+            if let postgres {
+                try await ingestPostgres(server: postgres)
+            } else {
+                say("aggregator ingest into PostgreSQL: skipped (no --postgres)")
+            }
+        }
+        if wanted("latency") { try await latency() }
+        if wanted("backfill") { try backfill() }
+        if wanted("query") { try await query() }
+        if wanted("blocks") { try blockFormat() }
     }
 
 }

@@ -107,4 +107,15 @@ extension Bench {
         return kib / 1024
     }
 
+
+    /// Starts the agent of bench node `n<node>` on its generated file, shipping to `aggregators`
+    /// until it has caught up (then it exits).
+    func startCatchUpAgent(node i: Int, aggregators: [String], state: String, log: String) throws -> Process {
+        let certs = dir + "/certs"
+        return try start(["agent"] + aggregators.flatMap { ["--aggregator", "https://" + $0] } + [
+            "--cluster", "bench", "--node", "n\(i)", "--path", dir + "/n\(i)/audit.log", "--state-dir", dir + "/n\(i)/" + state,
+            "--tls-cert", certs + "/agent-bench-n\(i).pem", "--tls-key", certs + "/agent-bench-n\(i)-key.pem",
+            "--ca", certs + "/ca.pem", "--exit-when-caught-up", "--batch-linger-ms", "50", "--log-level", "warning",
+        ], log: log)
+    }
 }

@@ -55,7 +55,7 @@ extension Bench {
         guard !real.isEmpty else { return }
         let realStored = try SealedBlock.seal(cluster: "real", events: Array(real.prefix(SealedBlock.maxEvents))).storedBytes
         let n = min(real.count, SealedBlock.maxEvents)
-        figures.append(BenchFigure(section: "store blocks", name: "block parts per real-world event (\(n) events of \(folder)), bytes",
+        figures.append(BenchFigure(section: "store blocks", name: "block parts per real-world event (the \(n) one-line events of \(folder)), bytes",
                                    value: Double(realStored) / Double(n), unit: "bytes", referenceName: "the event's own bytes, mean",
                                    reference: Double(real.prefix(n).reduce(0) { $0 + $1.bytes.count }) / Double(n)))
     }

@@ -29,11 +29,7 @@ extension Bench {
         let t = ContinuousClock.now
         var agents: [Process] = []
         for i in 1...3 {
-            agents.append(try start(["agent", "--aggregator", "https://" + address, "--cluster", "bench", "--node", "n\(i)",
-                                     "--path", dir + "/n\(i)/audit.log", "--state-dir", dir + "/n\(i)/state",
-                                     "--tls-cert", certs + "/agent-bench-n\(i).pem", "--tls-key", certs + "/agent-bench-n\(i)-key.pem",
-                                     "--ca", certs + "/ca.pem", "--exit-when-caught-up", "--batch-linger-ms", "50", "--log-level", "warning"],
-                                    log: "agent-n\(i).log"))
+            agents.append(try startCatchUpAgent(node: i, aggregators: [address], state: "state", log: "agent-n\(i).log"))
         }
         for a in agents { a.waitUntilExit() }
         let wall = seconds(since: t)

@@ -36,12 +36,7 @@ extension Bench {
         let t = ContinuousClock.now
         var agents: [Process] = []
         for i in 1...3 {
-            agents.append(try start(["agent", "--aggregator", "https://" + a.1, "--aggregator", "https://" + b.1,
-                                     "--cluster", "bench", "--node", "n\(i)",
-                                     "--path", dir + "/n\(i)/audit.log", "--state-dir", dir + "/n\(i)/state-pg",
-                                     "--tls-cert", certs + "/agent-bench-n\(i).pem", "--tls-key", certs + "/agent-bench-n\(i)-key.pem",
-                                     "--ca", certs + "/ca.pem", "--exit-when-caught-up", "--batch-linger-ms", "50", "--log-level", "warning"],
-                                    log: "pg-agent-n\(i).log"))
+            agents.append(try startCatchUpAgent(node: i, aggregators: [a.1, b.1], state: "state-pg", log: "pg-agent-n\(i).log"))
         }
         for p in agents { p.waitUntilExit() }
         let wall = seconds(since: t)

@@ -26,6 +26,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "gzip level of the agent and of the zlib reference.") var gzipLevel: Int32 = 1
     @Option(help: "Scratch directory (default: a new one under the temporary directory, removed afterwards).") var workDir: String?
     @Option(help: "PostgreSQL server for the PostgreSQL ingest figure, postgres://USER@HOST:PORT/DB (password from PGPASSWORD; the bench creates and leaves five databases bench_*). Without it that figure is skipped.") var postgres: String?
+    @Option(help: "Run only these sections (comma-separated): pipeline, ingest, chain, postgres, latency, backfill, query, blocks. Default: all.") var only: String?
     @Option(help: .hidden) var child: String?
     @Option(help: .hidden) var childFile: String?
 
@@ -45,7 +46,14 @@ struct BenchCommand: AsyncParsableCommand {
         var bench = try Bench(quick: quick, policy: policy, level: gzipLevel, workDir: workDir, progress: format == "table")
         if let postgres { bench.postgres = try PostgresLocation(postgres) }
         defer { bench.cleanUp() }
-        try await bench.runAll()
+        var sections: Set<String>?
+        if let only {
+            sections = Set(only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+            if let unknown = sections?.subtracting(Bench.sections).sorted().first {
+                throw ValidationError("--only: no section '\(unknown)'; the sections are \(Bench.sections.joined(separator: ", "))")
+            }
+        }
+        try await bench.runAll(only: sections)
         if format == "json" {
             print(bench.json())
         } else {
