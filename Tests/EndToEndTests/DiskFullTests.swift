@@ -49,8 +49,11 @@ struct DiskFullTests {
         let metrics = try h.metricsAddress(log: "aggregator.log")
         let log = h.dir + "/audit.log"
         let lines = try h.generate(events: 8_000, seed: 91, node: "m1", to: log)
-        let agent = try h.start(h.agentArguments(cluster: "c", node: "m1", path: log, state: h.dir + "/state",
-                                                 extra: ["--batch-max-events", "250", "--metrics-listen", "127.0.0.1:0"]), log: "agent.log")
+        // The agent may back off up to 20 s, so that the aggregator's Retry-After (10 s) is what it follows.
+        var arguments = h.agentArguments(cluster: "c", node: "m1", path: log, state: h.dir + "/state",
+                                         extra: ["--batch-max-events", "250", "--metrics-listen", "127.0.0.1:0"])
+        if let i = arguments.firstIndex(of: "--retry-max-ms") { arguments[i + 1] = "20000" }
+        let agent = try h.start(arguments, log: "agent.log")
         let client = try HTTPClient(tls: ClientTLSConfiguration())
         func get(_ address: String, _ path: String) throws -> HTTPResponse { try client.request(method: "GET", url: "http://\(address)\(path)") }
 
@@ -68,6 +71,10 @@ struct DiskFullTests {
             try get(agentMetrics, "/metrics").bodyText.contains("auditship_agent_spooled_batches_total ")
                 && !(try get(agentMetrics, "/metrics").bodyText.contains("auditship_agent_spooled_batches_total 0\n"))
         }
+        // The agent honours the answer's Retry-After: every retry after a store_full waits at least 10 s.
+        let waits = h.read("agent.log").split(separator: "\n").filter { $0.contains("store_full") }
+            .compactMap { line in line.range(of: "retry.in_ms=").flatMap { Int(line[$0.upperBound...].prefix { $0.isNumber }) } }
+        #expect(!waits.isEmpty && waits.allSatisfy { $0 >= 10_000 }, "\(waits)")
         let storedWhileFull = try h.count()
         #expect(storedWhileFull < lines.count)
 
