@@ -299,7 +299,8 @@ public final class Agent {
         var ms = backoff.next(random: Double.random(in: 0...1, using: &randomness))
         // An aggregator that says when to come back (429, 503 with Retry-After) is believed, up to the longest backoff.
         if let seconds = shipper.lastRetryAfterSeconds, seconds > 0 {
-            ms = max(ms, min(seconds * 1000, configuration.retryMaxMilliseconds))
+            let capped = min(seconds, configuration.retryMaxMilliseconds / 1000 + 1)  // no overflow on any header
+            ms = max(ms, min(capped * 1000, configuration.retryMaxMilliseconds))
         }
         nextAttempt = .now + .milliseconds(ms)
         shipper.retries += 1

@@ -188,9 +188,9 @@ public struct Aggregator: Sendable {
 
     func readiness() async -> Response {
         if let full = space.full {
-            // A full SQLite disk that has space again is ready; the next commit confirms it.
+            // A full SQLite disk that has space again is ready (so that traffic comes back); only a
+            // successful commit clears the state, so a commit that still fails never flaps it.
             if case .sqlite(let path) = configuration.store, let free = DiskFull.freeBytes(at: path), free >= Self.freeBytesToResume {
-                if space.recovered() { logger.notice("the store's disk has space again", metadata: ["free.bytes": "\(free)"]) }
             } else {
                 let since = Date(timeIntervalSince1970: full.since)
                 return Response(status: .serviceUnavailable,
@@ -228,7 +228,7 @@ public struct Aggregator: Sendable {
         guard let peer, let der = try? peer.toDERBytes(), let cert = try? Certificate(der: der) else {
             throw Refusal(status: 401, code: "no_certificate", message: "a client certificate is required")
         }
-        if let files = tls.files, let reason = files.refusal([der], logged: false) {
+        if let files = tls.files, let reason = files.requestRefusal(leaf: der) {
             throw Refusal(status: 403, code: "certificate_refused",
                           message: "certificate CN=\(cert.commonName ?? "?") is no longer accepted: \(reason)")
         }

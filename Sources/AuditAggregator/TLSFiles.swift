@@ -36,7 +36,12 @@ final class TLSFiles: Sendable {
         var serverOverride: NIOSSLContextConfigurationOverride?
         var trustStamps: [Stamp?]
         var trust: TrustStore
+        /// Chains clients presented in full handshakes, by the leaf's DER: what a request on a
+        /// resumed or long-lived connection is verified with (the leaf alone cannot reach the root
+        /// through an intermediate). Bounded; an evicted entry falls back to the leaf alone.
+        var chains: [[UInt8]: [[UInt8]]] = [:]
     }
+    static let maxChains = 4096
 
     let certificateFile: String
     let keyFile: String
@@ -51,9 +56,11 @@ final class TLSFiles: Sendable {
         self.clientCAFile = clientCAFile
         self.clientCRLFile = clientCRLFile
         self.logger = logger
+        // Stamps first: a file replaced while it is being read is read again at the next handshake.
+        let trustStamps = [Stamp(clientCAFile), clientCRLFile.flatMap(Stamp.init)]
         let trust = try TrustStore(caFile: clientCAFile, crlFile: clientCRLFile)
-        state = Mutex(State(serverStamps: [Stamp(certificateFile), Stamp(keyFile)], serverOverride: nil,
-                            trustStamps: [Stamp(clientCAFile), clientCRLFile.flatMap(Stamp.init)], trust: trust))
+        // The server's pair is read from disk at the first handshake (the one loaded at start may be older).
+        state = Mutex(State(serverStamps: [], serverOverride: nil, trustStamps: trustStamps, trust: trust))
     }
 
     /// The certificate and key to present in this handshake: the ones loaded at start until the
@@ -69,6 +76,7 @@ final class TLSFiles: Sendable {
                     guard try Certificate(pem: pemCertificate).matches(try PrivateKey(pem: pemKey)) else {
                         logger.info("aggregator certificate and key on disk do not match (yet); the previous pair stays in use",
                                     metadata: ["tls.cert": "\(certificateFile)"])
+                        s.serverStamps = stamps  // tried again when either file changes
                         return s.serverOverride ?? .noChanges
                     }
                     let chain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { NIOSSLCertificateSource.certificate($0) }
@@ -82,6 +90,7 @@ final class TLSFiles: Sendable {
                 } catch {
                     logger.warning("aggregator certificate changed on disk but cannot be read yet; the previous one stays in use",
                                    metadata: ["tls.cert": "\(certificateFile)", "error": "\(error)"])
+                    s.serverStamps = stamps
                 }
             }
             return s.serverOverride ?? .noChanges
@@ -90,7 +99,24 @@ final class TLSFiles: Sendable {
 
     /// Verifies a client's chain against the CA bundle (and CRL) as they are on disk now.
     func verifyClient(_ certificates: [NIOSSLCertificate]) -> NIOSSLVerificationResult {
-        refusal(certificates.compactMap { try? $0.toDERBytes() }, logged: true) == nil ? .certificateVerified : .failed
+        var chain: [[UInt8]] = []
+        for c in certificates {
+            guard let der = try? c.toDERBytes() else { return .failed }
+            chain.append(der)
+        }
+        guard refusal(chain, logged: true) == nil, let leaf = chain.first else { return .failed }
+        state.withLock { s in
+            if s.chains.count >= Self.maxChains { s.chains.removeAll(keepingCapacity: true) }
+            s.chains[leaf] = chain
+        }
+        return .certificateVerified
+    }
+
+    /// Why the client certificate of a request is not accepted now, or nil: verified with the
+    /// chain it came with in its full handshake.
+    func requestRefusal(leaf: [UInt8]) -> String? {
+        let chain = state.withLock { $0.chains[leaf] } ?? [leaf]
+        return refusal(chain, logged: false)
     }
 
     /// Why a client's chain (DER, leaf first) is not accepted now, or nil. Also asked for every
@@ -108,6 +134,7 @@ final class TLSFiles: Sendable {
                 } catch {
                     logger.warning("client CA bundle or CRL changed on disk but cannot be read yet; the previous ones stay in use",
                                    metadata: ["tls.client_ca": "\(clientCAFile)", "error": "\(error)"])
+                    s.trustStamps = stamps
                 }
             }
             return s.trust

@@ -77,7 +77,8 @@ public enum BlockColumns {
             } else { w.varint(0) }
         }
         for r in rows {
-            if let code = r.code {
+            // A code outside what the decoder takes (Int32) is written as absent, so a block always reads back.
+            if let code = r.code, code >= Int(Int32.min), code <= Int(Int32.max) {
                 let c = Int64(code)
                 w.varint(UInt64(bitPattern: (c << 1) ^ (c >> 63)) &+ 1)
             } else { w.varint(0) }
@@ -143,14 +144,14 @@ public enum BlockColumns {
             }
         }
         for field in singleFields {
-            let values = try dictionary(&r, limit: bytes.count)
+            let values = try dictionary(&r, limit: n)
             for i in 0..<n {
                 let id = try r.count(atMost: values.count, "a \(field) id")
                 set(field, id == 0 ? nil : values[id - 1], &rows[i])
             }
         }
         for field in listFields {
-            let values = try dictionary(&r, limit: bytes.count)
+            let values = try dictionary(&r, limit: min(bytes.count, n * maxListValues))
             for i in 0..<n {
                 let k = try r.count(atMost: maxListValues, "a \(field) count")
                 var list: [String] = []
@@ -170,7 +171,7 @@ public enum BlockColumns {
     static func dictionary(_ r: inout ByteReader, limit: Int) throws(BlockFormatError) -> [String] {
         let count = try r.count(atMost: limit, "a dictionary's size")
         var values: [String] = []
-        values.reserveCapacity(count)
+        values.reserveCapacity(min(count, 4096))
         for _ in 0..<count { values.append(try r.string()) }
         return values
     }

@@ -89,7 +89,8 @@ public struct RollupKey: Sendable, Hashable, Comparable {
     /// The hour a time falls in (floor, also before 1970).
     public static func hour(of time: Int64) -> Int64 {
         let q = time / hourMicroseconds
-        return (time % hourMicroseconds < 0 ? q - 1 : q) * hourMicroseconds
+        let floored = time % hourMicroseconds < 0 ? q - 1 : q
+        return floored.multipliedReportingOverflow(by: hourMicroseconds).overflow ? q * hourMicroseconds : floored * hourMicroseconds
     }
 
     public static func < (a: RollupKey, b: RollupKey) -> Bool {

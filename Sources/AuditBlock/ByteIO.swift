@@ -97,7 +97,7 @@ struct ByteReader {
     mutating func count(atMost limit: Int, _ what: String) throws(BlockFormatError) -> Int {
         let start = offset
         let v = try varint()
-        guard v <= UInt64(limit) else {
+        guard v <= UInt64(max(0, limit)) else {
             throw BlockFormatError(.invalid, part: part, offset: start, "\(what) \(v) is above \(limit)")
         }
         return Int(v)

@@ -64,7 +64,10 @@ public struct SealedBlock: Sendable {
 public enum BlockReader {
     /// The events' exact bytes, in block order, from a `raw` part.
     /// - Parameter maxBytes: the most the part may decompress to (a store knows `rawBytes`).
-    public static func events(raw: [UInt8], maxBytes: Int, maxEvents: Int = SealedBlock.maxEvents) throws(BlockFormatError) -> [[UInt8]] {
+    public static func events(raw: [UInt8], maxBytes requested: Int, maxEvents requestedEvents: Int = SealedBlock.maxEvents) throws(BlockFormatError) -> [[UInt8]] {
+        // Limits come from stored rows: clamp them so that no arithmetic below can overflow.
+        let maxBytes = min(max(0, requested), 1 << 40)
+        let maxEvents = min(max(0, requestedEvents), SealedBlock.maxEvents)
         let payload: [UInt8]
         do {
             // Lengths take at most 10 bytes per event beyond the events' own bytes.
@@ -95,7 +98,7 @@ public enum BlockReader {
     public static func rows(columns: [UInt8], maxBytes: Int = 64 << 20, maxRows: Int = SealedBlock.maxEvents) throws(BlockFormatError) -> [BlockRow] {
         let payload: [UInt8]
         do {
-            payload = try Zstd.decompress(columns, limit: maxBytes)
+            payload = try Zstd.decompress(columns, limit: min(max(0, maxBytes), 1 << 40))
         } catch {
             throw BlockFormatError(.compression, part: "columns", offset: 0, error.description)
         }

@@ -157,6 +157,9 @@ public final class SQLiteStore: EventStore {
 
     /// Writes a group of batches in one transaction: one result per batch, in order.
     func commitGroup(_ batches: [IngestBatch]) async -> [Result<IngestResult, any Error>] {
+        // A batch that hit a full disk may leave SQLite to roll the whole transaction back, and the
+        // commit then fails with another code: the full disk is what every batch must hear.
+        let diskFull = Mutex<(any Error)?>(nil)
         do {
             return try await pool.write { db in
                 var results: [Result<IngestResult, any Error>] = []
@@ -171,6 +174,7 @@ public final class SQLiteStore: EventStore {
                     } catch {
                         // Dictionary ids cached inside the rolled-back savepoint would be stale.
                         self.dims.withLock { $0.removeAll() }
+                        if DiskFull.sqlite(error) != nil { diskFull.withLock { $0 = $0 ?? error } }
                         results.append(.failure(error))
                     }
                 }
@@ -178,7 +182,8 @@ public final class SQLiteStore: EventStore {
             }
         } catch {
             self.dims.withLock { $0.removeAll() }
-            return batches.map { _ in .failure(error) }
+            let reported = diskFull.withLock { $0 } ?? error
+            return batches.map { _ in .failure(reported) }
         }
     }
 

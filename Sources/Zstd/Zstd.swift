@@ -49,11 +49,16 @@ public enum Zstd {
         guard let stream = ZSTD_createDStream() else { throw ZstdError(code: .zstd, message: "cannot allocate a decompression stream") }
         defer { ZSTD_freeDStream(stream) }
         _ = ZSTD_initDStream(stream)
+        // A frame may declare a window (a buffer libzstd allocates) far beyond what it holds: allow
+        // no larger window than the output limit needs.
+        var windowLog: Int32 = 10
+        while windowLog < 31 && (1 << windowLog) < limit { windowLog += 1 }
+        _ = ZSTD_DCtx_setParameter(stream, ZSTD_d_windowLogMax, windowLog)
         var out: [UInt8] = []
         // The frame header's content size is a hint, capped by the limit.
         let declared = input.count >= 5 ? ZSTD_getFrameContentSize(input.baseAddress, input.count) : 0
         let hint = declared < UInt64(Int.max) ? Int(declared) : input.count * 4
-        out.reserveCapacity(min(limit, max(hint, 64)) + 1)
+        out.reserveCapacity(min(limit, max(hint, 64), max(input.count, 1) * 64) + 1)
         var chunk = [UInt8](repeating: 0, count: min(max(limit, 1), 1 << 17) + 1)
         var inBuffer = ZSTD_inBuffer(src: input.baseAddress, size: input.count, pos: 0)
         var lastResult = 0

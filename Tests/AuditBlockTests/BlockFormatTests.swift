@@ -48,6 +48,18 @@ struct BlockFormatTests {
         #expect(try BlockColumns.decode(BlockColumns.encode([]), maxRows: 0).isEmpty)
     }
 
+    @Test func aBlockAlwaysReadsBackEvenWithACodeOutOfRange() throws {
+        var row = BlockRow(node: "n", time: 1, auditID: "a", stage: "ResponseComplete", verb: "get", user: "u", code: 5_000_000_000)
+        let block = try SealedBlock.seal(cluster: "c", events: [(Array("{}".utf8), row)])
+        row.code = nil  // what the decoder takes is Int32: a larger code is kept absent (the event's bytes still hold it)
+        #expect(try BlockReader.rows(columns: block.columns) == [row])
+        // A dictionary announcing more values than the block has rows is refused before anything is allocated.
+        var w = ByteWriter()
+        w.varint(1); w.signed(0); w.varint(0); w.varint(0); w.varint(67_000_000)
+        #expect(throws: BlockFormatError.self) { try BlockColumns.decode(w.bytes, maxRows: 10) }
+        #expect(RollupKey.hour(of: Int64.min) <= 0)
+    }
+
     @Test func postingsListEveryRowOfEachValueAndRoundTrip() throws {
         let events = try generatedEvents(1_000, seed: 9)
         let rows = events.map(\.row)

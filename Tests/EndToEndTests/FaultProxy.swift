@@ -61,7 +61,11 @@ final class FaultProxy: @unchecked Sendable {
     }
 
     func stop() {
-        let fds = state.withLock { s -> Set<Int32> in s.stopped = true; return s.open }
+        guard let fds = state.withLock({ s -> Set<Int32>? in
+            if s.stopped { return nil }
+            s.stopped = true
+            return s.open
+        }) else { return }
         shutdown(listener, Int32(SHUT_RDWR))
         close(listener)
         for fd in fds { shutdown(fd, Int32(SHUT_RDWR)) }
@@ -92,8 +96,8 @@ final class FaultProxy: @unchecked Sendable {
     }
 
     private func serve(_ client: Int32) {
+        // Descriptors leave `open` before they are closed, so that stop() never touches a reused number.
         state.withLock { _ = $0.open.insert(client) }
-        defer { state.withLock { _ = $0.open.remove(client) } }
         // Which reset, if any, this connection gets: decided when it opens.
         let reset: (inRequest: Bool, after: Int, afterRequest: Int)? = state.withLock { s in
             switch s.fault {
@@ -103,9 +107,12 @@ final class FaultProxy: @unchecked Sendable {
             }
         }
         let requestBytes = ByteCount()
-        guard let server = connectUpstream() else { close(client); return }
+        guard let server = connectUpstream() else {
+            state.withLock { _ = $0.open.remove(client) }
+            close(client)
+            return
+        }
         state.withLock { _ = $0.open.insert(server) }
-        defer { state.withLock { _ = $0.open.remove(server) } }
         let done = DispatchSemaphore(value: 0)
         Thread { [self] in
             pump(from: client, to: server, resetAfter: reset?.inRequest == true ? reset?.after : nil, peers: (client, server), counter: requestBytes)
@@ -114,6 +121,10 @@ final class FaultProxy: @unchecked Sendable {
         pump(from: server, to: client, resetAfter: reset?.inRequest == false ? reset?.after : nil, peers: (client, server),
              resetOnlyAfterRequest: reset?.afterRequest ?? 0, requestBytes: requestBytes)
         done.wait()
+        state.withLock { s in
+            s.open.remove(client)
+            s.open.remove(server)
+        }
         close(client)
         close(server)
     }
