@@ -63,7 +63,10 @@ public final class SQLiteStore: EventStore {
             if !db.configuration.readonly {
                 try db.execute(sql: "PRAGMA synchronous = FULL")
             }
-            try db.execute(sql: "PRAGMA cache_size = -65536")  // 64 MiB page cache
+            // Page caches: 64 MiB for the writer (ingest touches the newest pages of every index),
+            // 16 MiB for each reader connection of the pool (up to five), so that the aggregator's
+            // memory stays bounded at about 144 MiB of cache whatever the store's size.
+            try db.execute(sql: db.configuration.readonly ? "PRAGMA cache_size = -16384" : "PRAGMA cache_size = -65536")
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
         }
         if readOnly {

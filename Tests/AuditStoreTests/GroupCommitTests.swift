@@ -1,6 +1,7 @@
 import AuditChain
 import AuditModel
 import Foundation
+import GRDB
 import Testing
 
 @testable import AuditStore
@@ -67,5 +68,16 @@ struct GroupCommitTests {
         #expect(chain.problems.filter { $0.kind != .noCheckpoint }.isEmpty, "\(chain.problems)")
         #expect(chain.blocks == 40)
         #expect(chain.eventsVerified == 1_001)
+    }
+
+    /// The page caches that bound the aggregator's memory: 64 MiB for the writer, 16 MiB per reader.
+    @Test func readerConnectionsKeepSmallerPageCaches() async throws {
+        let dir = NSTemporaryDirectory() + "auditship-caches-\(UUID().uuidString.prefix(6))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try SQLiteStore(path: dir + "/s.sqlite")
+        let writer = try await store.pool.write { db in try Int.fetchOne(db, sql: "PRAGMA cache_size") }
+        let reader = try await store.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA cache_size") }
+        #expect(writer == -65_536)
+        #expect(reader == -16_384)
     }
 }
