@@ -110,8 +110,11 @@ struct DiskFullTests {
         #expect(agent.isRunning, "the agent must keep running: \(h.read("agent.log").suffix(1500))")
         let client = try HTTPClient(tls: ClientTLSConfiguration())
         let agentMetrics = try h.metricsAddress(log: "agent.log")
-        #expect(!(try client.request(method: "GET", url: "http://\(agentMetrics)/metrics").bodyText
-            .contains("auditship_agent_spool_write_failures_total 0\n")))
+        // The metrics snapshot is published once per loop pass, after the log line: wait for it.
+        try h.waitUntil("the agent counts the failed spool writes", seconds: 30) {
+            let text = try client.request(method: "GET", url: "http://\(agentMetrics)/metrics").bodyText
+            return text.contains("auditship_agent_spool_write_failures_total ") && !text.contains("auditship_agent_spool_write_failures_total 0\n")
+        }
         // Space comes back, and so does the aggregator: the same agent catches up, everything exactly once.
         try Tmpfs.resize(state, size: "64m")
         try h.startAggregator()
