@@ -64,7 +64,7 @@ let package = Package(
         .target(name: "AuditBlock", dependencies: ["AuditModel", "AuditChain", "OpenSSLKit", "Zstd"], swiftSettings: swiftSettings),
         // The unified store (SQLite via GRDB).
         .target(name: "AuditStore", dependencies: [
-            "AuditModel", "AuditChain", "OpenSSLKit",
+            "AuditModel", "AuditChain", "AuditBlock", "OpenSSLKit",
             .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: swiftSettings),
         // The PostgreSQL store, for several aggregators sharing one database.

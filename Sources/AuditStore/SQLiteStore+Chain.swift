@@ -1,3 +1,4 @@
+import AuditBlock
 import AuditChain
 import Foundation
 import GRDB
@@ -61,7 +62,9 @@ extension SQLiteStore: ChainCheckpointStore {
 
     /// The greatest ingest id given out so far (never lower than the newest row's).
     func chainMaxID(_ db: Database) throws -> Int64 {
-        try Int64.fetchOne(db, sql: "SELECT max((SELECT max_id FROM chain_state), (SELECT coalesce(max(id), 0) FROM events))") ?? 0
+        let stored = try Int64.fetchOne(db, sql: "SELECT first_id + count - 1 FROM blocks ORDER BY first_id DESC LIMIT 1") ?? 0
+        let issued = try Int64.fetchOne(db, sql: "SELECT max_id FROM chain_state WHERE id = 1") ?? 0
+        return max(stored, issued)
     }
 
     /// Appends the block of a batch's newly stored events (inside the batch's transaction).
@@ -135,24 +138,39 @@ extension SQLiteStore: ChainCheckpointStore {
     public func chainEvents(ids: [Int64]) async throws -> [ChainEventRow] {
         guard !ids.isEmpty else { return [] }
         return try await pool.read { db in
-            let marks = Array(repeating: "?", count: ids.count).joined(separator: ",")
-            return try Row.fetchAll(db, sql: """
-                SELECT e.id, c.value, n.value, e.ts, e.raw FROM events e
-                LEFT JOIN dims c ON c.id = e.cluster LEFT JOIN dims n ON n.id = e.node
-                WHERE e.id IN (\(marks))
-                """, arguments: StatementArguments(ids)).map { r in
-                ChainEventRow(id: r[0], cluster: (r[1] as String?) ?? "", node: (r[2] as String?) ?? "", timestamp: r[3], raw: [UInt8](r[4] as Data))
+            var out: [ChainEventRow] = []
+            var blocks: [Int64: (meta: BlockMeta, ids: [Int64])] = [:]
+            for id in ids {
+                guard let meta = try self.block(db, containing: id) else { continue }
+                blocks[meta.firstID, default: (meta, [])].ids.append(id)
             }
+            for (_, b) in blocks.sorted(by: { $0.key < $1.key }) {
+                let rows = try self.blockRows(db, b.meta)
+                let events = try self.blockEvents(db, b.meta)
+                let cluster = try self.clusterName(db, b.meta.clusterID)
+                for id in b.ids {
+                    let i = Int(id - b.meta.firstID)
+                    out.append(ChainEventRow(id: id, cluster: cluster, node: rows[i].node, timestamp: rows[i].time, raw: events[i]))
+                }
+            }
+            return out
         }
     }
 
     public func chainEventIDs(cluster: String, since: Int64?) async throws -> [Int64] {
         try await pool.read { db in
             guard let c = try Int64.fetchOne(db, sql: "SELECT id FROM dims WHERE kind = 1 AND value = ?", arguments: [cluster]) else { return [] }
-            if let since {
-                return try Int64.fetchAll(db, sql: "SELECT id FROM events WHERE ts >= ? AND cluster = ?", arguments: [since, c])
+            var out: [Int64] = []
+            let metas = try Row.fetchAll(db, sql: "SELECT \(Self.blockMetaColumns) FROM blocks WHERE cluster = ? AND max_ts >= ? ORDER BY first_id",
+                                         arguments: [c, since ?? Int64.min]).map(BlockMeta.init)
+            for meta in metas {
+                if let since, meta.minTS < since {
+                    for (i, row) in try self.blockRows(db, meta).enumerated() where row.time >= since { out.append(meta.firstID + Int64(i)) }
+                } else {
+                    out.append(contentsOf: meta.firstID...meta.lastID)
+                }
             }
-            return try Int64.fetchAll(db, sql: "SELECT id FROM events WHERE cluster = ?", arguments: [c])
+            return out
         }
     }
 

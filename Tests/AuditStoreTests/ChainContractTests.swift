@@ -32,12 +32,29 @@ struct ChainFixture {
         }
     }
 
-    /// SQL that turns `alice` into `alicf` in an event's bytes (one byte changed).
-    func flipByte(id: Int64) -> String {
-        switch backend {
-        case .sqlite: return "UPDATE events SET raw = CAST(replace(CAST(raw AS TEXT), 'alice', 'alicf') AS BLOB) WHERE id = \(id)"
-        case .postgres: return "UPDATE events SET raw = convert_to(replace(convert_from(raw, 'UTF8'), 'alice', 'alicf'), 'UTF8') WHERE id = \(id)"
+    /// Edits stored events directly: SQL on PostgreSQL's rows, the records of SQLite's blocks
+    /// (the `blocks` table rewritten, nothing else touched).
+    func tamperEvents(postgres sql: String, sqlite edit: @escaping @Sendable (inout [SQLiteStore.StoredRecord]) -> Void) async throws {
+        switch store {
+        case let s as SQLiteStore: try await s.rewriteStoredEvents(edit)
+        default: try await tamper(sql)
         }
+    }
+
+    /// Turns `alice` into `alicf` in an event's bytes (one byte changed).
+    func flipByte(id: Int64) async throws {
+        try await tamperEvents(
+            postgres: "UPDATE events SET raw = convert_to(replace(convert_from(raw, 'UTF8'), 'alice', 'alicf'), 'UTF8') WHERE id = \(id)",
+            sqlite: { records in
+                for i in records.indices where records[i].id == id {
+                    records[i].bytes = Array(String(decoding: records[i].bytes, as: UTF8.self).replacingOccurrences(of: "alice", with: "alicf").utf8)
+                }
+            })
+    }
+
+    /// Deletes the stored events whose ids satisfy `condition` (SQL over `id` for PostgreSQL).
+    func deleteEvents(where sql: String, _ condition: @escaping @Sendable (Int64) -> Bool) async throws {
+        try await tamperEvents(postgres: "DELETE FROM events WHERE \(sql)", sqlite: { $0.removeAll { condition($0.id) } })
     }
 
     /// Ingests `batches` batches of `size` events (cluster c, node n), timestamps a second apart from `start`.
@@ -114,7 +131,7 @@ extension VerificationReport {
         try await f.fill(batches: 5, size: 4)
         try await f.checkpoint()
         let ids = try await f.ids()
-        try await f.tamper(f.flipByte(id: ids[9]))
+        try await f.flipByte(id: ids[9])
         let r = try await f.verify()
         #expect(!r.ok)
         #expect(r.kinds == [.modified])
@@ -129,7 +146,8 @@ extension VerificationReport {
         try await f.fill(batches: 5, size: 4)
         try await f.checkpoint()
         let ids = try await f.ids()
-        try await f.tamper("DELETE FROM events WHERE id = \(ids[2])")
+        let victim = ids[2]
+        try await f.deleteEvents(where: "id = \(victim)") { $0 == victim }
         let r = try await f.verify()
         #expect(r.kinds == [.deleted])
         #expect(r.problems.first?.event == ids[2])
@@ -145,12 +163,13 @@ extension VerificationReport {
         let forged: Int64 = 1_000_000
         switch backend {
         case .sqlite:
-            try await f.tamper("""
-                INSERT INTO events(id, cluster, node, digest, ts, rts, audit_id, stage, user, verb, resource, subresource, namespace, code, raw)
-                SELECT \(forged), cluster, node, randomblob(32), ts, rts, 'forged', stage, user, verb, resource, subresource, namespace, code,
-                       CAST(replace(CAST(raw AS TEXT), 'alice', 'mallory') AS BLOB)
-                FROM events WHERE id = \(ids[5])
-                """)
+            try await f.tamperEvents(postgres: "", sqlite: { records in
+                guard var copy = records.first(where: { $0.id == ids[5] }) else { return }
+                copy.id = forged
+                copy.bytes = Array(String(decoding: copy.bytes, as: UTF8.self).replacingOccurrences(of: "alice", with: "mallory").utf8)
+                copy.row.auditID = "forged"
+                records.append(copy)
+            })
         case .postgres:
             try await f.tamper("""
                 INSERT INTO events(id, cluster, node, digest, ts, rts, audit_id, stage, usr, verb, resource, subresource, namespace, code, raw)
@@ -171,9 +190,18 @@ extension VerificationReport {
         try await f.checkpoint()
         let ids = try await f.ids()
         let (x, y) = (ids[4], ids[13])
-        try await f.tamper("UPDATE events SET id = -1 WHERE id = \(x)")
-        try await f.tamper("UPDATE events SET id = \(x) WHERE id = \(y)")
-        try await f.tamper("UPDATE events SET id = \(y) WHERE id = -1")
+        switch backend {
+        case .sqlite:
+            try await f.tamperEvents(postgres: "", sqlite: { records in
+                guard let i = records.firstIndex(where: { $0.id == x }), let j = records.firstIndex(where: { $0.id == y }) else { return }
+                records[i].id = y
+                records[j].id = x
+            })
+        case .postgres:
+            try await f.tamper("UPDATE events SET id = -1 WHERE id = \(x)")
+            try await f.tamper("UPDATE events SET id = \(x) WHERE id = \(y)")
+            try await f.tamper("UPDATE events SET id = \(y) WHERE id = -1")
+        }
         let r = try await f.verify()
         #expect(r.kinds == [.reordered, .reordered])
         #expect(Set(r.problems.compactMap(\.event)) == [x, y])
@@ -188,7 +216,8 @@ extension VerificationReport {
         let ids = try await f.ids()
         // The last two blocks and their events go: the chain itself is consistent again,
         // but the stored checkpoint of height 5 is beyond its end.
-        try await f.tamper("DELETE FROM events WHERE id >= \(ids[12])")
+        let from = ids[12]
+        try await f.deleteEvents(where: "id >= \(from)") { $0 >= from }
         try await f.tamper("DELETE FROM chain_blocks WHERE height > 3")
         if backend == .postgres { try await f.tamper("UPDATE chain_heads SET height = 3") }
         let r = try await f.verify()
@@ -207,7 +236,8 @@ extension VerificationReport {
         let exported = try await f.checkpoint(at: 1_800_000_060_000_000)
         // Put the store back exactly as it was after three batches: events, blocks and the
         // checkpoints stored since. Inside the store, nothing shows.
-        try await f.tamper("DELETE FROM events WHERE id > \(ids3.last ?? 0)")
+        let kept = ids3.last ?? 0
+        try await f.deleteEvents(where: "id > \(kept)") { $0 > kept }
         try await f.tamper("DELETE FROM chain_blocks WHERE height > 3")
         try await f.tamper("DELETE FROM chain_checkpoints WHERE height > 3")
         if backend == .postgres { try await f.tamper("UPDATE chain_heads SET height = 3") }
@@ -237,7 +267,8 @@ extension VerificationReport {
         #expect(c.eventsVerified == 8)
         // Deleting a newer event is still deletion, not pruning.
         let ids = try await f.ids()
-        try await f.tamper("DELETE FROM events WHERE id = \(ids[0])")
+        let first = ids[0]
+        try await f.deleteEvents(where: "id = \(first)") { $0 == first }
         let after = try await f.verify()
         #expect(after.kinds == [.deleted])
         // New events after retention get new ids: nothing reuses an id a block recorded.
@@ -295,8 +326,8 @@ extension VerificationReport {
         try await f.checkpoint()
         let ids = try await f.ids()
         // Tamper in an old block and in a new one: the range check sees only the new one.
-        try await f.tamper(f.flipByte(id: ids[1]))
-        try await f.tamper(f.flipByte(id: ids[17]))
+        try await f.flipByte(id: ids[1])
+        try await f.flipByte(id: ids[17])
         let r = try await f.verify(since: "2026-01-11T00:00:00Z")
         let c = try #require(r.clusters.first)
         #expect(c.firstHeight == 4 && c.lastHeight == 5 && c.blocks == 2)

@@ -109,7 +109,8 @@ enum StoreBackend: String, CaseIterable, CustomStringConvertible, Sendable {
     func collisionsAreCountedAndQueryable(backend: StoreBackend) async throws {
         let s = try await backend.make()
         let a = event("dup-id", ts: "2026-01-01T00:00:01Z")
-        let forged = event("dup-id", user: "mallory", verb: "delete", ts: "2026-01-01T00:00:02Z")
+        // The same request (auditID, stage and receive time) with other bytes.
+        let forged = event("dup-id", user: "mallory", verb: "delete", ts: "2026-01-01T00:00:01Z")
         let other = event("other", ts: "2026-01-01T00:00:03Z")
         let r1 = try await s.ingest(IngestBatch(cluster: "c", node: "n", batchID: "1", events: [a, other]))
         #expect(r1.collisions == 0)

@@ -1,0 +1,322 @@
+import AuditBlock
+import AuditModel
+import Foundation
+import GRDB
+import Synchronization
+
+/// Schema v5 of the SQLite store: events live in sealed blocks (Protocols/formats.md §8).
+///
+/// - `blocks(first_id, cluster, count, min_ts, max_ts, raw_bytes, format, terms, columns, raw)`:
+///   one row per sealed block of one cluster. Its events have the ingest ids `first_id ..<
+///   first_id + count` in block order; all their order timestamps fall in one hour, so a block
+///   spans less than an hour (`max_ts − min_ts < 1 h`), which lets a time window find its
+///   blocks through the index on `max_ts` alone. `terms` is the block's index (term id and
+///   event count, for every indexed value it holds); `columns` and `raw` are the block's zstd
+///   parts, `columns` first so that a query reads it without touching the raw part's pages.
+/// - `terms(id, field, value)`: the dictionary of indexed values (`BlockField` raw values).
+/// - `block_terms(term, block, events)`: which blocks hold a value, and how many of their events.
+/// - `event_keys(cluster, second, key, id)`: the de-duplication key of every stored event
+///   (`EventKey`), ordered by time first so that it grows at its end.
+/// - `collisions(id, cluster, audit_id, stage, ts)`: events sharing an auditID and stage with an
+///   event of other bytes.
+/// - `rollup_hour(cluster, hour, verb, user, resource, namespace, code_class, events)`: event
+///   counts per hour (term ids, 0 for none), added to when a block is sealed and taken from when
+///   retention drops one.
+extension SQLiteStore {
+    /// Most events one block takes (a larger hour of one batch becomes several blocks).
+    static let maxBlockEvents = 4096
+    /// zstd level of sealed blocks.
+    static let blockLevel: Int32 = 3
+
+    static func registerBlockMigration(_ m: inout DatabaseMigrator) {
+        m.registerMigration("v5-blocks") { db in
+            try db.execute(sql: """
+                CREATE TABLE blocks(
+                    first_id INTEGER PRIMARY KEY,
+                    cluster INTEGER NOT NULL,
+                    count INTEGER NOT NULL,
+                    min_ts INTEGER NOT NULL,
+                    max_ts INTEGER NOT NULL,
+                    raw_bytes INTEGER NOT NULL,
+                    format INTEGER NOT NULL,
+                    terms BLOB NOT NULL,
+                    columns BLOB NOT NULL,
+                    raw BLOB NOT NULL
+                );
+                CREATE INDEX blocks_time ON blocks(max_ts);
+                CREATE TABLE terms(
+                    id INTEGER PRIMARY KEY,
+                    field INTEGER NOT NULL,
+                    value TEXT NOT NULL,
+                    UNIQUE(field, value)
+                );
+                CREATE TABLE block_terms(
+                    term INTEGER NOT NULL,
+                    block INTEGER NOT NULL,
+                    events INTEGER NOT NULL,
+                    PRIMARY KEY(term, block)
+                ) WITHOUT ROWID;
+                CREATE TABLE event_keys(
+                    cluster INTEGER NOT NULL,
+                    second INTEGER NOT NULL,
+                    key INTEGER NOT NULL,
+                    id INTEGER NOT NULL,
+                    PRIMARY KEY(cluster, second, key, id)
+                ) WITHOUT ROWID;
+                CREATE TABLE collisions(
+                    id INTEGER PRIMARY KEY,
+                    cluster INTEGER NOT NULL,
+                    audit_id TEXT NOT NULL,
+                    stage INTEGER NOT NULL,
+                    ts INTEGER NOT NULL
+                );
+                CREATE INDEX collisions_key ON collisions(cluster, audit_id, stage);
+                CREATE TABLE rollup_hour(
+                    cluster INTEGER NOT NULL,
+                    hour INTEGER NOT NULL,
+                    verb INTEGER NOT NULL,
+                    user INTEGER NOT NULL,
+                    resource INTEGER NOT NULL,
+                    namespace INTEGER NOT NULL,
+                    code_class INTEGER NOT NULL,
+                    events INTEGER NOT NULL,
+                    PRIMARY KEY(cluster, hour, verb, user, resource, namespace, code_class)
+                ) WITHOUT ROWID;
+                """)
+        }
+    }
+
+    // MARK: writing
+
+    /// A term id, created when new. Ids are cached; a rolled-back savepoint clears the cache.
+    func termID(_ db: Database, _ field: BlockField, _ value: String) throws -> Int64 {
+        let key = TermKey(field: field.rawValue, value: value)
+        if let id = terms.withLock({ $0[key] }) { return id }
+        let insert = try db.cachedStatement(sql: "INSERT INTO terms(field, value) VALUES (?, ?) ON CONFLICT(field, value) DO NOTHING")
+        try insert.execute(arguments: [Int(field.rawValue), value])
+        let select = try db.cachedStatement(sql: "SELECT id FROM terms WHERE field = ? AND value = ?")
+        guard let id = try Int64.fetchOne(select, arguments: [Int(field.rawValue), value]) else {
+            throw StoreError("dictionary entry for \(field) '\(value)' vanished")
+        }
+        terms.withLock { cache in
+            if cache.count > 200_000 { cache.removeAll(keepingCapacity: true) }
+            cache[key] = id
+        }
+        return id
+    }
+
+    /// A term id if the value was ever indexed.
+    func lookupTerm(_ db: Database, _ field: BlockField, _ value: String) throws -> Int64? {
+        let key = TermKey(field: field.rawValue, value: value)
+        if let id = terms.withLock({ $0[key] }) { return id }
+        return try Int64.fetchOne(db, sql: "SELECT id FROM terms WHERE field = ? AND value = ?", arguments: [Int(field.rawValue), value])
+    }
+
+    /// Seals `events` (all of one cluster and one hour, ids from `firstID` in order) and writes the
+    /// block with its index entries, rollup counts and de-duplication keys.
+    func writeBlock(_ db: Database, clusterID: Int64, cluster: String, firstID: Int64,
+                    events: [(bytes: [UInt8], row: BlockRow)], keys: [EventKey]) throws {
+        let block: SealedBlock
+        do {
+            block = try SealedBlock.seal(cluster: cluster, events: events, level: Self.blockLevel)
+        } catch {
+            throw StoreError("sealing a block of \(events.count) events failed: \(error)")
+        }
+        var termCounts: [(term: Int64, events: Int)] = []
+        termCounts.reserveCapacity(block.postings.count)
+        for p in block.postings {
+            termCounts.append((try termID(db, p.field, p.value), p.positions.count))
+        }
+        let insertBlock = try db.cachedStatement(sql: """
+            INSERT INTO blocks(first_id, cluster, count, min_ts, max_ts, raw_bytes, format, terms, columns, raw)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        try insertBlock.execute(arguments: [firstID, clusterID, block.count, block.minTime, block.maxTime, block.rawBytes,
+                                            Int(SealedBlock.formatVersion), Data(BlockTermList.encode(termCounts)),
+                                            Data(block.columns), Data(block.raw)])
+        let insertTerm = try db.cachedStatement(sql: "INSERT INTO block_terms(term, block, events) VALUES (?, ?, ?)")
+        for t in termCounts { try insertTerm.execute(arguments: [t.term, firstID, t.events]) }
+        try addRollup(db, clusterID: clusterID, block.rollup, sign: 1)
+        let insertKey = try db.cachedStatement(sql: "INSERT OR IGNORE INTO event_keys(cluster, second, key, id) VALUES (?, ?, ?, ?)")
+        for (i, k) in keys.enumerated() {
+            try insertKey.execute(arguments: [clusterID, k.second, k.key, firstID + Int64(i)])
+        }
+    }
+
+    /// Adds (or, with sign −1, takes away) a block's rollup counts.
+    func addRollup(_ db: Database, clusterID: Int64, _ rollup: [(key: RollupKey, count: Int)], sign: Int) throws {
+        let upsert = try db.cachedStatement(sql: """
+            INSERT INTO rollup_hour(cluster, hour, verb, user, resource, namespace, code_class, events) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(cluster, hour, verb, user, resource, namespace, code_class) DO UPDATE SET events = events + excluded.events
+            """)
+        func term(_ f: BlockField, _ v: String) throws -> Int64 { v.isEmpty ? 0 : try termID(db, f, v) }
+        for (key, count) in rollup {
+            try upsert.execute(arguments: [clusterID, key.hour, try term(.verb, key.verb), try term(.user, key.user),
+                                           try term(.resource, key.resource), try term(.namespace, key.namespace),
+                                           key.codeClass, sign * count])
+        }
+        if sign < 0 { try db.execute(sql: "DELETE FROM rollup_hour WHERE events <= 0") }
+    }
+
+    // MARK: reading
+
+    /// The columns of a block row, read by queries.
+    static let blockMetaColumns = "first_id, cluster, count, min_ts, max_ts, raw_bytes"
+
+    /// The block holding ingest id `id`, if any.
+    func block(_ db: Database, containing id: Int64) throws -> BlockMeta? {
+        let s = try db.cachedStatement(sql: "SELECT \(Self.blockMetaColumns) FROM blocks WHERE first_id <= ? ORDER BY first_id DESC LIMIT 1")
+        guard let row = try Row.fetchOne(s, arguments: [id]) else { return nil }
+        let meta = BlockMeta(row)
+        return id < meta.firstID + Int64(meta.count) ? meta : nil
+    }
+
+    /// A block's rows (its search columns), decoded.
+    func blockRows(_ db: Database, _ meta: BlockMeta) throws -> [BlockRow] {
+        let s = try db.cachedStatement(sql: "SELECT columns FROM blocks WHERE first_id = ?")
+        guard let data = try Data.fetchOne(s, arguments: [meta.firstID]) else {
+            throw StoreError("block \(meta.firstID) vanished while it was read")
+        }
+        do {
+            let rows = try BlockReader.rows(columns: [UInt8](data), maxRows: meta.count)
+            guard rows.count == meta.count else {
+                throw StoreError("block \(meta.firstID) is damaged: its columns hold \(rows.count) events, the block says \(meta.count)")
+            }
+            return rows
+        } catch let error as BlockFormatError {
+            throw StoreError("block \(meta.firstID) is damaged: \(error)")
+        }
+    }
+
+    /// A block's events' exact bytes, in block order.
+    func blockEvents(_ db: Database, _ meta: BlockMeta) throws -> [[UInt8]] {
+        let s = try db.cachedStatement(sql: "SELECT raw FROM blocks WHERE first_id = ?")
+        guard let data = try Data.fetchOne(s, arguments: [meta.firstID]) else {
+            throw StoreError("block \(meta.firstID) vanished while it was read")
+        }
+        do {
+            let events = try BlockReader.events(raw: [UInt8](data), maxBytes: meta.rawBytes, maxEvents: meta.count)
+            guard events.count == meta.count else {
+                throw StoreError("block \(meta.firstID) is damaged: its raw part holds \(events.count) events, the block says \(meta.count)")
+            }
+            return events
+        } catch let error as BlockFormatError {
+            throw StoreError("block \(meta.firstID) is damaged: \(error)")
+        }
+    }
+
+    /// A block's index: term ids and how many of its events hold each.
+    func blockTerms(_ db: Database, _ meta: BlockMeta) throws -> [(term: Int64, events: Int)] {
+        let s = try db.cachedStatement(sql: "SELECT terms FROM blocks WHERE first_id = ?")
+        guard let data = try Data.fetchOne(s, arguments: [meta.firstID]) else { return [] }
+        guard let list = BlockTermList.decode([UInt8](data)) else {
+            throw StoreError("block \(meta.firstID) is damaged: its term list does not decode")
+        }
+        return list
+    }
+
+    /// The field and value of term ids (cached).
+    func termValues(_ db: Database, _ ids: some Sequence<Int64>) throws -> [Int64: (field: BlockField, value: String)] {
+        var out: [Int64: (field: BlockField, value: String)] = [:]
+        var missing: [Int64] = []
+        termNames.withLock { cache in
+            for id in ids {
+                if let v = cache[id] { out[id] = v } else { missing.append(id) }
+            }
+        }
+        for chunk in stride(from: 0, to: missing.count, by: 500) {
+            let part = missing[chunk..<min(missing.count, chunk + 500)]
+            let rows = try Row.fetchAll(db, sql: "SELECT id, field, value FROM terms WHERE id IN (\(part.map(String.init).joined(separator: ",")))")
+            termNames.withLock { cache in
+                if cache.count > 200_000 { cache.removeAll(keepingCapacity: true) }
+                for r in rows {
+                    guard let field = BlockField(rawValue: UInt8(clamping: r[1] as Int)) else { continue }
+                    let v = (field: field, value: r[2] as String)
+                    cache[r[0]] = v
+                    out[r[0]] = v
+                }
+            }
+        }
+        return out
+    }
+
+    /// A cluster's name by its dictionary id (cached).
+    func clusterName(_ db: Database, _ id: Int64) throws -> String {
+        if let name = clusterNames.withLock({ $0[id] }) { return name }
+        let name = try String.fetchOne(db, sql: "SELECT value FROM dims WHERE id = ?", arguments: [id]) ?? ""
+        clusterNames.withLock { $0[id] = name }
+        return name
+    }
+}
+
+/// A block's row without its parts.
+struct BlockMeta: Sendable, Hashable {
+    var firstID: Int64
+    var clusterID: Int64
+    var count: Int
+    var minTS: Int64
+    var maxTS: Int64
+    var rawBytes: Int
+
+    init(_ row: Row) {
+        firstID = row[0]
+        clusterID = row[1]
+        count = row[2]
+        minTS = row[3]
+        maxTS = row[4]
+        rawBytes = row[5]
+    }
+
+    var lastID: Int64 { firstID + Int64(count) - 1 }
+    func contains(_ id: Int64) -> Bool { id >= firstID && id <= lastID }
+}
+
+struct TermKey: Hashable, Sendable {
+    var field: UInt8
+    var value: String
+}
+
+/// The block's own index as stored in `blocks.terms`: (term id, events) pairs, varints, term ids
+/// ascending and delta-coded.
+enum BlockTermList {
+    static func encode(_ list: [(term: Int64, events: Int)]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(list.count * 4)
+        func varint(_ v: UInt64) {
+            var v = v
+            while v >= 0x80 { out.append(UInt8(v & 0x7F) | 0x80); v >>= 7 }
+            out.append(UInt8(v))
+        }
+        var previous: Int64 = 0
+        for item in list.sorted(by: { $0.term < $1.term }) {
+            varint(UInt64(item.term - previous))
+            varint(UInt64(max(0, item.events)))
+            previous = item.term
+        }
+        return out
+    }
+
+    static func decode(_ bytes: [UInt8]) -> [(term: Int64, events: Int)]? {
+        var out: [(term: Int64, events: Int)] = []
+        var i = 0
+        func varint() -> UInt64? {
+            var v: UInt64 = 0
+            var shift: UInt64 = 0
+            while i < bytes.count, shift < 64 {
+                let b = bytes[i]
+                i += 1
+                v |= UInt64(b & 0x7F) << shift
+                if b < 0x80 { return v }
+                shift += 7
+            }
+            return nil
+        }
+        var term: Int64 = 0
+        while i < bytes.count {
+            guard let d = varint(), let n = varint(), d <= UInt64(Int64.max - term), n <= UInt64(Int.max) else { return nil }
+            term += Int64(d)
+            out.append((term, Int(n)))
+        }
+        return out
+    }
+}

@@ -1,0 +1,310 @@
+import AuditBlock
+import AuditModel
+import Foundation
+import GRDB
+import OpenSSLKit
+
+/// Queries over blocks: the time window and the block index (`block_terms`) choose candidate
+/// blocks, each candidate's columns say which of its events match, and only the blocks holding
+/// a page's events are decompressed.
+extension SQLiteStore {
+    /// A query resolved against the store's dictionaries.
+    struct QueryPlan {
+        var filter: EventFilter
+        var clusterID: Int64?
+        /// Term ids every candidate block must hold (from the filters that are indexed).
+        var terms: [Int64]
+    }
+
+    enum BlockOrder { case time, ingest, none }
+
+    /// Resolves names to ids; nil when a filter names a value the store has never seen.
+    func plan(_ db: Database, _ q: EventQuery) throws -> QueryPlan? {
+        let filter = EventFilter(q)
+        var plan = QueryPlan(filter: filter, clusterID: nil, terms: [])
+        if let c = q.cluster {
+            guard let id = try lookupDim(db, .cluster, c) else { return nil }
+            plan.clusterID = id
+        }
+        func term(_ field: BlockField, _ value: String?) throws -> Bool {
+            guard let value, !value.isEmpty else { return true }
+            guard let id = try lookupTerm(db, field, value) else { return false }
+            plan.terms.append(id)
+            return true
+        }
+        guard try term(.node, filter.node), try term(.user, filter.user), try term(.verb, filter.verb),
+              try term(.resource, filter.resource), try term(.namespace, filter.namespace) else { return nil }
+        return plan
+    }
+
+    /// Candidate blocks: those that may hold a matching event.
+    func candidates(_ db: Database, _ plan: QueryPlan, order: BlockOrder) throws -> [BlockMeta] {
+        var conditions: [String] = []
+        var args = StatementArguments()
+        let f = plan.filter
+        if let c = plan.clusterID { conditions.append("b.cluster = ?"); _ = args.append(contentsOf: [c]) }
+        var lower = f.since
+        if let a = f.after { lower = max(lower ?? a.timestamp, a.timestamp) }
+        if let lower { conditions.append("b.max_ts >= ?"); _ = args.append(contentsOf: [lower]) }
+        if let until = f.until {
+            // A block spans less than an hour: one starting before `until` ends before `until` + 1 h.
+            let (bound, overflow) = until.addingReportingOverflow(RollupKey.hourMicroseconds)
+            conditions.append("b.min_ts < ?")
+            _ = args.append(contentsOf: [until])
+            if !overflow { conditions.append("b.max_ts < ?"); _ = args.append(contentsOf: [bound]) }
+        }
+        if let seq = f.ingestedAfter {
+            conditions.append("b.first_id >= (SELECT coalesce(max(first_id), 0) FROM blocks WHERE first_id <= ?)")
+            _ = args.append(contentsOf: [seq])
+        }
+        for t in plan.terms {
+            conditions.append("EXISTS (SELECT 1 FROM block_terms t WHERE t.term = ? AND t.block = b.first_id)")
+            _ = args.append(contentsOf: [t])
+        }
+        let whereSQL = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let orderSQL: String
+        switch order {
+        case .time: orderSQL = "ORDER BY b.min_ts, b.first_id"
+        case .ingest: orderSQL = "ORDER BY b.first_id"
+        case .none: orderSQL = ""
+        }
+        return try Row.fetchAll(db, sql: "SELECT \(Self.blockMetaColumns.split(separator: ",").map { "b." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")) FROM blocks b \(whereSQL) \(orderSQL)",
+                                arguments: args).map(BlockMeta.init)
+    }
+
+    struct Match {
+        var order: EventOrder
+        var block: BlockMeta
+        var position: Int
+        var row: BlockRow
+    }
+
+    public func events(_ query: EventQuery) async throws -> [StoredEvent] {
+        try await pool.read { db in
+            guard let plan = try self.plan(db, query) else { return [] }
+            let limit = query.limit.map { max(0, $0) } ?? Int.max
+            if limit == 0 { return [] }
+            let ingestOrder = query.ingestOrder
+            var matches: [Match] = []
+            func byOrder(_ a: Match, _ b: Match) -> Bool { ingestOrder ? a.order.id < b.order.id : a.order < b.order }
+            for meta in try self.candidates(db, plan, order: ingestOrder ? .ingest : .time) {
+                if matches.count >= limit {
+                    if ingestOrder { break }
+                    // Blocks come by their earliest event: once one starts after the page's last, none is needed.
+                    if let last = matches.last, meta.minTS > last.order.timestamp { break }
+                }
+                for (i, row) in try self.blockRows(db, meta).enumerated() {
+                    let id = meta.firstID + Int64(i)
+                    if plan.filter.matches(row, id: id) { matches.append(Match(order: EventOrder(row, id: id), block: meta, position: i, row: row)) }
+                }
+                if matches.count >= limit {
+                    matches.sort(by: byOrder)
+                    if matches.count > limit { matches.removeLast(matches.count - limit) }
+                }
+            }
+            matches.sort(by: byOrder)
+            if matches.count > limit { matches.removeLast(matches.count - limit) }
+            return try self.materialize(db, matches)
+        }
+    }
+
+    /// Reads the bytes of matched events, block by block, and their collision marks.
+    private func materialize(_ db: Database, _ matches: [Match]) throws -> [StoredEvent] {
+        var raw: [Int64: [[UInt8]]] = [:]
+        for m in matches where raw[m.block.firstID] == nil { raw[m.block.firstID] = try blockEvents(db, m.block) }
+        var flagged = Set<Int64>()
+        let ids = matches.map(\.order.id)
+        for chunk in stride(from: 0, to: ids.count, by: 500) {
+            let part = ids[chunk..<min(ids.count, chunk + 500)]
+            flagged.formUnion(try Int64.fetchAll(db, sql: "SELECT id FROM collisions WHERE id IN (\(part.map(String.init).joined(separator: ",")))"))
+        }
+        var out: [StoredEvent] = []
+        out.reserveCapacity(matches.count)
+        for m in matches {
+            guard let bytes = raw[m.block.firstID]?[m.position] else { continue }
+            out.append(StoredEvent(sequence: m.order.id, cluster: try clusterName(db, m.block.clusterID), node: m.row.node, bytes: bytes,
+                                   timestamp: Timestamp(microseconds: m.row.time), cursor: m.order.cursor, collision: flagged.contains(m.order.id)))
+        }
+        return out
+    }
+
+    public func count(_ query: EventQuery) async throws -> Int {
+        try await pool.read { db in
+            guard let plan = try self.plan(db, query) else { return 0 }
+            let f = plan.filter
+            var total = 0
+            for meta in try self.candidates(db, plan, order: .none) {
+                if f.covers(minTS: meta.minTS, maxTS: meta.maxTS) {
+                    // Whole blocks: their count, or with one indexed filter, its count in the block.
+                    if f.timeOnly {
+                        total += meta.count
+                        continue
+                    }
+                    if plan.terms.count == 1, f.onlyIndexedFilters {
+                        total += try Int.fetchOne(db, sql: "SELECT events FROM block_terms WHERE term = ? AND block = ?",
+                                                  arguments: [plan.terms[0], meta.firstID]) ?? 0
+                        continue
+                    }
+                }
+                for (i, row) in try self.blockRows(db, meta).enumerated() where f.matches(row, id: meta.firstID + Int64(i)) { total += 1 }
+            }
+            return total
+        }
+    }
+
+    public func collisions(_ query: EventQuery) async throws -> [AuditIDCollision] {
+        try await pool.read { db in
+            var conditions: [String] = []
+            var args = StatementArguments()
+            if let c = query.cluster {
+                guard let id = try self.lookupDim(db, .cluster, c) else { return [] }
+                conditions.append("x.cluster = ?")
+                _ = args.append(contentsOf: [id])
+            }
+            if let since = query.since { conditions.append("x.ts >= ?"); _ = args.append(contentsOf: [since.microseconds]) }
+            if let until = query.until { conditions.append("x.ts < ?"); _ = args.append(contentsOf: [until.microseconds]) }
+            let whereSQL = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT c.value, x.audit_id, x.stage, count(*) FROM collisions x JOIN dims c ON c.id = x.cluster
+                \(whereSQL) GROUP BY x.cluster, x.audit_id, x.stage ORDER BY min(x.ts)
+                """, arguments: args)
+            return rows.map { AuditIDCollision(cluster: $0[0], auditID: $0[1], stage: StageCode.name($0[2]), events: $0[3]) }
+        }
+    }
+
+    public func statistics(_ query: EventQuery) async throws -> StoreStatistics {
+        try await pool.read { db in
+            guard let plan = try self.plan(db, query) else { return StoreStatistics() }
+            let f = plan.filter
+            var stats = StoreStatistics()
+            for meta in try self.candidates(db, plan, order: .none) {
+                let cluster = try self.clusterName(db, meta.clusterID)
+                if f.timeOnly, f.covers(minTS: meta.minTS, maxTS: meta.maxTS) {
+                    // A whole block: its own index holds the counts.
+                    try self.addBlockCounts(db, meta, cluster: cluster, to: &stats)
+                    continue
+                }
+                for (i, row) in try self.blockRows(db, meta).enumerated() where f.matches(row, id: meta.firstID + Int64(i)) {
+                    stats.total += 1
+                    stats.byCluster[cluster, default: 0] += 1
+                    stats.byNode[row.node, default: 0] += 1
+                    stats.byUser[row.user ?? "", default: 0] += 1
+                    stats.byVerb[row.verb, default: 0] += 1
+                    stats.byResource[row.resource, default: 0] += 1
+                }
+            }
+            return stats
+        }
+    }
+
+    /// Adds a whole block's counts per node, user, verb and resource from its term list; events
+    /// without a value count under "" as a row-by-row count does.
+    private func addBlockCounts(_ db: Database, _ meta: BlockMeta, cluster: String, to stats: inout StoreStatistics) throws {
+        let list = try blockTerms(db, meta)
+        let names = try termValues(db, list.map(\.term))
+        var counted: [BlockField: Int] = [:]
+        for (term, events) in list {
+            guard let (field, value) = names[term] else { continue }
+            switch field {
+            case .node: stats.byNode[value, default: 0] += events
+            case .user: stats.byUser[value, default: 0] += events
+            case .verb: stats.byVerb[value, default: 0] += events
+            case .resource: stats.byResource[value, default: 0] += events
+            default: continue
+            }
+            counted[field, default: 0] += events
+        }
+        for field in [BlockField.node, .user, .verb, .resource] {
+            let rest = meta.count - (counted[field] ?? 0)
+            guard rest > 0 else { continue }
+            switch field {
+            case .node: stats.byNode["", default: 0] += rest
+            case .user: stats.byUser["", default: 0] += rest
+            case .verb: stats.byVerb["", default: 0] += rest
+            default: stats.byResource["", default: 0] += rest
+            }
+        }
+        stats.total += meta.count
+        stats.byCluster[cluster, default: 0] += meta.count
+    }
+
+    /// Retention: drops whole blocks whose every event is older than `cutoff` (a block spans less
+    /// than an hour, so at most an hour's events before the cutoff stay), with their index
+    /// entries, keys, collision marks and rollup counts, a few blocks per transaction.
+    public func deleteEvents(before cutoff: Timestamp) async throws -> Int {
+        var total = 0
+        while true {
+            let (n, more) = try await pool.write { db -> (Int, Bool) in
+                try self.raisePrunedBefore(db, cutoff.microseconds)
+                let metas = try Row.fetchAll(db, sql: "SELECT \(Self.blockMetaColumns) FROM blocks WHERE max_ts < ? ORDER BY max_ts LIMIT 20",
+                                             arguments: [cutoff.microseconds]).map(BlockMeta.init)
+                var n = 0
+                for meta in metas { n += try self.dropBlock(db, meta) }
+                return (n, metas.count == 20)
+            }
+            total += n
+            if !more { return total }
+            await Task.yield()
+        }
+    }
+
+    /// Deletes one block and everything kept beside it; returns its event count.
+    func dropBlock(_ db: Database, _ meta: BlockMeta) throws -> Int {
+        let rows = try blockRows(db, meta)
+        let events = try blockEvents(db, meta)
+        let deleteKey = try db.cachedStatement(sql: "DELETE FROM event_keys WHERE cluster = ? AND second = ? AND key = ? AND id = ?")
+        for (i, row) in rows.enumerated() {
+            let k = EventKey(auditID: row.auditID, stage: row.stage, requestReceived: row.requestReceived, time: row.time, digest: SHA256.hash(events[i]))
+            try deleteKey.execute(arguments: [meta.clusterID, k.second, k.key, meta.firstID + Int64(i)])
+        }
+        let deleteTerm = try db.cachedStatement(sql: "DELETE FROM block_terms WHERE term = ? AND block = ?")
+        for t in try blockTerms(db, meta) { try deleteTerm.execute(arguments: [t.term, meta.firstID]) }
+        try addRollup(db, clusterID: meta.clusterID, RollupKey.rollup(rows), sign: -1)
+        try db.execute(sql: "DELETE FROM collisions WHERE id BETWEEN ? AND ?", arguments: [meta.firstID, meta.lastID])
+        try db.execute(sql: "DELETE FROM blocks WHERE first_id = ?", arguments: [meta.firstID])
+        return meta.count
+    }
+
+    public func lastSequence() async throws -> Int64 {
+        try await pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT first_id + count - 1 FROM blocks ORDER BY first_id DESC LIMIT 1") ?? 0
+        }
+    }
+
+    /// Stored events per (cluster, node), from the blocks' own indexes.
+    public func countsByNode() async throws -> [(cluster: String, node: String, events: Int)] {
+        try await pool.read { db in
+            var counts: [String: [String: Int]] = [:]
+            for meta in try Row.fetchAll(db, sql: "SELECT \(Self.blockMetaColumns) FROM blocks").map(BlockMeta.init) {
+                let cluster = try self.clusterName(db, meta.clusterID)
+                let list = try self.blockTerms(db, meta)
+                let names = try self.termValues(db, list.map(\.term))
+                for (term, events) in list where names[term]?.field == .node {
+                    counts[cluster, default: [:]][names[term]?.value ?? "", default: 0] += events
+                }
+            }
+            return counts.flatMap { c in c.value.map { (cluster: c.key, node: $0.key, events: $0.value) } }
+                .sorted { ($0.cluster, $0.node) < ($1.cluster, $1.node) }
+        }
+    }
+
+    /// Every stored event's digest with its cluster, for whole-store comparisons.
+    public func digests() async throws -> [(cluster: String, digest: [UInt8])] {
+        try await pool.read { db in
+            var out: [(cluster: String, digest: [UInt8])] = []
+            for meta in try Row.fetchAll(db, sql: "SELECT \(Self.blockMetaColumns) FROM blocks ORDER BY first_id").map(BlockMeta.init) {
+                let cluster = try self.clusterName(db, meta.clusterID)
+                for e in try self.blockEvents(db, meta) { out.append((cluster: cluster, digest: SHA256.hash(e))) }
+            }
+            return out
+        }
+    }
+}
+
+extension EventFilter {
+    /// True when every filter is one the block index answers exactly (no subresource, cursor or id bound).
+    var onlyIndexedFilters: Bool {
+        subresource == nil && after == nil && ingestedAfter == nil
+            && [node, user, verb, resource, namespace].allSatisfy { $0 == nil || $0?.isEmpty == false }
+    }
+}
