@@ -19,9 +19,27 @@ public struct BlockPosting: Sendable, Hashable {
         var out: [BlockPosting] = []
         for field in fields {
             var byValue: [String: [Int]] = [:]
-            for (i, row) in rows.enumerated() {
-                for value in field.values(of: row) where byValue[value]?.last != i {
-                    byValue[value, default: []].append(i)
+            func add(_ value: String, _ i: Int) {
+                guard !value.isEmpty else { return }
+                Self.append(i, to: &byValue[value, default: []])
+            }
+            // Fields are read in place (no row copied, no array made per row).
+            for i in rows.indices {
+                switch field {
+                case .node: add(rows[i].node, i)
+                case .auditID: add(rows[i].auditID, i)
+                case .stage: add(rows[i].stage, i)
+                case .verb: add(rows[i].verb, i)
+                case .user: if let u = rows[i].user { Self.append(i, to: &byValue[u, default: []]) }
+                case .groups: for g in rows[i].groups { Self.append(i, to: &byValue[g, default: []]) }
+                case .resource: add(rows[i].resource, i)
+                case .subresource: add(rows[i].subresource, i)
+                case .apiGroup: add(rows[i].apiGroup, i)
+                case .namespace: add(rows[i].namespace, i)
+                case .name: add(rows[i].name, i)
+                case .code: if let c = rows[i].code { Self.append(i, to: &byValue[String(c), default: []]) }
+                case .sourceIP: for ip in rows[i].sourceIPs { Self.append(i, to: &byValue[ip, default: []]) }
+                case .userAgent: add(rows[i].userAgent, i)
                 }
             }
             for (value, positions) in byValue.sorted(by: { $0.key < $1.key }) {
@@ -29,6 +47,10 @@ public struct BlockPosting: Sendable, Hashable {
             }
         }
         return out
+    }
+
+    private static func append(_ i: Int, to positions: inout [Int]) {
+        if positions.last != i { positions.append(i) }
     }
 
     /// The positions as stored: count, then deltas (the first from -1), LEB128.

@@ -51,9 +51,9 @@ struct GroupCommitQueue<Item> {
 /// transaction holding it committed. `commit` writes a group in one transaction and returns one
 /// result per batch, in order (a batch that failed alone, rolled back to its savepoint, gets its
 /// error; a transaction that failed to commit fails every batch in it).
-final class GroupCommitter: Sendable {
-    typealias Commit = @Sendable ([IngestBatch]) async -> [Result<IngestResult, any Error>]
-    private typealias Waiter = (batch: IngestBatch, continuation: CheckedContinuation<IngestResult, any Error>)
+final class GroupCommitter<Batch: IngestGroupItem>: Sendable {
+    typealias Commit = @Sendable ([Batch]) async -> [Result<IngestResult, any Error>]
+    private typealias Waiter = (batch: Batch, continuation: CheckedContinuation<IngestResult, any Error>)
     private let queue: Mutex<GroupCommitQueue<Waiter>>
     private let commit: Commit
 
@@ -62,9 +62,9 @@ final class GroupCommitter: Sendable {
         self.commit = commit
     }
 
-    func submit(_ batch: IngestBatch) async throws -> IngestResult {
+    func submit(_ batch: Batch) async throws -> IngestResult {
         try await withCheckedThrowingContinuation { continuation in
-            let startWriter = queue.withLock { $0.enqueue((batch, continuation), events: batch.events.count) }
+            let startWriter = queue.withLock { $0.enqueue((batch, continuation), events: batch.eventCount) }
             if startWriter { Task { await self.drain() } }
         }
     }
@@ -75,8 +75,20 @@ final class GroupCommitter: Sendable {
             if group.isEmpty { return }
             let results = await commit(group.map(\.batch))
             for (i, waiter) in group.enumerated() {
-                waiter.continuation.resume(with: i < results.count ? results[i] : .failure(StoreError("group commit returned no result for batch \(waiter.batch.batchID)")))
+                waiter.continuation.resume(with: i < results.count ? results[i] : .failure(StoreError("group commit returned no result for batch \(waiter.batch.batchLabel)")))
             }
         }
     }
+}
+
+/// What group commit needs to know of a batch.
+protocol IngestGroupItem: Sendable {
+    var eventCount: Int { get }
+    /// The client's batch id, for messages.
+    var batchLabel: String { get }
+}
+
+extension IngestBatch: IngestGroupItem {
+    var eventCount: Int { events.count }
+    var batchLabel: String { batchID }
 }

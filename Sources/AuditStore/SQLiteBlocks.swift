@@ -112,16 +112,9 @@ extension SQLiteStore {
         return try Int64.fetchOne(db, sql: "SELECT id FROM terms WHERE field = ? AND value = ?", arguments: [Int(field.rawValue), value])
     }
 
-    /// Seals `events` (all of one cluster and one hour, ids from `firstID` in order) and writes the
-    /// block with its index entries, rollup counts and de-duplication keys.
-    func writeBlock(_ db: Database, clusterID: Int64, cluster: String, firstID: Int64,
-                    events: [(bytes: [UInt8], row: BlockRow)], keys: [EventKey]) throws {
-        let block: SealedBlock
-        do {
-            block = try SealedBlock.seal(cluster: cluster, events: events, level: Self.blockLevel)
-        } catch {
-            throw StoreError("sealing a block of \(events.count) events failed: \(error)")
-        }
+    /// Writes a sealed block (its events all of one cluster and one hour, ids from `firstID` in
+    /// order) with its index entries, rollup counts and de-duplication keys.
+    func writeBlock(_ db: Database, clusterID: Int64, firstID: Int64, block: SealedBlock, keys: [EventKey]) throws {
         var termCounts: [(term: Int64, events: Int)] = []
         termCounts.reserveCapacity(block.postings.count)
         for p in block.postings {

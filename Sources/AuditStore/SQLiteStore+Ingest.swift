@@ -8,116 +8,141 @@ import GRDB
 /// 1. each event's `EventKey` proposes stored candidates (same second, same auditID hash); a
 ///    candidate with the same digest prefix and the same bytes makes the event a duplicate, one
 ///    with the same auditID and stage but other bytes a collision;
-/// 2. the new events are grouped by the hour of their order timestamp and given ingest ids in
-///    that order, so that every block spans less than an hour and holds consecutive ids;
-/// 3. each group is sealed into blocks (SQLiteBlocks.swift), and the batch's chain block lists
-///    the new events' leaves in id order.
-extension SQLiteStore {
-    struct NewEvent {
-        var bytes: [UInt8]
-        var digest: [UInt8]
-        var row: BlockRow
-        var key: EventKey
-        var collision: Bool
+/// 2. the events were grouped by the hour of their order timestamp and sealed before the
+///    transaction (`PreparedBatch`); the new ones are given ingest ids in block order, so that every
+///    block spans less than an hour and holds consecutive ids;
+/// 3. each block is written (SQLiteBlocks.swift), and the batch's chain block lists the new
+///    events' leaves in id order.
+/// A batch made ready for the writer by the task that received it, outside the store's one
+/// write transaction: the events' rows and keys, their blocks (by hour of order timestamp, at most
+/// `maxBlockEvents` each) and those blocks sealed as if every event were new. The writer only
+/// re-seals a block that turned out to hold a duplicate.
+struct PreparedBatch: IngestGroupItem {
+    var batch: IngestBatch
+    var rows: [BlockRow]
+    var keys: [EventKey]
+    var groups: [[Int]]
+    var sealed: [Result<SealedBlock, StoreError>]
+    var eventCount: Int { batch.events.count }
+    var batchLabel: String { batch.batchID }
+
+    init(_ batch: IngestBatch) {
+        self.batch = batch
+        rows = batch.events.map { BlockRow(node: batch.node, summary: $0.summary) }
+        keys = zip(batch.events, rows).map { e, row in
+            EventKey(auditID: row.auditID, stage: row.stage, requestReceived: row.requestReceived, time: row.time, digest: e.digest)
+        }
+        var hours: [Int64: Int] = [:]
+        var groups: [[Int]] = []
+        for (i, row) in rows.enumerated() {
+            let h = RollupKey.hour(of: row.time)
+            if let g = hours[h], groups[g].count < SQLiteStore.maxBlockEvents {
+                groups[g].append(i)
+            } else {
+                hours[h] = groups.count
+                groups.append([i])
+            }
+        }
+        self.groups = groups
+        let events = batch.events
+        let rows = rows
+        sealed = groups.map { members in PreparedBatch.seal(cluster: batch.cluster, members.map { (bytes: events[$0].bytes, row: rows[$0]) }) }
     }
 
+    static func seal(cluster: String, _ events: [(bytes: [UInt8], row: BlockRow)]) -> Result<SealedBlock, StoreError> {
+        do {
+            return .success(try SealedBlock.seal(cluster: cluster, events: events, level: SQLiteStore.blockLevel))
+        } catch {
+            return .failure(StoreError("sealing a block of \(events.count) events failed: \(error)"))
+        }
+    }
+}
+
+extension SQLiteStore {
     struct AuditKey: Hashable {
         var auditID: String
         var stage: String
     }
 
-    func ingest(_ db: Database, _ batch: IngestBatch) throws -> IngestResult {
+    func ingest(_ db: Database, _ prepared: PreparedBatch) throws -> IngestResult {
+        let batch = prepared.batch
         let cluster = try dimID(db, .cluster, batch.cluster)
         let node = try dimID(db, .node, batch.node)
         let candidates = try db.cachedStatement(sql: "SELECT key, id FROM event_keys WHERE cluster = ? AND second = ? AND key BETWEEN ? AND ?")
         var cache = BlockCache()
-        var fresh: [NewEvent] = []
-        fresh.reserveCapacity(batch.events.count)
+        var isNew = [Bool](repeating: false, count: batch.events.count)
+        var collision = [Bool](repeating: false, count: batch.events.count)
         var byDigest: [[UInt8]: [Int]] = [:]
         var byAudit: [AuditKey: [Int]] = [:]
         var flagged: [Int64: BlockRow] = [:]  // stored events that a new one collides with
-        var duplicates = 0
+        var stored = 0
 
-        for event in batch.events {
-            let row = BlockRow(node: batch.node, summary: event.summary)
-            let key = EventKey(auditID: row.auditID, stage: row.stage, requestReceived: row.requestReceived, time: row.time, digest: event.digest)
+        for (i, event) in batch.events.enumerated() {
+            let row = prepared.rows[i]
+            let key = prepared.keys[i]
             // The same event twice in one batch.
-            if let same = byDigest[event.digest], same.contains(where: { fresh[$0].bytes == event.bytes }) {
-                duplicates += 1
-                continue
-            }
+            if let same = byDigest[event.digest], same.contains(where: { batch.events[$0].bytes == event.bytes }) { continue }
             var duplicate = false
             var collidesWith: [(Int64, BlockRow)] = []
             let range = key.auditRange
-            let rows = try Row.fetchAll(candidates, arguments: [cluster, key.second, range.lowerBound, range.upperBound])
-            for r in rows {
+            for r in try Row.fetchAll(candidates, arguments: [cluster, key.second, range.lowerBound, range.upperBound]) {
                 let (k, id): (Int64, Int64) = (r[0], r[1])
-                guard let stored = try cache.row(self, db, id) else { continue }
+                guard let other = try cache.row(self, db, id) else { continue }
                 if k == key.key, try cache.bytes(self, db, id) == event.bytes {
                     duplicate = true
                     break
                 }
-                if stored.auditID == row.auditID && stored.stage == row.stage { collidesWith.append((id, stored)) }
+                if other.auditID == row.auditID && other.stage == row.stage { collidesWith.append((id, other)) }
             }
-            if duplicate {
-                duplicates += 1
-                continue
-            }
+            if duplicate { continue }
             let audit = AuditKey(auditID: row.auditID, stage: row.stage)
-            var collision = !collidesWith.isEmpty
+            if !collidesWith.isEmpty { collision[i] = true }
             if let others = byAudit[audit], !others.isEmpty {
-                collision = true
-                for j in others { fresh[j].collision = true }
+                collision[i] = true
+                for j in others { collision[j] = true }
             }
-            for (id, stored) in collidesWith { flagged[id] = stored }
-            byAudit[audit, default: []].append(fresh.count)
-            byDigest[event.digest, default: []].append(fresh.count)
-            fresh.append(NewEvent(bytes: event.bytes, digest: event.digest, row: row, key: key, collision: collision))
+            for (id, other) in collidesWith { flagged[id] = other }
+            byAudit[audit, default: []].append(i)
+            byDigest[event.digest, default: []].append(i)
+            isNew[i] = true
+            stored += 1
         }
 
-        // Ids in hour order (stable within an hour), then blocks of one hour each.
-        var hours: [Int64: [Int]] = [:]
-        var hourOrder: [Int64] = []
-        for (i, e) in fresh.enumerated() {
-            let h = RollupKey.hour(of: e.row.time)
-            if hours[h] == nil { hourOrder.append(h) }
-            hours[h, default: []].append(i)
-        }
+        // Ids in block order; a block that lost a duplicate is sealed again without it.
         var lastID = try chainMaxID(db)
         let firstID = lastID + 1
         var leaves: [UInt8] = []
-        if hashChain { leaves.reserveCapacity(fresh.count * ChainFormat.leafSize) }
+        if hashChain { leaves.reserveCapacity(stored * ChainFormat.leafSize) }
         let insertCollision = try db.cachedStatement(sql: "INSERT OR IGNORE INTO collisions(id, cluster, audit_id, stage, ts) VALUES (?, ?, ?, ?, ?)")
         var collisions = 0
-        for h in hourOrder {
-            let members = hours[h] ?? []
-            for chunk in stride(from: 0, to: members.count, by: Self.maxBlockEvents) {
-                let part = members[chunk..<min(members.count, chunk + Self.maxBlockEvents)]
-                let blockFirst = lastID + 1
-                try writeBlock(db, clusterID: cluster, cluster: batch.cluster, firstID: blockFirst,
-                               events: part.map { (bytes: fresh[$0].bytes, row: fresh[$0].row) }, keys: part.map { fresh[$0].key })
-                for i in part {
-                    lastID += 1
-                    let e = fresh[i]
-                    if hashChain {
-                        ChainFormat.appendLeaf(&leaves, id: lastID, timestamp: e.row.time,
-                                               eventHash: ChainFormat.eventHash(cluster: batch.cluster, node: batch.node, digest: e.digest))
-                    }
-                    if e.collision {
-                        collisions += 1
-                        try insertCollision.execute(arguments: [lastID, cluster, e.row.auditID, StageCode.code(e.row.stage), e.row.time])
-                    }
+        for (g, group) in prepared.groups.enumerated() {
+            let members = group.filter { isNew[$0] }
+            if members.isEmpty { continue }
+            let block = members.count == group.count ? prepared.sealed[g]
+                : PreparedBatch.seal(cluster: batch.cluster, members.map { (bytes: batch.events[$0].bytes, row: prepared.rows[$0]) })
+            try writeBlock(db, clusterID: cluster, firstID: lastID + 1, block: block.get(), keys: members.map { prepared.keys[$0] })
+            for i in members {
+                lastID += 1
+                let row = prepared.rows[i]
+                if hashChain {
+                    ChainFormat.appendLeaf(&leaves, id: lastID, timestamp: row.time,
+                                           eventHash: ChainFormat.eventHash(cluster: batch.cluster, node: batch.node, digest: batch.events[i].digest))
+                }
+                if collision[i] {
+                    collisions += 1
+                    try insertCollision.execute(arguments: [lastID, cluster, row.auditID, StageCode.code(row.stage), row.time])
                 }
             }
         }
-        for (id, stored) in flagged {
-            try insertCollision.execute(arguments: [id, cluster, stored.auditID, StageCode.code(stored.stage), stored.time])
+        for (id, other) in flagged {
+            try insertCollision.execute(arguments: [id, cluster, other.auditID, StageCode.code(other.stage), other.time])
         }
         try appendBlock(db, cluster: batch.cluster, leaves: leaves, firstID: firstID, lastID: lastID, maxID: lastID, batchID: batch.batchID)
+        let duplicates = batch.events.count - stored
         try db.execute(
             sql: "INSERT INTO batches(cluster, node, batch_id, received_at, events, stored, duplicates) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            arguments: [cluster, node, batch.batchID, Int64(Date().timeIntervalSince1970 * 1_000_000), batch.events.count, fresh.count, duplicates])
-        return IngestResult(stored: fresh.count, duplicates: duplicates, collisions: collisions)
+            arguments: [cluster, node, batch.batchID, Int64(Date().timeIntervalSince1970 * 1_000_000), batch.events.count, stored, duplicates])
+        return IngestResult(stored: stored, duplicates: duplicates, collisions: collisions)
     }
 }
 

@@ -29,11 +29,11 @@ public final class SQLiteStore: EventStore {
     let termNames = Mutex<[Int64: (field: BlockField, value: String)]>([:])
     let clusterNames = Mutex<[Int64: String]>([:])
     /// Group commit of ingest batches (set once in init).
-    private let committerBox = Mutex<GroupCommitter?>(nil)
-    private var committer: GroupCommitter {
+    private let committerBox = Mutex<GroupCommitter<PreparedBatch>?>(nil)
+    private var committer: GroupCommitter<PreparedBatch> {
         committerBox.withLock { box in
             if let c = box { return c }
-            let c = GroupCommitter { [weak self] batches in
+            let c = GroupCommitter<PreparedBatch> { [weak self] batches in
                 guard let self else { return batches.map { _ in .failure(StoreError("the store was closed")) } }
                 return await self.commitGroup(batches)
             }
@@ -110,11 +110,12 @@ public final class SQLiteStore: EventStore {
     /// arrive while another transaction commits are written together in the next one (group
     /// commit), each in a savepoint of its own, so one batch's failure is its own.
     public func ingest(_ batch: IngestBatch) async throws -> IngestResult {
-        try await committer.submit(batch)
+        // Rows, keys and sealed blocks are made here, on the caller's task, beside other batches.
+        try await committer.submit(PreparedBatch(batch))
     }
 
     /// Writes a group of batches in one transaction: one result per batch, in order.
-    func commitGroup(_ batches: [IngestBatch]) async -> [Result<IngestResult, any Error>] {
+    func commitGroup(_ batches: [PreparedBatch]) async -> [Result<IngestResult, any Error>] {
         // A batch that hit a full disk may leave SQLite to roll the whole transaction back, and the
         // commit then fails with another code: the full disk is what every batch must hear.
         let diskFull = Mutex<(any Error)?>(nil)
