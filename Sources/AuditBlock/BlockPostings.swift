@@ -26,7 +26,7 @@ public struct BlockPosting: Sendable, Hashable {
             // Fields are read in place (no row copied, no array made per row).
             for i in rows.indices {
                 switch field {
-                case .node: add(rows[i].node, i)
+                case .node: Self.append(i, to: &byValue[rows[i].node, default: []])  // even empty, as `values(of:)`
                 case .auditID: add(rows[i].auditID, i)
                 case .stage: add(rows[i].stage, i)
                 case .verb: add(rows[i].verb, i)

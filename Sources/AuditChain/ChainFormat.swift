@@ -113,6 +113,9 @@ public struct ChainBlock: Sendable, Hashable {
     public var batchID: String
     /// The leaves blob, when fetched.
     public var leaves: [UInt8]?
+    /// When the store rebuilds `leaves` from the events it holds instead of storing them: what it
+    /// recorded of each leaf at ingest, to say which event a mismatch is about (`LeafFingerprint`).
+    public var fingerprints: [LeafFingerprint]?
 
     public init(cluster: String, height: Int64, previous: [UInt8], createdAt: Int64, leafCount: Int, leavesRoot: [UInt8],
                 hash: [UInt8], minTimestamp: Int64, maxTimestamp: Int64, batchID: String, leaves: [UInt8]? = nil) {
@@ -188,5 +191,82 @@ public enum ChainName {
     /// Cluster, then lane.
     public static func order(_ a: String, _ b: String) -> Bool {
         (cluster(of: a), lane(of: a)) < (cluster(of: b), lane(of: b))
+    }
+}
+
+/// What a store keeps of a chain block's leaves when it can rebuild them from the events it holds
+/// (the SQLite store's blocks): each leaf's id, order timestamp and the first 8 bytes of its
+/// event hash. The root in the block's header is checked against the rebuilt leaves; the
+/// fingerprints only say which event a mismatch is about (modified, deleted, moved), never decide
+/// that a block is intact.
+public struct LeafFingerprint: Sendable, Hashable {
+    public var id: Int64
+    public var timestamp: Int64
+    /// The first 8 bytes of the leaf's event hash.
+    public var prefix: [UInt8]
+
+    public init(id: Int64, timestamp: Int64, prefix: [UInt8]) {
+        self.id = id
+        self.timestamp = timestamp
+        self.prefix = prefix
+    }
+
+    public static let prefixSize = 8
+
+    /// The fingerprints of a leaves blob, encoded: count, then per leaf the id and timestamp as
+    /// zigzag varint deltas from the previous leaf's (from 0 for the first), then the prefixes.
+    public static func encode(leaves blob: [UInt8]) -> [UInt8] {
+        let leaves = ChainFormat.leaves(blob) ?? []
+        var out: [UInt8] = []
+        out.reserveCapacity(leaves.count * (prefixSize + 4) + 4)
+        func varint(_ v: UInt64) {
+            var v = v
+            while v >= 0x80 { out.append(UInt8(v & 0x7F) | 0x80); v >>= 7 }
+            out.append(UInt8(v))
+        }
+        func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
+        varint(UInt64(leaves.count))
+        var id: Int64 = 0, ts: Int64 = 0
+        for l in leaves {
+            varint(zigzag(l.id &- id))
+            varint(zigzag(l.timestamp &- ts))
+            id = l.id
+            ts = l.timestamp
+        }
+        for l in leaves { out.append(contentsOf: l.eventHash.prefix(prefixSize)) }
+        return out
+    }
+
+    /// Decodes `encode`'s bytes; nil when they are not well formed.
+    public static func decode(_ bytes: [UInt8]) -> [LeafFingerprint]? {
+        var i = 0
+        func varint() -> UInt64? {
+            var v: UInt64 = 0, shift: UInt64 = 0
+            while i < bytes.count, shift < 64 {
+                let b = bytes[i]
+                i += 1
+                v |= UInt64(b & 0x7F) << shift
+                if b < 0x80 { return v }
+                shift += 7
+            }
+            return nil
+        }
+        func unzigzag(_ v: UInt64) -> Int64 { Int64(bitPattern: v >> 1) ^ -Int64(bitPattern: v & 1) }
+        guard let n = varint(), n <= UInt64(bytes.count) else { return nil }
+        var out: [LeafFingerprint] = []
+        out.reserveCapacity(Int(n))
+        var id: Int64 = 0, ts: Int64 = 0
+        for _ in 0..<n {
+            guard let d = varint(), let t = varint() else { return nil }
+            id = id &+ unzigzag(d)
+            ts = ts &+ unzigzag(t)
+            out.append(LeafFingerprint(id: id, timestamp: ts, prefix: []))
+        }
+        guard bytes.count - i == out.count * prefixSize else { return nil }
+        for k in out.indices {
+            out[k].prefix = Array(bytes[i..<i + prefixSize])
+            i += prefixSize
+        }
+        return out
     }
 }

@@ -153,6 +153,9 @@ public struct ChainVerifier: Sendable {
         return VerificationReport(clusters: out, since: since, keysFromStore: trustedKeys == nil, checkpointFileProblems: checkpointFileProblems)
     }
 
+    /// What mismatches are compared by: the first bytes of an event hash (all a fingerprint keeps).
+    static func key(_ eventHash: [UInt8]) -> [UInt8] { Array(eventHash.prefix(LeafFingerprint.prefixSize)) }
+
     private struct Mismatch {
         var chain: String
         var block: Int64
@@ -169,6 +172,8 @@ public struct ChainVerifier: Sendable {
         var blockSizes: [Int64: Int] = [:]
         var expectedIDs: [Int64] = []
         var missingLeaves: [Mismatch] = []
+        /// Events missing beside others of their block, where retention never drops one alone.
+        var deletedOutright: [Mismatch] = []
         var modifiedRows: [(mismatch: Mismatch, actual: [UInt8])] = []
         /// When the first block read was committed.
         var firstCreatedAt: Int64?
@@ -256,7 +261,7 @@ public struct ChainVerifier: Sendable {
         }
         for id in inserted {
             if let row = insertedRows[id] {
-                let actual = ChainFormat.eventHash(cluster: row.cluster, node: row.node, digest: SHA256.hash(row.raw))
+                let actual = Self.key(ChainFormat.eventHash(cluster: row.cluster, node: row.node, digest: SHA256.hash(row.raw)))
                 if let other = recordedElsewhere[actual] {
                     add(cluster, ChainProblem(.reordered, cluster: cluster, block: other.block, event: id,
                                               "event \(id) is in no block; it holds the event recorded as event \(other.id) (\(other.chain == cluster ? "" : "chain \(other.chain) ")block \(other.block)): it was moved"))
@@ -296,6 +301,7 @@ public struct ChainVerifier: Sendable {
         var firstCreatedAt: Int64?
         var expectedIDs: [Int64] = []
         var missingLeaves: [Mismatch] = []
+        var deletedOutright: [Mismatch] = []
         var modifiedRows: [(mismatch: Mismatch, actual: [UInt8])] = []
         var expectedHeight = start
         var next = start
@@ -327,10 +333,52 @@ public struct ChainVerifier: Sendable {
                 r.lastHeight = b.height
 
                 let blob = b.leaves ?? []
-                guard let leaves = ChainFormat.leaves(blob), SHA256.hash(blob) == b.leavesRoot, leaves.count == b.leafCount else {
+                let rebuilt = ChainFormat.leaves(blob)
+                let rootHolds = rebuilt != nil && SHA256.hash(blob) == b.leavesRoot && rebuilt?.count == b.leafCount
+                // A store that rebuilds the leaves from its events keeps fingerprints of them: when the
+                // rebuilt leaves miss the root, they say which events are modified, deleted or moved.
+                if !rootHolds, let fingerprints = b.fingerprints, fingerprints.count == b.leafCount {
+                    var rows: [Int64: ChainEventRow] = [:]
+                    for chunk in stride(from: 0, to: fingerprints.count, by: 1000) {
+                        let ids = fingerprints[chunk..<min(fingerprints.count, chunk + 1000)].map(\.id)
+                        for row in try await source.chainEvents(ids: ids) { rows[row.id] = row }
+                    }
+                    let present = fingerprints.filter { rows[$0.id] != nil }.count
+                    // Retention drops such a block's events all together: only a block with none left, all
+                    // older than the watermark, was pruned; an event missing beside others was deleted.
+                    let wholeBlockGone = present == 0
+                    var explained = false
+                    for fp in fingerprints {
+                        expectedIDs.append(fp.id)
+                        let mismatch = Mismatch(chain: cluster, block: b.height, id: fp.id, timestamp: fp.timestamp, expected: fp.prefix)
+                        guard let row = rows[fp.id] else {
+                            if wholeBlockGone { missingLeaves.append(mismatch) } else { deletedOutright.append(mismatch) }
+                            explained = true
+                            continue
+                        }
+                        let actual = Self.key(ChainFormat.eventHash(cluster: row.cluster, node: row.node, digest: SHA256.hash(row.raw)))
+                        if actual != fp.prefix {
+                            modifiedRows.append((mismatch, actual))
+                            explained = true
+                        } else if row.timestamp != fp.timestamp {
+                            r.add(ChainProblem(.modified, cluster: cluster, block: b.height, event: fp.id,
+                                               "block \(b.height): event \(fp.id)'s indexed timestamp was changed from \(Timestamp(microseconds: fp.timestamp)) to \(Timestamp(microseconds: row.timestamp))"))
+                            explained = true
+                        } else {
+                            // Matches what ingest recorded of it (the block's problem is another event's).
+                            r.eventsVerified += 1
+                        }
+                    }
+                    if !explained {
+                        r.add(ChainProblem(.blockModified, cluster: cluster, block: b.height,
+                                           "block \(b.height): its events do not hash to the root in its header"))
+                    }
+                    continue
+                }
+                guard let leaves = rebuilt, rootHolds else {
                     r.add(ChainProblem(.blockModified, cluster: cluster, block: b.height,
                                        "block \(b.height): its list of event hashes does not match the root in its header"))
-                    if let leaves = ChainFormat.leaves(blob) { expectedIDs.append(contentsOf: leaves.map(\.id)) }
+                    if let leaves = rebuilt { expectedIDs.append(contentsOf: leaves.map(\.id)) }
                     continue
                 }
                 var rows: [Int64: ChainEventRow] = [:]
@@ -340,13 +388,14 @@ public struct ChainVerifier: Sendable {
                 }
                 for leaf in leaves {
                     expectedIDs.append(leaf.id)
+                    let expected = Self.key(leaf.eventHash)
                     guard let row = rows[leaf.id] else {
-                        missingLeaves.append(Mismatch(chain: cluster, block: b.height, id: leaf.id, timestamp: leaf.timestamp, expected: leaf.eventHash))
+                        missingLeaves.append(Mismatch(chain: cluster, block: b.height, id: leaf.id, timestamp: leaf.timestamp, expected: expected))
                         continue
                     }
-                    let actual = ChainFormat.eventHash(cluster: row.cluster, node: row.node, digest: SHA256.hash(row.raw))
-                    if actual != leaf.eventHash {
-                        modifiedRows.append((Mismatch(chain: cluster, block: b.height, id: leaf.id, timestamp: leaf.timestamp, expected: leaf.eventHash), actual))
+                    let actual = Self.key(ChainFormat.eventHash(cluster: row.cluster, node: row.node, digest: SHA256.hash(row.raw)))
+                    if actual != expected {
+                        modifiedRows.append((Mismatch(chain: cluster, block: b.height, id: leaf.id, timestamp: leaf.timestamp, expected: expected), actual))
                     } else if row.timestamp != leaf.timestamp {
                         r.add(ChainProblem(.modified, cluster: cluster, block: b.height, event: leaf.id,
                                            "block \(b.height): event \(leaf.id)'s indexed timestamp was changed from \(Timestamp(microseconds: leaf.timestamp)) to \(Timestamp(microseconds: row.timestamp))"))
@@ -369,12 +418,12 @@ public struct ChainVerifier: Sendable {
         }
 
         return ChainScan(r: r, headHeight: headHeight, hashes: hashes, blockSizes: blockSizes, expectedIDs: expectedIDs,
-                         missingLeaves: missingLeaves, modifiedRows: modifiedRows, firstCreatedAt: firstCreatedAt)
+                         missingLeaves: missingLeaves, deletedOutright: deletedOutright, modifiedRows: modifiedRows, firstCreatedAt: firstCreatedAt)
     }
 
     /// Missing events older than retention's watermark were pruned; returns the others (deleted).
     private func classifyMissing(_ s: inout ChainScan, state: ChainState) -> [Mismatch] {
-        var deletedLeaves: [Mismatch] = []
+        var deletedLeaves: [Mismatch] = s.deletedOutright
         var prunedPerBlock: [Int64: Int] = [:]
         for m in s.missingLeaves {
             if m.timestamp < state.prunedBefore {

@@ -82,6 +82,7 @@ extension SQLiteStore {
                     events INTEGER NOT NULL,
                     PRIMARY KEY(cluster, hour, verb, user, resource, namespace, code_class)
                 ) WITHOUT ROWID;
+                ALTER TABLE chain_blocks ADD COLUMN fingerprints BLOB;
                 """)
         }
     }

@@ -2,6 +2,7 @@ import AuditBlock
 import AuditChain
 import Foundation
 import GRDB
+import OpenSSLKit
 
 /// The hash chain in the SQLite store (schema v4, Protocols/integrity.md):
 /// - `chain_blocks(cluster, height, previous, created_at, leaf_count, leaves_root, hash, min_ts, max_ts,
@@ -76,12 +77,15 @@ extension SQLiteStore: ChainCheckpointStore {
         let previous: [UInt8] = (head?[1] as Data?).map { [UInt8]($0) } ?? ChainFormat.zeroHash
         let block = ChainBlock.next(cluster: cluster, afterHeight: height, previous: previous,
                                     createdAt: Int64(Date().timeIntervalSince1970 * 1_000_000), leaves: leaves, batchID: batchID)
+        // The leaves are not stored: `chainBlocks` rebuilds them from the events' blocks; their
+        // fingerprints say which event a mismatch is about (integrity.md §3).
         try db.execute(sql: """
             INSERT INTO chain_blocks(cluster, height, previous, created_at, leaf_count, leaves_root, hash, min_ts, max_ts, batch_id,
-                                     first_id, last_id, leaves)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                     first_id, last_id, leaves, fingerprints)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [cluster, block.height, Data(block.previous), block.createdAt, block.leafCount, Data(block.leavesRoot),
-                             Data(block.hash), block.minTimestamp, block.maxTimestamp, batchID, firstID, lastID, Data(leaves)])
+                             Data(block.hash), block.minTimestamp, block.maxTimestamp, batchID, firstID, lastID, Data(),
+                             Data(LeafFingerprint.encode(leaves: leaves))])
     }
 
     /// Raises retention's watermark (inside the deleting transaction).
@@ -110,15 +114,47 @@ extension SQLiteStore: ChainCheckpointStore {
     public func chainBlocks(cluster: String, from: Int64, through: Int64, leaves: Bool) async throws -> [ChainBlock] {
         try await pool.read { db in
             let rows = try Row.fetchAll(db, sql: """
-                SELECT cluster, height, previous, created_at, leaf_count, leaves_root, hash, min_ts, max_ts, batch_id, \(leaves ? "leaves" : "NULL")
+                SELECT cluster, height, previous, created_at, leaf_count, leaves_root, hash, min_ts, max_ts, batch_id,
+                       \(leaves ? "leaves, fingerprints" : "NULL, NULL")
                 FROM chain_blocks WHERE cluster = ? AND height BETWEEN ? AND ? ORDER BY height
                 """, arguments: [cluster, from, through])
-            return rows.map { r in
-                ChainBlock(cluster: r[0], height: r[1], previous: [UInt8](r[2] as Data), createdAt: r[3], leafCount: r[4],
-                           leavesRoot: [UInt8](r[5] as Data), hash: [UInt8](r[6] as Data), minTimestamp: r[7], maxTimestamp: r[8],
-                           batchID: r[9], leaves: (r[10] as Data?).map { [UInt8]($0) })
+            return try rows.map { r in
+                var block = ChainBlock(cluster: r[0], height: r[1], previous: [UInt8](r[2] as Data), createdAt: r[3], leafCount: r[4],
+                                       leavesRoot: [UInt8](r[5] as Data), hash: [UInt8](r[6] as Data), minTimestamp: r[7], maxTimestamp: r[8],
+                                       batchID: r[9], leaves: (r[10] as Data?).map { [UInt8]($0) })
+                if let data = r[11] as Data? {
+                    // Damaged fingerprints leave the root to speak alone (an empty list never matches a block with events).
+                    let fingerprints = LeafFingerprint.decode([UInt8](data)) ?? []
+                    block.fingerprints = fingerprints
+                    block.leaves = try self.rebuildLeaves(db, fingerprints.map(\.id))
+                }
+                return block
             }
         }
+    }
+
+    /// The leaves of the stored events with these ids, in this order (missing ones are left out).
+    func rebuildLeaves(_ db: Database, _ ids: [Int64]) throws -> [UInt8] {
+        var blob: [UInt8] = []
+        blob.reserveCapacity(ids.count * ChainFormat.leafSize)
+        var meta: BlockMeta?
+        var rows: [BlockRow] = []
+        var events: [[UInt8]] = []
+        var cluster = ""
+        for id in ids {
+            if meta?.contains(id) != true {
+                guard let m = try block(db, containing: id) else { continue }
+                meta = m
+                rows = try blockRows(db, m)
+                events = try blockEvents(db, m)
+                cluster = try clusterName(db, m.clusterID)
+            }
+            guard let m = meta, m.contains(id) else { continue }
+            let i = Int(id - m.firstID)
+            ChainFormat.appendLeaf(&blob, id: id, timestamp: rows[i].time,
+                                   eventHash: ChainFormat.eventHash(cluster: cluster, node: rows[i].node, digest: SHA256.hash(events[i])))
+        }
+        return blob
     }
 
     public func chainFirstHeight(cluster: String, eventsSince: Int64) async throws -> Int64? {

@@ -1,4 +1,5 @@
 import AuditBlock
+import AuditChain
 import AuditModel
 import Foundation
 import GRDB
@@ -230,22 +231,50 @@ extension SQLiteStore {
 
     /// Retention: drops whole blocks whose every event is older than `cutoff` (a block spans less
     /// than an hour, so at most an hour's events before the cutoff stay), with their index
-    /// entries, keys, collision marks and rollup counts, a few blocks per transaction.
+    /// entries, keys, collision marks and rollup counts, a few blocks per transaction. A block is
+    /// kept while the chain block listing its events (one batch's) still holds a newer event, so
+    /// that a chain block's events go all together (the verifier counts a chain block with some
+    /// events gone and others left as tampered, not pruned).
     public func deleteEvents(before cutoff: Timestamp) async throws -> Int {
         var total = 0
+        var after: (maxTS: Int64, firstID: Int64) = (Int64.min, Int64.min)
         while true {
-            let (n, more) = try await pool.write { db -> (Int, Bool) in
+            let from = after
+            let (n, last, more) = try await pool.write { db -> (Int, (maxTS: Int64, firstID: Int64), Bool) in
                 try self.raisePrunedBefore(db, cutoff.microseconds)
-                let metas = try Row.fetchAll(db, sql: "SELECT \(Self.blockMetaColumns) FROM blocks WHERE max_ts < ? ORDER BY max_ts LIMIT 20",
-                                             arguments: [cutoff.microseconds]).map(BlockMeta.init)
+                let metas = try Row.fetchAll(db, sql: """
+                    SELECT \(Self.blockMetaColumns) FROM blocks WHERE max_ts < ? AND (max_ts, first_id) > (?, ?)
+                    ORDER BY max_ts, first_id LIMIT 20
+                    """, arguments: [cutoff.microseconds, from.maxTS, from.firstID]).map(BlockMeta.init)
                 var n = 0
-                for meta in metas { n += try self.dropBlock(db, meta) }
-                return (n, metas.count == 20)
+                for meta in metas where try !self.chainKeeps(db, meta, cutoff: cutoff.microseconds) { n += try self.dropBlock(db, meta) }
+                return (n, metas.last.map { (maxTS: $0.maxTS, firstID: $0.firstID) } ?? from, metas.count == 20)
             }
             total += n
+            after = last
             if !more { return total }
             await Task.yield()
         }
+    }
+
+    /// False when this block may go. The chain block listing its events (one batch's) keeps only
+    /// fingerprints of its leaves and rebuilds them from the events; when retention takes some of
+    /// its events and leaves others, it first stores the full leaves, checked against the root, so
+    /// that `verify` tells the pruned events from deleted ones. If they do not match the root (the
+    /// store was edited), the block stays for `verify` to report.
+    private func chainKeeps(_ db: Database, _ meta: BlockMeta, cutoff: Int64) throws -> Bool {
+        let s = try db.cachedStatement(sql: """
+            SELECT rowid, first_id, max_ts, leaves_root, leaf_count, fingerprints FROM chain_blocks
+            WHERE cluster = ? AND last_id >= ? AND fingerprints IS NOT NULL ORDER BY last_id LIMIT 1
+            """)
+        guard let row = try Row.fetchOne(s, arguments: [try clusterName(db, meta.clusterID), meta.firstID]) else { return false }
+        let (rowid, first, maxTS): (Int64, Int64, Int64) = (row[0], row[1], row[2])
+        guard first <= meta.lastID, maxTS >= cutoff else { return false }
+        let fingerprints = LeafFingerprint.decode([UInt8](row[5] as Data)) ?? []
+        let leaves = try rebuildLeaves(db, fingerprints.map(\.id))
+        guard SHA256.hash(leaves) == [UInt8](row[3] as Data), leaves.count == (row[4] as Int) * ChainFormat.leafSize else { return true }
+        try db.execute(sql: "UPDATE chain_blocks SET leaves = ?, fingerprints = NULL WHERE rowid = ?", arguments: [Data(leaves), rowid])
+        return false
     }
 
     /// Deletes one block and everything kept beside it; returns its event count.

@@ -250,6 +250,29 @@ extension VerificationReport {
         #expect(r.problems.first?.message.contains("covers blocks up to 5, but the chain ends at 3") == true)
     }
 
+    /// One batch (one chain block) with an event on each side of the retention cutoff: the old
+    /// one is pruned, the new one still verifies, and deleting it afterwards is deletion.
+    @Test(arguments: StoreBackend.allCases)
+    func retentionThroughTheMiddleOfABatchPrunesExactly(backend: StoreBackend) async throws {
+        let f = try await ChainFixture.make(backend)
+        _ = try await f.store.ingest(IngestBatch(cluster: "c", node: "n", batchID: "straddle", events: [
+            event("ev-old", ts: "2026-01-10T10:00:00Z"), event("ev-new", ts: "2026-01-11T10:00:00Z"),
+        ]))
+        try await f.fill(batches: 1, size: 3, start: "2026-01-12T00:00:00Z")
+        #expect(try await f.store.deleteEvents(before: try #require(Timestamp(rfc3339: "2026-01-11T00:00:00Z"))) == 1)
+        try await f.checkpoint()
+        let r = try await f.verify()
+        #expect(r.ok, "\(r.problems)")
+        #expect(r.clusters.first?.eventsPruned == 1)
+        #expect(r.clusters.first?.eventsVerified == 4)
+        let ids = try await f.ids()
+        let survivor = ids[0]
+        try await f.deleteEvents(where: "id = \(survivor)") { $0 == survivor }
+        let after = try await f.verify()
+        #expect(after.kinds == [.deleted])
+        #expect(after.problems.first?.event == survivor)
+    }
+
     @Test(arguments: StoreBackend.allCases)
     func retentionPrunesWithoutBreakingTheChain(backend: StoreBackend) async throws {
         let f = try await ChainFixture.make(backend)
