@@ -93,6 +93,8 @@ public struct Aggregator: Sendable {
         router.get("/metrics") { _, _ in self.metricsResponse() }
         router.get(RouterPath("/v1/stats")) { request, context in await self.handleStats(request, context) }
         router.get(RouterPath("/v1/collisions")) { request, context in await self.handleCollisions(request, context) }
+        router.get(RouterPath("/v1/histogram")) { request, context in await self.handleHistogram(request, context) }
+        router.get(RouterPath("/v1/facets")) { request, context in await self.handleFacets(request, context) }
         router.post(RouterPath(BatchProtocol.batchPath)) { request, context in
             await self.handleBatch(request, context, webhook: false)
         }

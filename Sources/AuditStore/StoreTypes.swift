@@ -228,6 +228,12 @@ public protocol EventStore: Sendable {
     func collisions(_ query: EventQuery) async throws -> [AuditIDCollision]
     /// Counts per dimension among the events matching the query.
     func statistics(_ query: EventQuery) async throws -> StoreStatistics
+    /// Event counts per time bucket (`bucket` µs long, aligned on multiples of it since 1970) among
+    /// the events matching the query (its limit does not apply), buckets without events left out.
+    func histogram(_ query: EventQuery, bucket: Int64) async throws -> [HistogramBucket]
+    /// The `top` most frequent values of each field among the events matching the query (its limit
+    /// does not apply): most frequent first, ties by value; an event counts once per value it holds.
+    func facets(_ query: EventQuery, fields: [FacetField], top: Int) async throws -> [FacetField: [FacetValue]]
     /// Deletes events whose order timestamp is before `cutoff`; returns how many.
     func deleteEvents(before cutoff: Timestamp) async throws -> Int
     /// The highest ingest sequence stored (0 when empty).

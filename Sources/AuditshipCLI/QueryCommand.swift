@@ -42,6 +42,9 @@ struct QueryCommand: AsyncParsableCommand {
     @Flag(help: "Keep printing new events as they are stored, in timestamp order within the lateness window (--store only).") var follow = false
     @Option(help: "With --follow: how long to hold events back to put late arrivals in order (e.g. 5s).") var lateness: String = "5s"
     @Option(help: "Only events after this cursor (X-Auditship-Next-Cursor of a previous page).") var after: String?
+    @Option(help: "Print event counts per time bucket of this width (30s, 5m, 1h, 1d) instead of events: a JSON array of {start, count}.") var histogram: String?
+    @Option(help: "Print the most frequent values of these fields (comma-separated: \(FacetField.allCases.map(\.rawValue).joined(separator: ", "))) instead of events: a JSON object of field → [{value, count}].") var facets: String?
+    @Option(help: "With --facets: how many values per field.") var top: Int = 10
     @Option(help: "json or table.") var format: Format = .json
     @Flag(help: "With --store and --format json: print the events as a proof bundle checkable against a signed checkpoint.") var withProof = false
     @Option(help: "With --with-proof: use only checkpoints signed by this key (PEM; repeatable). Default: any the store holds.") var publicKey: [String] = []
@@ -55,6 +58,13 @@ struct QueryCommand: AsyncParsableCommand {
         }
         if parseDuration(lateness) == nil { throw ValidationError("--lateness '\(lateness)' is not a duration like 5s") }
         if let after, EventCursor(after) == nil { throw ValidationError("--after '\(after)' is not a cursor") }
+        if let histogram, HistogramBucket.width(histogram) == nil { throw ValidationError("--histogram '\(histogram)' is not a width like 1m, 1h or 1d") }
+        if let facets { do { _ = try FacetField.list(facets) } catch { throw ValidationError("--facets: \(error.message)") } }
+        if top < 1 || top > 1000 { throw ValidationError("--top must be from 1 to 1000") }
+        if histogram != nil && facets != nil { throw ValidationError("give one of --histogram or --facets") }
+        if (histogram != nil || facets != nil) && (count || collisions || follow || withProof) {
+            throw ValidationError("--histogram and --facets go without --count, --collisions, --follow or --with-proof")
+        }
         if let since, Timestamp(rfc3339: since) == nil { throw ValidationError("--since '\(since)' is not an RFC 3339 time") }
         if let until, Timestamp(rfc3339: until) == nil { throw ValidationError("--until '\(until)' is not an RFC 3339 time") }
     }
@@ -82,7 +92,16 @@ struct QueryCommand: AsyncParsableCommand {
     }
 
     func queryStore(_ db: any EventStore) async throws {
-        if collisions {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        if let histogram, let width = HistogramBucket.width(histogram) {
+            let buckets = try await db.histogram(query, bucket: width)
+            FileHandle.standardOutput.write(try encoder.encode(buckets.map(HistogramResponse.init)) + Data("\n".utf8))
+        } else if let facets {
+            let fields = try FacetField.list(facets)
+            let found = try await db.facets(query, fields: fields, top: top)
+            FileHandle.standardOutput.write(try encoder.encode(FacetResponse.object(found, fields: fields)) + Data("\n".utf8))
+        } else if collisions {
             for c in try await db.collisions(query) {
                 print("{\"cluster\":\(JSONText.quote(c.cluster)),\"auditID\":\(JSONText.quote(c.auditID)),\"stage\":\(JSONText.quote(c.stage)),\"events\":\(c.events)}")
             }
@@ -173,7 +192,9 @@ struct QueryCommand: AsyncParsableCommand {
         add("namespace", namespace); add("since", since); add("until", until); add("limit", limit.map(String.init)); add("after", after)
         if count { add("count", "true") }
         var components = URLComponents(string: base.hasSuffix("/") ? String(base.dropLast()) : base)
-        components?.path = collisions ? "/v1/collisions" : BatchProtocol.eventsPath
+        if let histogram { add("bucket", histogram) }
+        if let facets { add("fields", facets); add("top", String(top)) }
+        components?.path = histogram != nil ? "/v1/histogram" : facets != nil ? "/v1/facets" : collisions ? "/v1/collisions" : BatchProtocol.eventsPath
         components?.queryItems = items.isEmpty ? nil : items
         guard let url = components?.string else { throw ValidationError("--aggregator '\(base)' is not a URL") }
         let client = try HTTPClient(tls: ClientTLSConfiguration(certificateFile: tlsCert, keyFile: tlsKey, caFile: ca))
@@ -184,7 +205,7 @@ struct QueryCommand: AsyncParsableCommand {
         if let next = response.headers["x-auditship-next-cursor"] {
             FileHandle.standardError.write(Data("more events: run again with --after \(next)\n".utf8))
         }
-        if count || format == .json || collisions {
+        if count || format == .json || collisions || histogram != nil || facets != nil {
             FileHandle.standardOutput.write(Data(response.body))
             return
         }

@@ -178,6 +178,39 @@ enum StoreBackend: String, CaseIterable, CustomStringConvertible, Sendable {
     }
 
     @Test(arguments: StoreBackend.allCases)
+    func histogramAndFacetsCountTheMatchingEvents(backend: StoreBackend) async throws {
+        let s = try await backend.make()
+        // Hour 10: alice get ×3, bob delete ×1; hour 11: alice get, carol get; one event in another cluster.
+        _ = try await s.ingest(IngestBatch(cluster: "c", node: "n1", batchID: "1", events: [
+            event("a1", ts: "2026-01-01T10:05:00Z"), event("a2", ts: "2026-01-01T10:15:00Z"),
+            event("a3", ts: "2026-01-01T10:59:59Z"), event("b1", user: "bob", verb: "delete", resource: "secrets", ts: "2026-01-01T10:30:00Z"),
+            event("a4", ts: "2026-01-01T11:00:00Z"), event("c1", user: "carol", ts: "2026-01-01T11:30:00Z"),
+        ]))
+        _ = try await s.ingest(IngestBatch(cluster: "other", node: "n9", batchID: "2", events: [event("x1", user: "bob", ts: "2026-01-01T10:10:00Z")]))
+        let hour: Int64 = 3_600_000_000
+        let h10 = try #require(Timestamp(rfc3339: "2026-01-01T10:00:00Z"))
+        let h11 = try #require(Timestamp(rfc3339: "2026-01-01T11:00:00Z"))
+        #expect(try await s.histogram(EventQuery(), bucket: hour) == [HistogramBucket(start: h10, count: 5), HistogramBucket(start: h11, count: 2)])
+        #expect(try await s.histogram(EventQuery(cluster: "c", user: "alice"), bucket: hour)
+                == [HistogramBucket(start: h10, count: 3), HistogramBucket(start: h11, count: 1)])
+        // A window cutting through the hour: only the events inside count.
+        let from = try #require(Timestamp(rfc3339: "2026-01-01T10:20:00Z"))
+        let window = EventQuery(since: from, until: h11)
+        #expect(try await s.histogram(window, bucket: hour) == [HistogramBucket(start: h10, count: 2)])
+
+        let all = try await s.facets(EventQuery(), fields: [.user, .verb, .cluster, .resource], top: 2)
+        #expect(all[.user] == [FacetValue(value: "alice", count: 4), FacetValue(value: "bob", count: 2)])
+        #expect(all[.verb] == [FacetValue(value: "get", count: 6), FacetValue(value: "delete", count: 1)])
+        #expect(all[.cluster] == [FacetValue(value: "c", count: 6), FacetValue(value: "other", count: 1)])
+        #expect(all[.resource] == [FacetValue(value: "pods", count: 6), FacetValue(value: "secrets", count: 1)])
+        let gets = try await s.facets(EventQuery(cluster: "c", verb: "get"), fields: [.user, .namespace], top: 10)
+        #expect(gets[.user] == [FacetValue(value: "alice", count: 4), FacetValue(value: "carol", count: 1)])
+        #expect(gets[.namespace] == [FacetValue(value: "default", count: 5)])
+        #expect(try await s.facets(window, fields: [.user], top: 10)[.user] == [FacetValue(value: "alice", count: 1), FacetValue(value: "bob", count: 1)])
+        #expect(try await s.facets(EventQuery(user: "nobody"), fields: [.verb], top: 10)[.verb] == [])
+    }
+
+    @Test(arguments: StoreBackend.allCases)
     func retentionDeletesOldEventsOnly(backend: StoreBackend) async throws {
         let s = try await backend.make()
         _ = try await s.ingest(IngestBatch(cluster: "c", node: "n", batchID: "1", events: [
