@@ -113,6 +113,23 @@ public enum BlockColumns {
         return w.bytes
     }
 
+    /// Only the order timestamps of an uncompressed column part (the first column), for counts
+    /// over time that need nothing else.
+    public static func decodeTimes(_ bytes: [UInt8], maxRows: Int) throws(BlockFormatError) -> [Int64] {
+        var r = ByteReader(bytes, part: "columns")
+        let n = try r.count(atMost: maxRows, "the row count")
+        guard n <= bytes.count else { throw r.error(.truncated, "\(n) rows announced in \(bytes.count) bytes") }
+        var times: [Int64] = []
+        times.reserveCapacity(n)
+        var previous: Int64 = 0
+        for i in 0..<n {
+            let v = try r.signed()
+            previous = i == 0 ? v : previous &+ v
+            times.append(previous)
+        }
+        return times
+    }
+
     /// The rows of an uncompressed column part; at most `maxRows` rows.
     public static func decode(_ bytes: [UInt8], maxRows: Int) throws(BlockFormatError) -> [BlockRow] {
         var r = ByteReader(bytes, part: "columns")

@@ -94,11 +94,11 @@ struct ByteReader {
     }
 
     /// A varint that must be at most `limit` (counts, lengths, ids).
-    mutating func count(atMost limit: Int, _ what: String) throws(BlockFormatError) -> Int {
+    mutating func count(atMost limit: Int, _ what: @autoclosure () -> String) throws(BlockFormatError) -> Int {
         let start = offset
         let v = try varint()
         guard v <= UInt64(max(0, limit)) else {
-            throw BlockFormatError(.invalid, part: part, offset: start, "\(what) \(v) is above \(limit)")
+            throw BlockFormatError(.invalid, part: part, offset: start, "\(what()) \(v) is above \(limit)")
         }
         return Int(v)
     }

@@ -65,6 +65,13 @@ public enum BlockReader {
     /// The events' exact bytes, in block order, from a `raw` part.
     /// - Parameter maxBytes: the most the part may decompress to (a store knows `rawBytes`).
     public static func events(raw: [UInt8], maxBytes requested: Int, maxEvents requestedEvents: Int = SealedBlock.maxEvents) throws(BlockFormatError) -> [[UInt8]] {
+        try events(raw: raw, maxBytes: requested, maxEvents: requestedEvents, only: nil).map { $0 ?? [] }
+    }
+
+    /// The bytes of the events at `only` (all when nil; the others are nil), in block order: the
+    /// part is checked whole, but only the events asked for are copied out.
+    public static func events(raw: [UInt8], maxBytes requested: Int, maxEvents requestedEvents: Int = SealedBlock.maxEvents,
+                              only: Set<Int>?) throws(BlockFormatError) -> [[UInt8]?] {
         // Limits come from stored rows: clamp them so that no arithmetic below can overflow.
         let maxBytes = min(max(0, requested), 1 << 40)
         let maxEvents = min(max(0, requestedEvents), SealedBlock.maxEvents)
@@ -87,11 +94,25 @@ public enum BlockReader {
             guard total <= maxBytes else { throw r.error(.invalid, "the events add up to more than \(maxBytes) bytes") }
             lengths.append(length)
         }
-        var out: [[UInt8]] = []
+        var out: [[UInt8]?] = []
         out.reserveCapacity(n)
-        for length in lengths { out.append(Array(try r.take(length))) }
+        for (i, length) in lengths.enumerated() {
+            let bytes = try r.take(length)
+            out.append(only.map { $0.contains(i) } ?? true ? Array(bytes) : nil)
+        }
         guard r.atEnd else { throw r.error(.invalid, "\(payload.count - r.offset) bytes after the last event") }
         return out
+    }
+
+    /// The order timestamps of a `columns` part, in block order.
+    public static func times(columns: [UInt8], maxBytes: Int = 64 << 20, maxRows: Int = SealedBlock.maxEvents) throws(BlockFormatError) -> [Int64] {
+        let payload: [UInt8]
+        do {
+            payload = try Zstd.decompress(columns, limit: min(max(0, maxBytes), 1 << 40))
+        } catch {
+            throw BlockFormatError(.compression, part: "columns", offset: 0, error.description)
+        }
+        return try BlockColumns.decodeTimes(payload, maxRows: maxRows)
     }
 
     /// The rows of a `columns` part.

@@ -182,6 +182,40 @@ extension SQLiteStore {
         }
     }
 
+    /// A block's order timestamps only.
+    func blockTimes(_ db: Database, _ meta: BlockMeta) throws -> [Int64] {
+        let s = try db.cachedStatement(sql: "SELECT columns FROM blocks WHERE first_id = ?")
+        guard let data = try Data.fetchOne(s, arguments: [meta.firstID]) else {
+            throw StoreError("block \(meta.firstID) vanished while it was read")
+        }
+        do {
+            let times = try BlockReader.times(columns: [UInt8](data), maxRows: meta.count)
+            guard times.count == meta.count else {
+                throw StoreError("block \(meta.firstID) is damaged: its columns hold \(times.count) events, the block says \(meta.count)")
+            }
+            return times
+        } catch let error as BlockFormatError {
+            throw StoreError("block \(meta.firstID) is damaged: \(error)")
+        }
+    }
+
+    /// The exact bytes of a block's events at these positions (the others nil).
+    func blockEvents(_ db: Database, _ meta: BlockMeta, only positions: Set<Int>) throws -> [[UInt8]?] {
+        let s = try db.cachedStatement(sql: "SELECT raw FROM blocks WHERE first_id = ?")
+        guard let data = try Data.fetchOne(s, arguments: [meta.firstID]) else {
+            throw StoreError("block \(meta.firstID) vanished while it was read")
+        }
+        do {
+            let events = try BlockReader.events(raw: [UInt8](data), maxBytes: meta.rawBytes, maxEvents: meta.count, only: positions)
+            guard events.count == meta.count else {
+                throw StoreError("block \(meta.firstID) is damaged: its raw part holds \(events.count) events, the block says \(meta.count)")
+            }
+            return events
+        } catch let error as BlockFormatError {
+            throw StoreError("block \(meta.firstID) is damaged: \(error)")
+        }
+    }
+
     /// A block's events' exact bytes, in block order.
     func blockEvents(_ db: Database, _ meta: BlockMeta) throws -> [[UInt8]] {
         let s = try db.cachedStatement(sql: "SELECT raw FROM blocks WHERE first_id = ?")

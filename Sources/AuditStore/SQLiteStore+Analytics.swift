@@ -19,6 +19,13 @@ extension SQLiteStore {
                     counts[first, default: 0] += meta.count
                     continue
                 }
+                if f.timeOnly {
+                    // Only the times column is needed.
+                    for t in try self.blockTimes(db, meta) where (f.since.map { t >= $0 } ?? true) && (f.until.map { t < $0 } ?? true) {
+                        counts[Analytics.bucketStart(t, bucket), default: 0] += 1
+                    }
+                    continue
+                }
                 for (i, row) in try self.blockRows(db, meta).enumerated() where f.matches(row, id: meta.firstID + Int64(i)) {
                     counts[Analytics.bucketStart(row.time, bucket), default: 0] += 1
                 }

@@ -111,8 +111,10 @@ extension SQLiteStore {
 
     /// Reads the bytes of matched events, block by block, and their collision marks.
     private func materialize(_ db: Database, _ matches: [Match]) throws -> [StoredEvent] {
-        var raw: [Int64: [[UInt8]]] = [:]
-        for m in matches where raw[m.block.firstID] == nil { raw[m.block.firstID] = try blockEvents(db, m.block) }
+        var wanted: [Int64: (meta: BlockMeta, positions: Set<Int>)] = [:]
+        for m in matches { wanted[m.block.firstID, default: (m.block, [])].positions.insert(m.position) }
+        var raw: [Int64: [[UInt8]?]] = [:]
+        for (first, w) in wanted { raw[first] = try blockEvents(db, w.meta, only: w.positions) }
         var flagged = Set<Int64>()
         let ids = matches.map(\.order.id)
         for chunk in stride(from: 0, to: ids.count, by: 500) {
