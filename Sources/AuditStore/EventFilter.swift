@@ -1,5 +1,8 @@
 import AuditBlock
 import AuditModel
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A query's filters applied to one stored event's row: pure, the same for every block store.
 struct EventFilter: Sendable {
@@ -14,8 +17,23 @@ struct EventFilter: Sendable {
     var until: Int64?
     var after: EventCursor?
     var ingestedAfter: Int64?
+    var group: String?
+    var apiGroup: String?
+    var name: String?
+    var code: Int?
+    var codeClass: Int?
+    var stage: String?
+    /// Matched against the raw bytes, not the row (`matchesText`).
+    var text: [UInt8]?
 
     init(_ q: EventQuery) {
+        group = q.group
+        apiGroup = q.apiGroup
+        name = q.name
+        code = q.code
+        codeClass = q.codeClass
+        stage = q.stage
+        text = q.text.map { Array($0.utf8) }
         node = q.node
         user = q.user
         verb = q.verb
@@ -34,7 +52,17 @@ struct EventFilter: Sendable {
     /// True when only time bounds filter (every event of a block inside them matches).
     var timeOnly: Bool {
         node == nil && user == nil && verb == nil && resource == nil && subresource == nil && namespace == nil
-            && after == nil && ingestedAfter == nil
+            && after == nil && ingestedAfter == nil && !hasEventFilters
+    }
+
+    var hasEventFilters: Bool {
+        group != nil || apiGroup != nil || name != nil || code != nil || codeClass != nil || stage != nil || text != nil
+    }
+
+    /// The text filter over an event's bytes.
+    func matchesText(_ bytes: [UInt8]) -> Bool {
+        guard let text, !text.isEmpty else { return true }
+        return ByteSearch.contains(bytes, text)
     }
 
     /// True when a block whose events all lie in `minTS...maxTS` is inside the time bounds.
@@ -52,6 +80,12 @@ struct EventFilter: Sendable {
         if let subresource, row.subresource != subresource { return false }
         if let namespace, row.namespace != namespace { return false }
         if let ingestedAfter, id <= ingestedAfter { return false }
+        if let group, !row.groups.contains(group) { return false }
+        if let apiGroup, row.apiGroup != apiGroup { return false }
+        if let name, row.name != name { return false }
+        if let code, row.code != code { return false }
+        if let codeClass, row.codeClass != codeClass { return false }
+        if let stage, row.stage != stage { return false }
         if let after, !(EventOrder(row, id: id) > EventOrder(after)) { return false }
         return true
     }
@@ -85,5 +119,53 @@ struct EventOrder: Comparable, Sendable {
 
     static func < (a: EventOrder, b: EventOrder) -> Bool {
         (a.timestamp, a.received, a.auditID, a.stage, a.id) < (b.timestamp, b.received, b.auditID, b.stage, b.id)
+    }
+}
+
+/// Substring search over bytes.
+enum ByteSearch {
+    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty else { return true }
+        guard haystack.count >= needle.count else { return false }
+        return haystack.withUnsafeBufferPointer { h in
+            needle.withUnsafeBufferPointer { n in
+                guard let hb = h.baseAddress, let nb = n.baseAddress else { return false }
+                let first = Int32(n[0])
+                var at = 0
+                let last = h.count - n.count
+                // memchr finds each candidate first byte at memory speed; memcmp checks the rest.
+                while at <= last {
+                    guard let p = memchr(hb + at, first, last - at + 1) else { return false }
+                    let i = hb.distance(to: p.assumingMemoryBound(to: UInt8.self))
+                    if memcmp(hb + i, nb, n.count) == 0 { return true }
+                    at = i + 1
+                }
+                return false
+            }
+        }
+    }
+}
+
+extension EventQuery {
+    /// This query without the event filters (`hasEventFilters`): what a store without them in its
+    /// index answers before applying them to each event it reads.
+    package var withoutEventFilters: EventQuery {
+        var q = self
+        q.group = nil
+        q.apiGroup = nil
+        q.name = nil
+        q.code = nil
+        q.codeClass = nil
+        q.stage = nil
+        q.text = nil
+        return q
+    }
+
+    /// Whether a stored event passes the event filters, read from its bytes.
+    package func matchesEventFilters(_ e: StoredEvent) -> Bool {
+        guard hasEventFilters else { return true }
+        guard let summary = try? EventScanner.scan(e.bytes) else { return false }
+        let f = EventFilter(EventQuery(group: group, apiGroup: apiGroup, name: name, code: code, codeClass: codeClass, stage: stage, text: text))
+        return f.matches(BlockRow(node: e.node, summary: summary), id: e.sequence) && f.matchesText(e.bytes)
     }
 }

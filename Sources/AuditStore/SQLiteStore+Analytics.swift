@@ -26,9 +26,7 @@ extension SQLiteStore {
                     }
                     continue
                 }
-                for (i, row) in try self.blockRows(db, meta).enumerated() where f.matches(row, id: meta.firstID + Int64(i)) {
-                    counts[Analytics.bucketStart(row.time, bucket), default: 0] += 1
-                }
+                try self.forEachMatch(db, plan, meta) { _, row in counts[Analytics.bucketStart(row.time, bucket), default: 0] += 1 }
             }
             return Analytics.sortedBuckets(counts)
         }
@@ -53,9 +51,7 @@ extension SQLiteStore {
                     }
                     continue
                 }
-                for (i, row) in try self.blockRows(db, meta).enumerated() where f.matches(row, id: meta.firstID + Int64(i)) {
-                    Analytics.add(row, cluster: cluster, fields: fields, to: &counts)
-                }
+                try self.forEachMatch(db, plan, meta) { _, row in Analytics.add(row, cluster: cluster, fields: fields, to: &counts) }
             }
             return Analytics.top(counts, fields: fields, top: top)
         }

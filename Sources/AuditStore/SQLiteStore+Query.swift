@@ -34,7 +34,9 @@ extension SQLiteStore {
             return true
         }
         guard try term(.node, filter.node), try term(.user, filter.user), try term(.verb, filter.verb),
-              try term(.resource, filter.resource), try term(.namespace, filter.namespace) else { return nil }
+              try term(.resource, filter.resource), try term(.namespace, filter.namespace),
+              try term(.groups, filter.group), try term(.apiGroup, filter.apiGroup), try term(.name, filter.name),
+              try term(.code, filter.code.map(String.init)), try term(.stage, filter.stage) else { return nil }
         return plan
     }
 
@@ -73,6 +75,17 @@ extension SQLiteStore {
                                 arguments: args).map(BlockMeta.init)
     }
 
+    /// Calls `body` with the position and row of each event of the block that matches the plan
+    /// (the text filter reads the block's raw part as well).
+    func forEachMatch(_ db: Database, _ plan: QueryPlan, _ meta: BlockMeta, _ body: (Int, BlockRow) throws -> Void) throws {
+        let rows = try blockRows(db, meta)
+        let raw: [[UInt8]]? = plan.filter.text == nil ? nil : try blockEvents(db, meta)
+        for (i, row) in rows.enumerated() where plan.filter.matches(row, id: meta.firstID + Int64(i)) {
+            if let raw, !plan.filter.matchesText(raw[i]) { continue }
+            try body(i, row)
+        }
+    }
+
     struct Match {
         var order: EventOrder
         var block: BlockMeta
@@ -94,9 +107,8 @@ extension SQLiteStore {
                     // Blocks come by their earliest event: once one starts after the page's last, none is needed.
                     if let last = matches.last, meta.minTS > last.order.timestamp { break }
                 }
-                for (i, row) in try self.blockRows(db, meta).enumerated() {
-                    let id = meta.firstID + Int64(i)
-                    if plan.filter.matches(row, id: id) { matches.append(Match(order: EventOrder(row, id: id), block: meta, position: i, row: row)) }
+                try self.forEachMatch(db, plan, meta) { i, row in
+                    matches.append(Match(order: EventOrder(row, id: meta.firstID + Int64(i)), block: meta, position: i, row: row))
                 }
                 if matches.count >= limit {
                     matches.sort(by: byOrder)
@@ -149,7 +161,7 @@ extension SQLiteStore {
                         continue
                     }
                 }
-                for (i, row) in try self.blockRows(db, meta).enumerated() where f.matches(row, id: meta.firstID + Int64(i)) { total += 1 }
+                try self.forEachMatch(db, plan, meta) { _, _ in total += 1 }
             }
             return total
         }
@@ -187,7 +199,7 @@ extension SQLiteStore {
                     try self.addBlockCounts(db, meta, cluster: cluster, to: &stats)
                     continue
                 }
-                for (i, row) in try self.blockRows(db, meta).enumerated() where f.matches(row, id: meta.firstID + Int64(i)) {
+                try self.forEachMatch(db, plan, meta) { _, row in
                     stats.total += 1
                     stats.byCluster[cluster, default: 0] += 1
                     stats.byNode[row.node, default: 0] += 1
@@ -335,7 +347,7 @@ extension SQLiteStore {
 extension EventFilter {
     /// True when every filter is one the block index answers exactly (no subresource, cursor or id bound).
     var onlyIndexedFilters: Bool {
-        subresource == nil && after == nil && ingestedAfter == nil
+        subresource == nil && after == nil && ingestedAfter == nil && !hasEventFilters
             && [node, user, verb, resource, namespace].allSatisfy { $0 == nil || $0?.isEmpty == false }
     }
 }

@@ -138,11 +138,40 @@ public struct EventQuery: Sendable, Hashable {
     public var ingestedAfter: Int64?
     /// With `ingestedAfter`: order by ingest sequence instead of time.
     public var ingestOrder = false
+    /// One of `user.groups`.
+    public var group: String?
+    /// `objectRef.apiGroup` ("" is the core group).
+    public var apiGroup: String?
+    /// `objectRef.name`: with resource and namespace, one object's history.
+    public var name: String?
+    /// `responseStatus.code`.
+    public var code: Int?
+    /// The response code's class: 1 to 5 for 1xx to 5xx.
+    public var codeClass: Int?
+    /// `stage` (RequestReceived, ResponseStarted, ResponseComplete, Panic).
+    public var stage: String?
+    /// Bytes the event's raw JSON must contain (case-sensitive).
+    public var text: String?
+
+    /// True when a filter beyond those of every store's index is set (group, apiGroup, name,
+    /// code, code class, stage, text): PostgreSQL's row layout applies them after reading.
+    public var hasEventFilters: Bool {
+        group != nil || apiGroup != nil || name != nil || code != nil || codeClass != nil || stage != nil || text != nil
+    }
 
     public init(cluster: String? = nil, node: String? = nil, user: String? = nil, verb: String? = nil,
                 resource: String? = nil, namespace: String? = nil, since: Timestamp? = nil,
                 until: Timestamp? = nil, limit: Int? = nil, after: EventCursor? = nil,
-                ingestedAfter: Int64? = nil, ingestOrder: Bool = false) {
+                ingestedAfter: Int64? = nil, ingestOrder: Bool = false,
+                group: String? = nil, apiGroup: String? = nil, name: String? = nil, code: Int? = nil,
+                codeClass: Int? = nil, stage: String? = nil, text: String? = nil) {
+        self.group = group
+        self.apiGroup = apiGroup
+        self.name = name
+        self.code = code
+        self.codeClass = codeClass
+        self.stage = stage
+        self.text = text
         self.after = after
         self.ingestedAfter = ingestedAfter
         self.ingestOrder = ingestOrder

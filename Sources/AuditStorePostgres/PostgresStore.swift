@@ -778,11 +778,35 @@ public final class PostgresStore: EventStore {
     // MARK: - Public operations (errors as StoreError with the server's message)
 
     public func events(_ query: EventQuery) async throws -> [StoredEvent] {
-        try await mapErrors("querying events") { try await self.eventsRaw(query) }
+        if query.hasEventFilters { return try await filteredEvents(query) }
+        return try await mapErrors("querying events") { try await self.eventsRaw(query) }
     }
 
     public func count(_ query: EventQuery) async throws -> Int {
-        try await mapErrors("counting events") { try await self.countRaw(query) }
+        if query.hasEventFilters {
+            var q = query
+            q.limit = nil
+            return try await filteredEvents(q).count
+        }
+        return try await mapErrors("counting events") { try await self.countRaw(query) }
+    }
+
+    /// The row layout has no columns for the event filters (group, apiGroup, name, code, stage,
+    /// text): the events matching the others are read page by page and each is checked.
+    func filteredEvents(_ query: EventQuery) async throws -> [StoredEvent] {
+        var base = query.withoutEventFilters
+        base.limit = 5_000
+        var out: [StoredEvent] = []
+        while true {
+            let q = base
+            let page = try await mapErrors("querying events") { try await self.eventsRaw(q) }
+            for e in page where query.matchesEventFilters(e) {
+                out.append(e)
+                if let limit = query.limit, out.count >= limit { return out }
+            }
+            guard page.count == 5_000, let last = page.last else { return out }
+            if query.ingestOrder { base.ingestedAfter = last.sequence } else { base.after = last.cursor }
+        }
     }
 
     public func collisions(_ query: EventQuery) async throws -> [AuditIDCollision] {
@@ -790,7 +814,22 @@ public final class PostgresStore: EventStore {
     }
 
     public func statistics(_ query: EventQuery) async throws -> StoreStatistics {
-        try await mapErrors("counting statistics") { try await self.statisticsRaw(query) }
+        if query.hasEventFilters {
+            var q = query
+            q.limit = nil
+            var s = StoreStatistics()
+            for e in try await filteredEvents(q) {
+                let summary = try? EventScanner.scan(e.bytes)
+                s.total += 1
+                s.byCluster[e.cluster, default: 0] += 1
+                s.byNode[e.node, default: 0] += 1
+                s.byUser[summary?.username ?? "", default: 0] += 1
+                s.byVerb[summary?.verb ?? "", default: 0] += 1
+                s.byResource[summary?.resource ?? "", default: 0] += 1
+            }
+            return s
+        }
+        return try await mapErrors("counting statistics") { try await self.statisticsRaw(query) }
     }
 
     /// Retention: drops whole daily partitions before the cutoff, deletes the rest row by row

@@ -34,8 +34,14 @@ struct QueryCommand: AsyncParsableCommand {
     @Option var verb: String?
     @Option(help: "Resource, or resource/subresource (pods/exec).") var resource: String?
     @Option var namespace: String?
-    @Option(help: "From this time (RFC 3339), inclusive.") var since: String?
-    @Option(help: "Until this time (RFC 3339), exclusive.") var until: String?
+    @Option(help: "One of user.groups.") var group: String?
+    @Option(help: "objectRef.apiGroup (\"\" for the core group).") var apiGroup: String?
+    @Option(help: "objectRef.name: with --resource and --namespace, one object's history.") var name: String?
+    @Option(help: "Response code (404) or class (4xx).") var code: String?
+    @Option(help: "Stage: RequestReceived, ResponseStarted, ResponseComplete or Panic.") var stage: String?
+    @Option(help: "Text the event's JSON must contain (case-sensitive).") var text: String?
+    @Option(help: "From this time (RFC 3339, or ago: 15m, 1h, 7d), inclusive.") var since: String?
+    @Option(help: "Until this time (RFC 3339, or ago: 15m, 1h, 7d), exclusive.") var until: String?
     @Option(help: "At most this many events.") var limit: Int?
     @Flag(help: "Print only the number of matching events.") var count = false
     @Flag(help: "Print the auditID collisions (same cluster, auditID and stage; different events) instead of events.") var collisions = false
@@ -65,14 +71,18 @@ struct QueryCommand: AsyncParsableCommand {
         if (histogram != nil || facets != nil) && (count || collisions || follow || withProof) {
             throw ValidationError("--histogram and --facets go without --count, --collisions, --follow or --with-proof")
         }
-        if let since, Timestamp(rfc3339: since) == nil { throw ValidationError("--since '\(since)' is not an RFC 3339 time") }
-        if let until, Timestamp(rfc3339: until) == nil { throw ValidationError("--until '\(until)' is not an RFC 3339 time") }
+        if let since, QueryParameters.time(since, now: QueryParameters.now) == nil { throw ValidationError("--since '\(since)' is not an RFC 3339 time or a time ago like 1h") }
+        if let until, QueryParameters.time(until, now: QueryParameters.now) == nil { throw ValidationError("--until '\(until)' is not an RFC 3339 time or a time ago like 1h") }
+        if let code, QueryParameters.code(code) == nil { throw ValidationError("--code '\(code)' is not a response code like 404 or a class like 4xx") }
     }
 
     var query: EventQuery {
-        EventQuery(cluster: cluster, node: node, user: user, verb: verb, resource: resource, namespace: namespace,
-                   since: since.flatMap { Timestamp(rfc3339: $0) }, until: until.flatMap { Timestamp(rfc3339: $0) }, limit: limit,
-                   after: after.flatMap { EventCursor($0) })
+        let now = QueryParameters.now
+        let c = code.flatMap { QueryParameters.code($0) }
+        return EventQuery(cluster: cluster, node: node, user: user, verb: verb, resource: resource, namespace: namespace,
+                          since: since.flatMap { QueryParameters.time($0, now: now) }, until: until.flatMap { QueryParameters.time($0, now: now) },
+                          limit: limit, after: after.flatMap { EventCursor($0) }, group: group, apiGroup: apiGroup, name: name,
+                          code: c?.code, codeClass: c?.codeClass, stage: stage, text: text)
     }
 
     func run() async throws {
@@ -190,6 +200,7 @@ struct QueryCommand: AsyncParsableCommand {
         func add(_ k: String, _ v: String?) { if let v { items.append(URLQueryItem(name: k, value: v)) } }
         add("cluster", cluster); add("node", node); add("user", user); add("verb", verb); add("resource", resource)
         add("namespace", namespace); add("since", since); add("until", until); add("limit", limit.map(String.init)); add("after", after)
+        add("group", group); add("apiGroup", apiGroup); add("name", name); add("code", code); add("stage", stage); add("text", text)
         if count { add("count", "true") }
         var components = URLComponents(string: base.hasSuffix("/") ? String(base.dropLast()) : base)
         if let histogram { add("bucket", histogram) }

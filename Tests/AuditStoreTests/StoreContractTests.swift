@@ -178,6 +178,45 @@ enum StoreBackend: String, CaseIterable, CustomStringConvertible, Sendable {
     }
 
     @Test(arguments: StoreBackend.allCases)
+    func eventFiltersFindOneObjectsHistoryAndMore(backend: StoreBackend) async throws {
+        let s = try await backend.make()
+        func line(_ id: String, user: String, groups: [String], verb: String, resource: String, apiGroup: String?, name: String,
+                  code: Int, stage: String = "ResponseComplete", ts: String, extra: String = "") -> IngestEvent {
+            let group = apiGroup.map { #","apiGroup":"\#($0)""# } ?? ""
+            let text = #"{"auditID":"\#(id)","stage":"\#(stage)","verb":"\#(verb)","user":{"username":"\#(user)","groups":[\#(groups.map { "\"\($0)\"" }.joined(separator: ","))]},"objectRef":{"resource":"\#(resource)","namespace":"prod","name":"\#(name)"\#(group)},"responseStatus":{"code":\#(code)},"requestReceivedTimestamp":"\#(ts)","stageTimestamp":"\#(ts)"\#(extra)}"#
+            let bytes = Array(text.utf8)
+            return IngestEvent(bytes: bytes, summary: (try? EventScanner.scan(bytes)) ?? EventSummary(), digest: SHA256.hash(bytes))
+        }
+        _ = try await s.ingest(IngestBatch(cluster: "c", node: "n", batchID: "1", events: [
+            line("e1", user: "alice", groups: ["dev", "ops"], verb: "patch", resource: "deployments", apiGroup: "apps", name: "web", code: 200, ts: "2026-02-01T10:00:01Z"),
+            line("e2", user: "bob", groups: ["dev"], verb: "delete", resource: "deployments", apiGroup: "apps", name: "web", code: 403,
+                 ts: "2026-02-01T10:00:02Z", extra: #","annotations":{"via":"kubectl-edit"}"#),
+            line("e3", user: "alice", groups: ["dev"], verb: "get", resource: "pods", apiGroup: nil, name: "web", code: 404, stage: "RequestReceived", ts: "2026-02-01T10:00:03Z"),
+        ]))
+        _ = try await s.ingest(IngestBatch(cluster: "c2", node: "m", batchID: "2", events: [
+            line("e4", user: "carol", groups: [], verb: "update", resource: "deployments", apiGroup: "apps", name: "web", code: 200, ts: "2026-02-01T09:59:59Z"),
+        ]))
+        func ids(_ q: EventQuery) async throws -> [String] {
+            try await s.events(q).map { (try? EventScanner.scan($0.bytes))?.auditID ?? "?" }
+        }
+        // One object's history across clusters, in time order.
+        #expect(try await ids(EventQuery(resource: "deployments", namespace: "prod", name: "web")) == ["e4", "e1", "e2"])
+        #expect(try await ids(EventQuery(resource: "deployments", namespace: "prod", limit: 1, name: "web")) == ["e4"])
+        #expect(try await ids(EventQuery(group: "ops")) == ["e1"])
+        #expect(try await ids(EventQuery(apiGroup: "apps")) == ["e4", "e1", "e2"])
+        #expect(try await ids(EventQuery(code: 404)) == ["e3"])
+        #expect(try await ids(EventQuery(codeClass: 4)) == ["e2", "e3"])
+        #expect(try await ids(EventQuery(stage: "RequestReceived")) == ["e3"])
+        #expect(try await ids(EventQuery(text: "kubectl-edit")) == ["e2"])
+        #expect(try await ids(EventQuery(user: "alice", codeClass: 2)) == ["e1"])
+        #expect(try await ids(EventQuery(name: "nothing-like-it")) == [])
+        #expect(try await s.count(EventQuery(codeClass: 4)) == 2)
+        #expect(try await s.count(EventQuery(cluster: "c", name: "web")) == 3)
+        #expect(try await s.statistics(EventQuery(group: "dev")).byUser == ["alice": 2, "bob": 1])
+        #expect(try await s.facets(EventQuery(name: "web"), fields: [.verb], top: 1)[.verb]?.count == 1)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
     func histogramAndFacetsCountTheMatchingEvents(backend: StoreBackend) async throws {
         let s = try await backend.make()
         // Hour 10: alice get ×3, bob delete ×1; hour 11: alice get, carol get; one event in another cluster.

@@ -56,6 +56,24 @@ import Testing
         #expect(facets["user"]?.map { $0["count"] as? Int ?? 0 } == topUsers.map(\.value))
         #expect(facets["verb"]?.first { $0["value"] as? String == "get" }?["count"] as? Int == verbsOfGets)
 
+        // One object's history, and a response class, the same through the store and the API.
+        let summaries = try events.map { try EventScanner.scan($0) }
+        let object = try #require(summaries.first { !$0.name.isEmpty && !$0.namespace.isEmpty })
+        let history = summaries.filter { $0.name == object.name && $0.resource == object.resource && $0.namespace == object.namespace }
+        let objectArgs = ["--resource", object.resource, "--namespace", object.namespace, "--name", object.name]
+        let (_, objStore) = try h.run(["query"] + store + objectArgs)
+        let (_, objAPI) = try h.run(["query"] + reader + objectArgs)
+        #expect(objStore == objAPI)
+        #expect(objStore.split(separator: "\n").count == history.count)
+        let fours = summaries.filter { ($0.responseCode ?? 0) / 100 == 4 }.count
+        let (_, codeCount) = try h.run(["query"] + reader + ["--code", "4xx", "--count"])
+        #expect(codeCount.trimmingCharacters(in: .whitespacesAndNewlines) == "\(fours)")
+        // Relative times: everything generated lies within the last 100,000 hours, nothing within the last minute.
+        let (_, recent) = try h.run(["query"] + store + ["--since", "1m", "--count"])
+        #expect(recent.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        let (_, ages) = try h.run(["query"] + reader + ["--since", "100000h", "--count"])
+        #expect(ages.trimmingCharacters(in: .whitespacesAndNewlines) == "\(events.count)")
+
         // Filters apply; a bad field is refused with what is allowed.
         let (_, onlyGets) = try h.run(["query"] + reader + ["--verb", "get", "--facets", "verb"])
         #expect(onlyGets.contains("\"count\":\(verbsOfGets)"))
