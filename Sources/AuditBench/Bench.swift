@@ -48,6 +48,8 @@ public struct Bench {
     var ingestLines: [[[UInt8]]] = []
     /// The raw SQLite insert reference of the ingest section (events/s), reused by the replay figure.
     var rawInsertRate: Double?
+    /// Store sizes the query section measures at (`auditship bench --scale`).
+    public var queryScales: [Int] = [1_000_000]
 
     public init(quick: Bool, policy: String, level: Int32, workDir: String?, progress: Bool) throws {
         self.quick = quick

@@ -21,6 +21,7 @@ struct BenchCommand: AsyncParsableCommand {
             """)
 
     @Flag(help: "Small sizes, for a smoke run.") var quick = false
+    @Option(help: "Store sizes for the query figures, comma-separated (1m, 10m, 100m or a number). Default 1m.") var scale: String = "1m"
     @Option(help: "table or json.") var format: String = "table"
     @Option(help: "Kubernetes audit Policy for the pipeline figure.") var policy: String = "Deploy/policies/recommended.yaml"
     @Option(help: "gzip level of the agent and of the zlib reference.") var gzipLevel: Int32 = 1
@@ -45,6 +46,14 @@ struct BenchCommand: AsyncParsableCommand {
         }
         var bench = try Bench(quick: quick, policy: policy, level: gzipLevel, workDir: workDir, progress: format == "table")
         if let postgres { bench.postgres = try PostgresLocation(postgres) }
+        var scales: [Int] = []
+        for part in scale.split(separator: ",") {
+            let t = part.trimmingCharacters(in: .whitespaces).lowercased()
+            let n = t.hasSuffix("m") ? Int(t.dropLast()).map { $0 * 1_000_000 } : t.hasSuffix("k") ? Int(t.dropLast()).map { $0 * 1_000 } : Int(t)
+            guard let n, n > 0 else { throw ValidationError("--scale: '\(part)' is not a size like 1m, 10m or 250000") }
+            scales.append(n)
+        }
+        bench.queryScales = scales
         defer { bench.cleanUp() }
         var sections: Set<String>?
         if let only {
