@@ -219,17 +219,11 @@ public struct LeafFingerprint: Sendable, Hashable {
         let leaves = ChainFormat.leaves(blob) ?? []
         var out: [UInt8] = []
         out.reserveCapacity(leaves.count * (prefixSize + 4) + 4)
-        func varint(_ v: UInt64) {
-            var v = v
-            while v >= 0x80 { out.append(UInt8(v & 0x7F) | 0x80); v >>= 7 }
-            out.append(UInt8(v))
-        }
-        func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
-        varint(UInt64(leaves.count))
+        Varint.append(UInt64(leaves.count), to: &out)
         var id: Int64 = 0, ts: Int64 = 0
         for l in leaves {
-            varint(zigzag(l.id &- id))
-            varint(zigzag(l.timestamp &- ts))
+            Varint.append(Varint.zigzag(l.id &- id), to: &out)
+            Varint.append(Varint.zigzag(l.timestamp &- ts), to: &out)
             id = l.id
             ts = l.timestamp
         }
@@ -240,26 +234,14 @@ public struct LeafFingerprint: Sendable, Hashable {
     /// Decodes `encode`'s bytes; nil when they are not well formed.
     public static func decode(_ bytes: [UInt8]) -> [LeafFingerprint]? {
         var i = 0
-        func varint() -> UInt64? {
-            var v: UInt64 = 0, shift: UInt64 = 0
-            while i < bytes.count, shift < 64 {
-                let b = bytes[i]
-                i += 1
-                v |= UInt64(b & 0x7F) << shift
-                if b < 0x80 { return v }
-                shift += 7
-            }
-            return nil
-        }
-        func unzigzag(_ v: UInt64) -> Int64 { Int64(bitPattern: v >> 1) ^ -Int64(bitPattern: v & 1) }
-        guard let n = varint(), n <= UInt64(bytes.count) else { return nil }
+        guard let n = Varint.read(bytes, at: &i), n <= UInt64(bytes.count) else { return nil }
         var out: [LeafFingerprint] = []
         out.reserveCapacity(Int(n))
         var id: Int64 = 0, ts: Int64 = 0
         for _ in 0..<n {
-            guard let d = varint(), let t = varint() else { return nil }
-            id = id &+ unzigzag(d)
-            ts = ts &+ unzigzag(t)
+            guard let d = Varint.read(bytes, at: &i), let t = Varint.read(bytes, at: &i) else { return nil }
+            id = id &+ Varint.unzigzag(d)
+            ts = ts &+ Varint.unzigzag(t)
             out.append(LeafFingerprint(id: id, timestamp: ts, prefix: []))
         }
         guard bytes.count - i == out.count * prefixSize else { return nil }

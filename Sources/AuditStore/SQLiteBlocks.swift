@@ -1,4 +1,5 @@
 import AuditBlock
+import AuditChain
 import AuditModel
 import Foundation
 import GRDB
@@ -165,72 +166,61 @@ extension SQLiteStore {
         return id < meta.firstID + Int64(meta.count) ? meta : nil
     }
 
-    /// A block's rows (its search columns), decoded.
-    func blockRows(_ db: Database, _ meta: BlockMeta) throws -> [BlockRow] {
+    /// A block's column part, compressed.
+    private func columnsPart(_ db: Database, _ meta: BlockMeta) throws -> [UInt8] {
         let s = try db.cachedStatement(sql: "SELECT columns FROM blocks WHERE first_id = ?")
         guard let data = try Data.fetchOne(s, arguments: [meta.firstID]) else {
             throw StoreError("block \(meta.firstID) vanished while it was read")
         }
+        return [UInt8](data)
+    }
+
+    /// Reads a part of a block, checking that it holds the block's event count.
+    private func decoded<T>(_ meta: BlockMeta, _ what: String, _ read: () throws(BlockFormatError) -> [T]) throws -> [T] {
         do {
-            let rows = try BlockReader.rows(columns: [UInt8](data), maxRows: meta.count)
-            guard rows.count == meta.count else {
-                throw StoreError("block \(meta.firstID) is damaged: its columns hold \(rows.count) events, the block says \(meta.count)")
+            let items = try read()
+            guard items.count == meta.count else {
+                throw StoreError("block \(meta.firstID) is damaged: its \(what) hold \(items.count) events, the block says \(meta.count)")
             }
-            return rows
+            return items
         } catch let error as BlockFormatError {
             throw StoreError("block \(meta.firstID) is damaged: \(error)")
         }
+    }
+
+    /// A block's rows (its search columns), decoded.
+    func blockRows(_ db: Database, _ meta: BlockMeta) throws -> [BlockRow] {
+        let part = try columnsPart(db, meta)
+        return try decoded(meta, "columns") { () throws(BlockFormatError) in try BlockReader.rows(columns: part, maxRows: meta.count) }
     }
 
     /// A block's order timestamps only.
     func blockTimes(_ db: Database, _ meta: BlockMeta) throws -> [Int64] {
-        let s = try db.cachedStatement(sql: "SELECT columns FROM blocks WHERE first_id = ?")
-        guard let data = try Data.fetchOne(s, arguments: [meta.firstID]) else {
-            throw StoreError("block \(meta.firstID) vanished while it was read")
-        }
-        do {
-            let times = try BlockReader.times(columns: [UInt8](data), maxRows: meta.count)
-            guard times.count == meta.count else {
-                throw StoreError("block \(meta.firstID) is damaged: its columns hold \(times.count) events, the block says \(meta.count)")
-            }
-            return times
-        } catch let error as BlockFormatError {
-            throw StoreError("block \(meta.firstID) is damaged: \(error)")
-        }
+        let part = try columnsPart(db, meta)
+        return try decoded(meta, "columns") { () throws(BlockFormatError) in try BlockReader.times(columns: part, maxRows: meta.count) }
     }
 
     /// The exact bytes of a block's events at these positions (the others nil).
     func blockEvents(_ db: Database, _ meta: BlockMeta, only positions: Set<Int>) throws -> [[UInt8]?] {
-        let s = try db.cachedStatement(sql: "SELECT raw FROM blocks WHERE first_id = ?")
-        guard let data = try Data.fetchOne(s, arguments: [meta.firstID]) else {
-            throw StoreError("block \(meta.firstID) vanished while it was read")
-        }
-        do {
-            let events = try BlockReader.events(raw: [UInt8](data), maxBytes: meta.rawBytes, maxEvents: meta.count, only: positions)
-            guard events.count == meta.count else {
-                throw StoreError("block \(meta.firstID) is damaged: its raw part holds \(events.count) events, the block says \(meta.count)")
-            }
-            return events
-        } catch let error as BlockFormatError {
-            throw StoreError("block \(meta.firstID) is damaged: \(error)")
+        let part = try rawPart(db, meta)
+        return try decoded(meta, "raw part") { () throws(BlockFormatError) in
+            try BlockReader.events(raw: part, maxBytes: meta.rawBytes, maxEvents: meta.count, only: positions)
         }
     }
 
     /// A block's events' exact bytes, in block order.
     func blockEvents(_ db: Database, _ meta: BlockMeta) throws -> [[UInt8]] {
+        let part = try rawPart(db, meta)
+        return try decoded(meta, "raw part") { () throws(BlockFormatError) in try BlockReader.events(raw: part, maxBytes: meta.rawBytes, maxEvents: meta.count) }
+    }
+
+    /// A block's raw part, compressed.
+    private func rawPart(_ db: Database, _ meta: BlockMeta) throws -> [UInt8] {
         let s = try db.cachedStatement(sql: "SELECT raw FROM blocks WHERE first_id = ?")
         guard let data = try Data.fetchOne(s, arguments: [meta.firstID]) else {
             throw StoreError("block \(meta.firstID) vanished while it was read")
         }
-        do {
-            let events = try BlockReader.events(raw: [UInt8](data), maxBytes: meta.rawBytes, maxEvents: meta.count)
-            guard events.count == meta.count else {
-                throw StoreError("block \(meta.firstID) is damaged: its raw part holds \(events.count) events, the block says \(meta.count)")
-            }
-            return events
-        } catch let error as BlockFormatError {
-            throw StoreError("block \(meta.firstID) is damaged: \(error)")
-        }
+        return [UInt8](data)
     }
 
     /// A block's index: term ids and how many of its events hold each.
@@ -243,27 +233,16 @@ extension SQLiteStore {
         return list
     }
 
-    /// The field and value of term ids (cached).
-    func termValues(_ db: Database, _ ids: some Sequence<Int64>) throws -> [Int64: (field: BlockField, value: String)] {
+    /// Every term of these fields, by id: read once per query, so that a block's term list is
+    /// resolved by dictionary look-ups and the terms of other fields (object names, IPs) are
+    /// skipped without being read.
+    func terms(_ db: Database, of fields: Set<BlockField>) throws -> [Int64: (field: BlockField, value: String)] {
+        guard !fields.isEmpty else { return [:] }
         var out: [Int64: (field: BlockField, value: String)] = [:]
-        var missing: [Int64] = []
-        termNames.withLock { cache in
-            for id in ids {
-                if let v = cache[id] { out[id] = v } else { missing.append(id) }
-            }
-        }
-        for chunk in stride(from: 0, to: missing.count, by: 500) {
-            let part = missing[chunk..<min(missing.count, chunk + 500)]
-            let rows = try Row.fetchAll(db, sql: "SELECT id, field, value FROM terms WHERE id IN (\(part.map(String.init).joined(separator: ",")))")
-            termNames.withLock { cache in
-                if cache.count > 200_000 { cache.removeAll(keepingCapacity: true) }
-                for r in rows {
-                    guard let field = BlockField(rawValue: UInt8(clamping: r[1] as Int)) else { continue }
-                    let v = (field: field, value: r[2] as String)
-                    cache[r[0]] = v
-                    out[r[0]] = v
-                }
-            }
+        let list = fields.map { String($0.rawValue) }.joined(separator: ",")
+        for r in try Row.fetchAll(db, sql: "SELECT id, field, value FROM terms WHERE field IN (\(list))") {
+            guard let field = BlockField(rawValue: UInt8(clamping: r[1] as Int)) else { continue }
+            out[r[0]] = (field: field, value: r[2] as String)
         }
         return out
     }
@@ -310,15 +289,10 @@ enum BlockTermList {
     static func encode(_ list: [(term: Int64, events: Int)]) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(list.count * 4)
-        func varint(_ v: UInt64) {
-            var v = v
-            while v >= 0x80 { out.append(UInt8(v & 0x7F) | 0x80); v >>= 7 }
-            out.append(UInt8(v))
-        }
         var previous: Int64 = 0
         for item in list.sorted(by: { $0.term < $1.term }) {
-            varint(UInt64(item.term - previous))
-            varint(UInt64(max(0, item.events)))
+            Varint.append(UInt64(item.term - previous), to: &out)
+            Varint.append(UInt64(max(0, item.events)), to: &out)
             previous = item.term
         }
         return out
@@ -327,21 +301,10 @@ enum BlockTermList {
     static func decode(_ bytes: [UInt8]) -> [(term: Int64, events: Int)]? {
         var out: [(term: Int64, events: Int)] = []
         var i = 0
-        func varint() -> UInt64? {
-            var v: UInt64 = 0
-            var shift: UInt64 = 0
-            while i < bytes.count, shift < 64 {
-                let b = bytes[i]
-                i += 1
-                v |= UInt64(b & 0x7F) << shift
-                if b < 0x80 { return v }
-                shift += 7
-            }
-            return nil
-        }
         var term: Int64 = 0
         while i < bytes.count {
-            guard let d = varint(), let n = varint(), d <= UInt64(Int64.max - term), n <= UInt64(Int.max) else { return nil }
+            guard let d = Varint.read(bytes, at: &i), let n = Varint.read(bytes, at: &i),
+                  d <= UInt64(Int64.max - term), n <= UInt64(Int.max) else { return nil }
             term += Int64(d)
             out.append((term, Int(n)))
         }

@@ -37,16 +37,13 @@ extension SQLiteStore {
             guard let plan = try self.plan(db, query) else { return Analytics.top([:], fields: fields, top: top) }
             let f = plan.filter
             var counts: [FacetField: [String: Int]] = [:]
-            let wanted = Set(fields.compactMap(\.blockField))
+            let names = f.timeOnly ? try self.terms(db, of: Set(fields.compactMap(\.blockField))) : [:]
             for meta in try self.candidates(db, plan, order: .none) {
                 let cluster = try self.clusterName(db, meta.clusterID)
                 if f.timeOnly, f.covers(minTS: meta.minTS, maxTS: meta.maxTS) {
                     if fields.contains(.cluster) { counts[.cluster, default: [:]][cluster, default: 0] += meta.count }
-                    let list = try self.blockTerms(db, meta)
-                    let names = try self.termValues(db, list.map(\.term))
-                    for (term, events) in list {
-                        guard let (field, value) = names[term], wanted.contains(field), !value.isEmpty,
-                              let facet = FacetField(field) else { continue }
+                    for (term, events) in try self.blockTerms(db, meta) {
+                        guard let (field, value) = names[term], !value.isEmpty, let facet = FacetField(field) else { continue }
                         counts[facet, default: [:]][value, default: 0] += events
                     }
                     continue

@@ -192,11 +192,12 @@ extension SQLiteStore {
             guard let plan = try self.plan(db, query) else { return StoreStatistics() }
             let f = plan.filter
             var stats = StoreStatistics()
+            let names = f.timeOnly ? try self.terms(db, of: [.node, .user, .verb, .resource]) : [:]
             for meta in try self.candidates(db, plan, order: .none) {
                 let cluster = try self.clusterName(db, meta.clusterID)
                 if f.timeOnly, f.covers(minTS: meta.minTS, maxTS: meta.maxTS) {
                     // A whole block: its own index holds the counts.
-                    try self.addBlockCounts(db, meta, cluster: cluster, to: &stats)
+                    try self.addBlockCounts(db, meta, cluster: cluster, names: names, to: &stats)
                     continue
                 }
                 try self.forEachMatch(db, plan, meta) { _, row in
@@ -214,9 +215,9 @@ extension SQLiteStore {
 
     /// Adds a whole block's counts per node, user, verb and resource from its term list; events
     /// without a value count under "" as a row-by-row count does.
-    private func addBlockCounts(_ db: Database, _ meta: BlockMeta, cluster: String, to stats: inout StoreStatistics) throws {
+    private func addBlockCounts(_ db: Database, _ meta: BlockMeta, cluster: String, names: [Int64: (field: BlockField, value: String)],
+                                to stats: inout StoreStatistics) throws {
         let list = try blockTerms(db, meta)
-        let names = try termValues(db, list.map(\.term))
         var counted: [BlockField: Int] = [:]
         for (term, events) in list {
             guard let (field, value) = names[term] else { continue }
@@ -318,10 +319,10 @@ extension SQLiteStore {
     public func countsByNode() async throws -> [(cluster: String, node: String, events: Int)] {
         try await pool.read { db in
             var counts: [String: [String: Int]] = [:]
+            let names = try self.terms(db, of: [.node])
             for meta in try Row.fetchAll(db, sql: "SELECT \(Self.blockMetaColumns) FROM blocks").map(BlockMeta.init) {
                 let cluster = try self.clusterName(db, meta.clusterID)
                 let list = try self.blockTerms(db, meta)
-                let names = try self.termValues(db, list.map(\.term))
                 for (term, events) in list where names[term]?.field == .node {
                     counts[cluster, default: [:]][names[term]?.value ?? "", default: 0] += events
                 }

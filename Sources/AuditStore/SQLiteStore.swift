@@ -24,9 +24,8 @@ public final class SQLiteStore: EventStore {
 
     let pool: DatabasePool
     private let dims = Mutex<[DimKey: Int64]>([:])
-    /// Term ids by field and value, term values by id, cluster names by dictionary id.
+    /// Term ids by field and value, cluster names by dictionary id.
     let terms = Mutex<[TermKey: Int64]>([:])
-    let termNames = Mutex<[Int64: (field: BlockField, value: String)]>([:])
     let clusterNames = Mutex<[Int64: String]>([:])
     /// Group commit of ingest batches (set once in init).
     private let committerBox = Mutex<GroupCommitter<PreparedBatch>?>(nil)
