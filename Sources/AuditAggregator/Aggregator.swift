@@ -213,6 +213,7 @@ public struct Aggregator: Sendable {
                 total + Int64(((try? FileManager.default.attributesOfItem(atPath: p))?[.size] as? Int) ?? 0)
             }
             metrics.storeSize(size)
+            metrics.sqliteMemory(SQLiteMemory.used()?.current ?? 0)
         }
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                         body: .init(byteBuffer: ByteBuffer(string: metrics.prometheusText())))

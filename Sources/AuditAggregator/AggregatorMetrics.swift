@@ -17,6 +17,7 @@ public final class AggregatorMetrics: Sendable {
         var latency = Histogram()
         var retentionDeleted = 0
         var storeBytes: Int64 = 0
+        var sqliteMemoryBytes: Int64 = 0
         var alerts: [AlertKey: Int] = [:]
         var notifications: [String: Int] = [:]
         var checkpoints: [String: Int] = [:]
@@ -47,6 +48,7 @@ public final class AggregatorMetrics: Sendable {
     func refusedLine(_ reason: String) { state.withLock { $0.refusedLines[reason, default: 0] += 1 } }
     func retention(deleted: Int) { state.withLock { $0.retentionDeleted += deleted } }
     func storeSize(_ bytes: Int64) { state.withLock { $0.storeBytes = bytes } }
+    func sqliteMemory(_ bytes: Int64) { state.withLock { $0.sqliteMemoryBytes = bytes } }
     func alertFired(rule: String, severity: String, notify: Bool) {
         state.withLock { $0.alerts[AlertKey(rule: rule, severity: severity, notify: notify), default: 0] += 1 }
     }
@@ -93,6 +95,7 @@ public final class AggregatorMetrics: Sendable {
         for (r, v) in s.checkpointErrors.sorted(by: { $0.key < $1.key }) { out.sample("auditship_aggregator_checkpoint_errors_total", ["stage": r], Double(v)) }
         out.gauge("auditship_aggregator_last_checkpoint_timestamp_seconds", "When this aggregator last completed a checkpoint round without error, whether or not a head had moved (Unix time; 0: never).", s.lastCheckpointRound)
         out.gauge("auditship_aggregator_store_bytes", "Size of the store on disk (SQLite: database and WAL).", Double(s.storeBytes))
+        out.gauge("auditship_aggregator_sqlite_memory_bytes", "Heap SQLite holds in this process (page caches, statements), by its own count; 0 with another store.", Double(s.sqliteMemoryBytes))
         return out.text
     }
 }

@@ -1,4 +1,5 @@
 import AuditGenerator
+import CurlClient
 import AuditStore
 import Foundation
 import Synchronization
@@ -84,6 +85,8 @@ public struct SoakRun {
         var cpu: [Double]
         var written: Int
         var stored: Int64
+        /// The aggregator's SQLite heap by its own count (nil when /metrics did not answer).
+        var sqliteMiB: Double?
     }
 
     static func rssMiB(_ pid: Int32) -> Double {
@@ -125,10 +128,20 @@ public struct SoakRun {
         var samples: [Sample] = []
         let start = ContinuousClock.now
         func elapsed() -> Double { bench.seconds(since: start) }
+        // The aggregator's own count of SQLite's heap, beside its RSS (GET /metrics).
+        let metricsClient = try HTTPClient(tls: ClientTLSConfiguration(certificateFile: certs + "/agent-soak-n1.pem",
+                                                                       keyFile: certs + "/agent-soak-n1-key.pem", caFile: certs + "/ca.pem"))
+        func sqliteMiB() -> Double? {
+            guard let r = try? metricsClient.request(method: "GET", url: "https://\(address)/metrics", timeoutSeconds: 10), r.status == 200 else { return nil }
+            for line in r.bodyText.split(separator: "\n") where line.hasPrefix("auditship_aggregator_sqlite_memory_bytes ") {
+                return line.split(separator: " ").last.flatMap { Double($0) }.map { $0 / 1_048_576 }
+            }
+            return nil
+        }
         func sample() async throws {
             samples.append(Sample(seconds: elapsed(), rss: pids.map(Self.rssMiB), fds: pids.map(Self.fdCount),
                                   cpu: pids.map(Bench.cpuSeconds), written: writers.reduce(0) { $0 + $1.written.load(ordering: .relaxed) },
-                                  stored: try await reader.lastSequence()))
+                                  stored: try await reader.lastSequence(), sqliteMiB: sqliteMiB()))
             if let s = samples.last {
                 bench.say(String(format: "soak: %5.0f s  written %d  stored %d  RSS %@ MiB  fds %@", s.seconds, s.written, s.stored,
                                  s.rss.map { String(format: "%.1f", $0) }.joined(separator: "/"), s.fds.map(String.init).joined(separator: "/")))
@@ -160,12 +173,13 @@ public struct SoakRun {
         let names = ["aggregator", "agent n1", "agent n2", "agent n3"]
         var out = "auditship soak: \(rate) events/s for \(Int(duration)) s, rotation every \(rotateBytes >> 20) MiB keeping \(backups) backups\n\n"
         out += "   time    written     stored  " + names.map { $0.padding(toLength: 22, withPad: " ", startingAt: 0) }.joined() + "\n"
-        out += "      s                        " + names.map { _ in "RSS MiB  fds  CPU s   " }.joined() + "\n"
+        out += "      s                        " + names.map { _ in "RSS MiB  fds  CPU s   " }.joined() + "aggregator's SQLite heap, MiB\n"
         for s in samples {
             out += String(format: "%7.0f %10d %10d  ", s.seconds, s.written, s.stored)
             for i in names.indices {
                 out += String(format: "%7.1f %4d %7.1f   ", s.rss[i], s.fds[i], s.cpu[i])
             }
+            out += s.sqliteMiB.map { String(format: "%7.1f", $0) } ?? "      -"
             out += "\n"
         }
         out += "\n"
@@ -180,6 +194,10 @@ public struct SoakRun {
                               names[i], warm.rss[i], last.rss[i], growth / hours, samples.map { $0.rss[i] }.max() ?? 0,
                               warm.fds[i], last.fds[i], samples.map { $0.fds[i] }.max() ?? 0, flat ? "flat" : "GROWING")
             }
+        }
+        if let warm, let last = samples.last, let a = warm.sqliteMiB, let b = last.sqliteMiB {
+            out += String(format: "aggregator's SQLite heap (its own count): %.1f → %.1f MiB after warm-up, peak %.1f; the rest of its RSS %.1f → %.1f MiB\n",
+                          a, b, samples.compactMap(\.sqliteMiB).max() ?? b, warm.rss[0] - a, last.rss[0] - b)
         }
         out += "written \(written), stored \(stored)\(stored == written ? " (every event, once)" : " — MISMATCH"); caught up \(String(format: "%.1f", caughtUpIn)) s after the writers stopped\n"
         return out

@@ -67,6 +67,8 @@ import Glibc
         #expect(value("auditship_aggregator_refusals_total", ["reason": "bad_gzip"]) == 1)
         #expect(value("auditship_aggregator_refused_events_total", ["reason": "too_deep"]) == 1)
         #expect(value("auditship_aggregator_events_stored_total", ["cluster": "a", "node": "n1"]) == Double(good.count))
+        // SQLite's own count of its heap (page caches), beside the process's RSS.
+        #expect((value("auditship_aggregator_sqlite_memory_bytes", [:]) ?? 0) > 0)
         #expect(try client.request(method: "GET", url: "http://\(address)/readyz").status == 200)
     }
 
