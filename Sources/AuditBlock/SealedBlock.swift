@@ -106,24 +106,21 @@ public enum BlockReader {
 
     /// The order timestamps of a `columns` part, in block order.
     public static func times(columns: [UInt8], maxBytes: Int = 64 << 20, maxRows: Int = SealedBlock.maxEvents) throws(BlockFormatError) -> [Int64] {
-        let payload: [UInt8]
-        do {
-            payload = try Zstd.decompress(columns, limit: min(max(0, maxBytes), 1 << 40))
-        } catch {
-            throw BlockFormatError(.compression, part: "columns", offset: 0, error.description)
-        }
-        return try BlockColumns.decodeTimes(payload, maxRows: maxRows)
+        try BlockColumns.decodeTimes(try columnsPayload(columns, maxBytes: maxBytes), maxRows: maxRows)
     }
 
     /// The rows of a `columns` part.
     public static func rows(columns: [UInt8], maxBytes: Int = 64 << 20, maxRows: Int = SealedBlock.maxEvents) throws(BlockFormatError) -> [BlockRow] {
-        let payload: [UInt8]
+        try BlockColumns.decode(try columnsPayload(columns, maxBytes: maxBytes), maxRows: maxRows)
+    }
+
+    /// A `columns` part decompressed, never past `maxBytes`.
+    private static func columnsPayload(_ columns: [UInt8], maxBytes: Int) throws(BlockFormatError) -> [UInt8] {
         do {
-            payload = try Zstd.decompress(columns, limit: min(max(0, maxBytes), 1 << 40))
+            return try Zstd.decompress(columns, limit: min(max(0, maxBytes), 1 << 40))
         } catch {
             throw BlockFormatError(.compression, part: "columns", offset: 0, error.description)
         }
-        return try BlockColumns.decode(payload, maxRows: maxRows)
     }
 }
 
