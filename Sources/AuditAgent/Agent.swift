@@ -26,8 +26,9 @@ public final class Agent {
     var fileIDs: [ObjectIdentifier: Int] = [:]
     var nextFileID = 0
     var knownRecords: [CheckpointRecord] = []
-    /// Files already classified, by path, with the inode and size they had then.
-    var classified: [String: (device: UInt64, inode: UInt64, size: Int64, verdict: FileVerdict)] = [:]
+    /// Files already classified, by path, with the inode and size they had then, and their stamp
+    /// (a verdict holds only while the stamp does: inodes are reused).
+    var classified: [String: (device: UInt64, inode: UInt64, size: Int64, verdict: FileVerdict, stamp: FileStamp)] = [:]
     /// First bytes of files on disk, by path, for fingerprint matching (valid while device and inode match).
     var prefixes: [String: FilePrefix] = [:]
     var roundRobin = 0
@@ -674,8 +675,8 @@ public final class Agent {
     func prefix(of path: String) -> FilePrefix? {
         var st = stat()
         guard stat(path, &st) == 0 else { prefixes[path] = nil; return nil }
-        if let p = prefixes[path], p.device == UInt64(st.st_dev), p.inode == UInt64(st.st_ino),
-           p.bytes.count >= FileIdentity.maxFingerprintBytes || p.isGzip || p.size == Int64(st.st_size) {
+        // Only while the file is the same and unchanged: a new file may reuse a deleted one's inode.
+        if let p = prefixes[path], FileStamp(st).isUnchanged(since: p.stamp), p.size == Int64(st.st_size) {
             return p
         }
         let p = try? FilePrefix(path: path)
@@ -687,11 +688,11 @@ public final class Agent {
     func classify(_ path: String, in source: LogSource) {
         var st = stat()
         guard stat(path, &st) == 0 else { return }
-        let device = UInt64(st.st_dev), inode = UInt64(st.st_ino), size = Int64(st.st_size)
+        let device = UInt64(st.st_dev), inode = UInt64(st.st_ino), size = Int64(st.st_size), stamp = FileStamp(st)
         // An open file renamed (rotation): follow it under its new name.
         for s in sources {
             for f in s.files where f.identity.device == device && f.identity.inode == inode && f.isCompressed {
-                classified[path] = (device, inode, size, .open)
+                classified[path] = (device, inode, size, .open, stamp)
                 return  // a compressed backup already being read
             }
             for f in s.files where f.identity.device == device && f.identity.inode == inode && !f.isCompressed {
@@ -699,11 +700,11 @@ public final class Agent {
                     if f.path == s.livePath { logger.info("file rotated", metadata: ["file.path": "\(f.path)", "file.new_path": "\(path)"]) }
                     f.path = path
                 }
-                classified[path] = (device, inode, size, .open)
+                classified[path] = (device, inode, size, .open, stamp)
                 return
             }
         }
-        if let c = classified[path], c.device == device, c.inode == inode, c.verdict != .open {
+        if let c = classified[path], stamp.isUnchanged(since: c.stamp), c.size == size, c.verdict != .open {
             if c.verdict == .done || c.verdict == .ignored { return }
         }
         if size == 0 && path == source.livePath {
@@ -719,17 +720,17 @@ public final class Agent {
         // A copy of a file being read (a .gz twin of a backup still open): ignore it.
         for s in sources {
             for f in s.files where prefix.matches(f.identity.fingerprint, length: f.identity.fingerprintLength) && f.identity.fingerprintLength > 0 {
-                classified[path] = (device, inode, size, .ignored)
+                classified[path] = (device, inode, size, .ignored, stamp)
                 return
             }
         }
         let record = knownRecords.first { prefix.matches($0.identity.fingerprint, length: $0.identity.fingerprintLength) && $0.identity.fingerprintLength > 0 }
         if let record, record.complete == true {
-            classified[path] = (device, inode, size, .done)
+            classified[path] = (device, inode, size, .done, stamp)
             return
         }
         openFile(path, in: source, prefix: prefix, record: record)
-        classified[path] = (device, inode, size, .open)
+        classified[path] = (device, inode, size, .open, stamp)
     }
 
     func openFile(_ path: String, in source: LogSource, prefix: FilePrefix?, record: CheckpointRecord?) {

@@ -31,15 +31,14 @@ enum FileVerdict {
 struct FilePrefix {
     var bytes: [UInt8]
     var isGzip: Bool
-    var device: UInt64
-    var inode: UInt64
+    /// Which file this was read from, and its change time then.
+    var stamp: FileStamp
     var size: Int64
 
     init(path: String) throws {
         let file = try OpenFile(path: path)
-        let (id, size) = try file.identity()
-        self.device = id.device
-        self.inode = id.inode
+        let (_, size) = try file.identity()
+        self.stamp = try file.stamp()
         self.size = size
         var head = [UInt8](repeating: 0, count: 2)
         let n = try file.read(into: &head, at: 0)
@@ -64,6 +63,34 @@ struct FilePrefix {
     }
 
     var fingerprint: String { FileIdentity.hex(bytes.withUnsafeBytes { FileIdentity.fnv1a($0) }) }
+}
+
+/// A file as `stat` tells it apart: device, inode and change time.
+///
+/// Device and inode alone do not name a file for long: when a rotated backup is deleted,
+/// the filesystem may give its inode to the next file it creates, very often the new live
+/// file. Creating a file (and every write) sets its change time, so a cache entry that
+/// also remembers the change time can tell the new file from the old one.
+struct FileStamp: Equatable {
+    var device: UInt64
+    var inode: UInt64
+    var changeSeconds: Int64
+    var changeNanoseconds: Int64
+
+    init(device: UInt64, inode: UInt64, changeSeconds: Int64, changeNanoseconds: Int64) {
+        self.device = device
+        self.inode = inode
+        self.changeSeconds = changeSeconds
+        self.changeNanoseconds = changeNanoseconds
+    }
+
+    init(_ st: stat) {
+        self.init(device: UInt64(st.st_dev), inode: UInt64(st.st_ino),
+                  changeSeconds: Int64(st.st_ctim.tv_sec), changeNanoseconds: Int64(st.st_ctim.tv_nsec))
+    }
+
+    /// The same file, not changed since (a cached reading of it still holds).
+    func isUnchanged(since earlier: FileStamp) -> Bool { self == earlier }
 }
 
 /// Lists a directory's entry names; empty when it cannot be read.

@@ -86,6 +86,13 @@ public final class OpenFile {
         return (FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), fingerprint: FileIdentity.hex(fp), fingerprintLength: got), size)
     }
 
+    /// Device, inode and change time of the open file.
+    func stamp() throws(FileError) -> FileStamp {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw FileError(path: path, operation: "fstat", errno: errno) }
+        return FileStamp(st)
+    }
+
     /// Hash of the first `length` bytes (to compare with a shorter fingerprint taken earlier).
     public func fingerprint(length: Int) throws(FileError) -> String {
         var buffer = [UInt8](repeating: 0, count: length)

@@ -178,7 +178,10 @@ final class LumberjackWriter {
                 // Say where it stood: the agent's file metrics and its last log lines (no event content).
                 let metrics = (try? client.client.request(method: "GET", url: "http://\(address)/metrics").bodyText) ?? ""
                 print("step \(step): " + metrics.split(separator: "\n").filter { $0.hasPrefix("auditship_agent_file") || $0.hasPrefix("auditship_agent_events_read") || $0.hasPrefix("auditship_agent_spool") }.joined(separator: "\n"))
-                print(String(h.read("agent.log").suffix(3000)))
+                // Its own decisions, without the retries that fill the log while the aggregator is away.
+                let decisions = h.read("agent.log").split(separator: "\n").filter { !$0.contains("aggregator unreachable") }
+                print(decisions.suffix(40).joined(separator: "\n"))
+                print((try? FileManager.default.contentsOfDirectory(atPath: logs).sorted().joined(separator: " ")) ?? "")
                 throw error
             }
             let backup = w.rotate()
