@@ -3,30 +3,26 @@ import AuditModel
 import Foundation
 import GRDB
 
-/// Histograms and facets from the blocks: a block wholly inside the window, under time filters
-/// only, is counted from its own index (its `terms` list and event count) without being decoded;
-/// the others have their columns decoded and their matching events counted one by one.
+/// Histograms, facets and counts. Whole hours of a query the hourly rollup can answer come from
+/// the rollup (`SQLiteRollup.swift`); the rest from the blocks: a block wholly inside the window,
+/// under time filters only, is counted from its own index (its `terms` list and event count)
+/// without being decoded; the others have their columns decoded and their matching events
+/// counted one by one.
 extension SQLiteStore {
     public func histogram(_ query: EventQuery, bucket: Int64) async throws -> [HistogramBucket] {
         guard bucket > 0 else { throw StoreError("a histogram bucket must be longer than zero") }
         return try await pool.read { db in
             guard let plan = try self.plan(db, query) else { return [] }
-            let f = plan.filter
             var counts: [Int64: Int] = [:]
-            for meta in try self.candidates(db, plan, order: .none) {
-                let first = Analytics.bucketStart(meta.minTS, bucket)
-                if f.timeOnly, f.covers(minTS: meta.minTS, maxTS: meta.maxTS), first == Analytics.bucketStart(meta.maxTS, bucket) {
-                    counts[first, default: 0] += meta.count
-                    continue
+            // Hour-multiple buckets start on hour boundaries: a rollup hour falls in one bucket.
+            if bucket % RollupKey.hourMicroseconds == 0, let (r, split) = try self.rollupPlan(db, plan) {
+                try self.forEachRollupRow(db, r, split) { row in counts[Analytics.bucketStart(row.hour, bucket), default: 0] += row.events }
+                for edge in split.edges {
+                    guard let edgePlan = try self.plan(db, Self.query(query, window: edge)) else { continue }
+                    try self.blockHistogram(db, edgePlan, bucket: bucket, into: &counts)
                 }
-                if f.timeOnly {
-                    // Only the times column is needed.
-                    for t in try self.blockTimes(db, meta) where (f.since.map { t >= $0 } ?? true) && (f.until.map { t < $0 } ?? true) {
-                        counts[Analytics.bucketStart(t, bucket), default: 0] += 1
-                    }
-                    continue
-                }
-                try self.forEachMatch(db, plan, meta) { _, row in counts[Analytics.bucketStart(row.time, bucket), default: 0] += 1 }
+            } else {
+                try self.blockHistogram(db, plan, bucket: bucket, into: &counts)
             }
             return Analytics.sortedBuckets(counts)
         }
@@ -35,22 +31,98 @@ extension SQLiteStore {
     public func facets(_ query: EventQuery, fields: [FacetField], top: Int) async throws -> [FacetField: [FacetValue]] {
         try await pool.read { db in
             guard let plan = try self.plan(db, query) else { return Analytics.top([:], fields: fields, top: top) }
-            let f = plan.filter
             var counts: [FacetField: [String: Int]] = [:]
-            let names = f.timeOnly ? try self.terms(db, of: Set(fields.compactMap(\.blockField))) : [:]
-            for meta in try self.candidates(db, plan, order: .none) {
-                let cluster = try self.clusterName(db, meta.clusterID)
-                if f.timeOnly, f.covers(minTS: meta.minTS, maxTS: meta.maxTS) {
-                    if fields.contains(.cluster) { counts[.cluster, default: [:]][cluster, default: 0] += meta.count }
-                    for (term, events) in try self.blockTerms(db, meta) {
-                        guard let (field, value) = names[term], !value.isEmpty, let facet = FacetField(field) else { continue }
-                        counts[facet, default: [:]][value, default: 0] += events
+            if Set(fields).isSubset(of: Self.rollupFacetFields), let (r, split) = try self.rollupPlan(db, plan) {
+                var byID: [FacetField: [Int64: Int]] = [:]
+                try self.forEachRollupRow(db, r, split) { row in Self.addRollup(row, fields: fields, to: &byID) }
+                let names = try self.terms(db, of: Set(fields.compactMap(\.blockField)))
+                for (field, ids) in byID {
+                    for (id, n) in ids {
+                        let value = field == .cluster ? try self.clusterName(db, id) : (names[id]?.value ?? "")
+                        if !value.isEmpty { counts[field, default: [:]][value, default: 0] += n }
                     }
-                    continue
                 }
-                try self.forEachMatch(db, plan, meta) { _, row in Analytics.add(row, cluster: cluster, fields: fields, to: &counts) }
+                for edge in split.edges {
+                    guard let edgePlan = try self.plan(db, Self.query(query, window: edge)) else { continue }
+                    try self.blockFacets(db, edgePlan, fields: fields, into: &counts)
+                }
+            } else {
+                try self.blockFacets(db, plan, fields: fields, into: &counts)
             }
             return Analytics.top(counts, fields: fields, top: top)
         }
+    }
+
+    public func count(_ query: EventQuery) async throws -> Int {
+        try await pool.read { db in
+            guard let plan = try self.plan(db, query) else { return 0 }
+            guard let (r, split) = try self.rollupPlan(db, plan) else { return try self.blockCount(db, plan) }
+            var total = 0
+            try self.forEachRollupRow(db, r, split) { total += $0.events }
+            for edge in split.edges {
+                guard let edgePlan = try self.plan(db, Self.query(query, window: edge)) else { continue }
+                total += try self.blockCount(db, edgePlan)
+            }
+            return total
+        }
+    }
+
+    // MARK: from the blocks
+
+    func blockHistogram(_ db: Database, _ plan: QueryPlan, bucket: Int64, into counts: inout [Int64: Int]) throws {
+        let f = plan.filter
+        for meta in try candidates(db, plan, order: .none) {
+            let first = Analytics.bucketStart(meta.minTS, bucket)
+            if f.timeOnly, f.covers(minTS: meta.minTS, maxTS: meta.maxTS), first == Analytics.bucketStart(meta.maxTS, bucket) {
+                counts[first, default: 0] += meta.count
+                continue
+            }
+            if f.timeOnly {
+                // Only the times column is needed.
+                for t in try blockTimes(db, meta) where (f.since.map { t >= $0 } ?? true) && (f.until.map { t < $0 } ?? true) {
+                    counts[Analytics.bucketStart(t, bucket), default: 0] += 1
+                }
+                continue
+            }
+            try forEachMatch(db, plan, meta) { _, row in counts[Analytics.bucketStart(row.time, bucket), default: 0] += 1 }
+        }
+    }
+
+    func blockFacets(_ db: Database, _ plan: QueryPlan, fields: [FacetField], into counts: inout [FacetField: [String: Int]]) throws {
+        let f = plan.filter
+        let names = f.timeOnly ? try terms(db, of: Set(fields.compactMap(\.blockField))) : [:]
+        for meta in try candidates(db, plan, order: .none) {
+            let cluster = try clusterName(db, meta.clusterID)
+            if f.timeOnly, f.covers(minTS: meta.minTS, maxTS: meta.maxTS) {
+                if fields.contains(.cluster) { counts[.cluster, default: [:]][cluster, default: 0] += meta.count }
+                for (term, events) in try blockTerms(db, meta) {
+                    guard let (field, value) = names[term], !value.isEmpty, let facet = FacetField(field) else { continue }
+                    counts[facet, default: [:]][value, default: 0] += events
+                }
+                continue
+            }
+            try forEachMatch(db, plan, meta) { _, row in Analytics.add(row, cluster: cluster, fields: fields, to: &counts) }
+        }
+    }
+
+    func blockCount(_ db: Database, _ plan: QueryPlan) throws -> Int {
+        let f = plan.filter
+        var total = 0
+        for meta in try candidates(db, plan, order: .none) {
+            if f.covers(minTS: meta.minTS, maxTS: meta.maxTS) {
+                // Whole blocks: their count, or with one indexed filter, its count in the block.
+                if f.timeOnly {
+                    total += meta.count
+                    continue
+                }
+                if plan.terms.count == 1, f.onlyIndexedFilters {
+                    total += try Int.fetchOne(db, sql: "SELECT events FROM block_terms WHERE term = ? AND block = ?",
+                                              arguments: [plan.terms[0], meta.firstID]) ?? 0
+                    continue
+                }
+            }
+            try forEachMatch(db, plan, meta) { _, _ in total += 1 }
+        }
+        return total
     }
 }

@@ -143,30 +143,6 @@ extension SQLiteStore {
         return out
     }
 
-    public func count(_ query: EventQuery) async throws -> Int {
-        try await pool.read { db in
-            guard let plan = try self.plan(db, query) else { return 0 }
-            let f = plan.filter
-            var total = 0
-            for meta in try self.candidates(db, plan, order: .none) {
-                if f.covers(minTS: meta.minTS, maxTS: meta.maxTS) {
-                    // Whole blocks: their count, or with one indexed filter, its count in the block.
-                    if f.timeOnly {
-                        total += meta.count
-                        continue
-                    }
-                    if plan.terms.count == 1, f.onlyIndexedFilters {
-                        total += try Int.fetchOne(db, sql: "SELECT events FROM block_terms WHERE term = ? AND block = ?",
-                                                  arguments: [plan.terms[0], meta.firstID]) ?? 0
-                        continue
-                    }
-                }
-                try self.forEachMatch(db, plan, meta) { _, _ in total += 1 }
-            }
-            return total
-        }
-    }
-
     public func collisions(_ query: EventQuery) async throws -> [AuditIDCollision] {
         try await pool.read { db in
             var conditions: [String] = []

@@ -249,6 +249,64 @@ enum StoreBackend: String, CaseIterable, CustomStringConvertible, Sendable {
         #expect(try await s.facets(EventQuery(user: "nobody"), fields: [.verb], top: 10)[.verb] == [])
     }
 
+    /// Counts, facets and hour-multiple histograms over windows that cut hours at either end, or
+    /// hold no whole hour, agree with the events counted one by one (the SQLite store answers whole
+    /// hours from its hourly rollup and the partial hours from its blocks).
+    @Test(arguments: StoreBackend.allCases)
+    func countsOverHoursAgreeWithTheEventsOneByOne(backend: StoreBackend) async throws {
+        let s = try await backend.make()
+        struct E { var id: String; var cluster: String; var user: String; var verb: String; var resource: String; var code: Int; var time: Int64 }
+        let base = try #require(Timestamp(rfc3339: "2026-03-01T00:00:00Z")).microseconds
+        let minute: Int64 = 60_000_000
+        var all: [E] = []
+        let users = ["alice", "bob", "system:serviceaccount:kube-system:x"], verbs = ["get", "list", "delete"]
+        let resources = ["pods", "secrets"], codes = [200, 403, 404, 500]
+        // Five hours, one event every 7 minutes, in two clusters; each a batch of its own hour.
+        for i in 0..<43 {
+            let t = base + Int64(i) * 7 * minute
+            all.append(E(id: "r\(i)", cluster: i % 3 == 0 ? "c2" : "c1", user: users[i % 3], verb: verbs[(i / 2) % 3],
+                         resource: resources[i % 2], code: codes[(i / 3) % 4], time: t))
+        }
+        for (n, e) in all.enumerated() {
+            let ts = Timestamp(microseconds: e.time).format(fractionDigits: 0)
+            _ = try await s.ingest(IngestBatch(cluster: e.cluster, node: "n", batchID: "b\(n)", events: [
+                event(e.id, user: e.user, verb: e.verb, resource: e.resource, ts: ts, extra: #","responseStatus":{"code":\#(e.code)}"#),
+            ]))
+        }
+        let hour: Int64 = 3_600_000_000
+        let windows: [(Int64?, Int64?)] = [(nil, nil), (base + 20 * minute, base + 4 * hour + 10 * minute), (base + hour, base + 3 * hour),
+                                           (base + 5 * minute, base + 50 * minute), (nil, base + 2 * hour + 30 * minute), (base + 90 * minute, nil)]
+        let filters: [EventQuery] = [EventQuery(), EventQuery(cluster: "c1"), EventQuery(user: "bob"), EventQuery(verb: "get", resource: "pods"),
+                                     EventQuery(codeClass: 4), EventQuery(cluster: "c2", user: "alice")]
+        for (since, until) in windows {
+            for var q in filters {
+                q.since = since.map { Timestamp(microseconds: $0) }
+                q.until = until.map { Timestamp(microseconds: $0) }
+                let kept = all.filter { e in
+                    (since.map { e.time >= $0 } ?? true) && (until.map { e.time < $0 } ?? true)
+                        && (q.cluster.map { e.cluster == $0 } ?? true) && (q.user.map { e.user == $0 } ?? true)
+                        && (q.verb.map { e.verb == $0 } ?? true) && (q.resource.map { e.resource == $0 } ?? true)
+                        && (q.codeClass.map { e.code / 100 == $0 } ?? true)
+                }
+                let label = "window \(String(describing: since)) ..< \(String(describing: until)), \(q)"
+                #expect(try await s.count(q) == kept.count, "\(label)")
+                for width in [hour, 2 * hour] {
+                    var expected: [Int64: Int] = [:]
+                    for e in kept { expected[e.time - ((e.time % width) + width) % width, default: 0] += 1 }
+                    let got = try await s.histogram(q, bucket: width)
+                    #expect(Dictionary(uniqueKeysWithValues: got.map { ($0.start.microseconds, $0.count) }) == expected, "\(label), bucket \(width)")
+                }
+                let facets = try await s.facets(q, fields: [.cluster, .user, .verb, .resource], top: 10)
+                for (field, value) in [(FacetField.cluster, \E.cluster), (.user, \E.user), (.verb, \E.verb), (.resource, \E.resource)] {
+                    var expected: [String: Int] = [:]
+                    for e in kept { expected[e[keyPath: value], default: 0] += 1 }
+                    let got = facets[field] ?? []
+                    #expect(Dictionary(uniqueKeysWithValues: got.map { ($0.value, $0.count) }) == expected, "\(label), \(field)")
+                }
+            }
+        }
+    }
+
     @Test(arguments: StoreBackend.allCases)
     func retentionDeletesOldEventsOnly(backend: StoreBackend) async throws {
         let s = try await backend.make()
@@ -258,6 +316,9 @@ enum StoreBackend: String, CaseIterable, CustomStringConvertible, Sendable {
         let deleted = try await s.deleteEvents(before: try #require(Timestamp(rfc3339: "2026-01-01T00:00:00Z")))
         #expect(deleted == 1)
         #expect(try await s.events(EventQuery()).map { (try? EventScanner.scan($0.bytes))?.auditID ?? "" } == ["new"])
+        // Counts over whole hours (the SQLite store's rollup) lose the dropped events too.
+        #expect(try await s.count(EventQuery()) == 1)
+        #expect(try await s.facets(EventQuery(), fields: [.user], top: 5)[.user] == [FacetValue(value: "alice", count: 1)])
     }
 }
 

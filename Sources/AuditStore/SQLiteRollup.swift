@@ -1,0 +1,143 @@
+import AuditBlock
+import AuditModel
+import GRDB
+
+/// Reading the hourly rollup (`rollup_hour`): counts, facets and histograms of whole hours.
+///
+/// A query can be answered from the rollup when every filter it has is one of the rollup's
+/// dimensions (cluster, verb, user, resource, namespace, response class) and every field it
+/// counts is one too. Its window is then cut in three: the whole hours inside it come from the
+/// rollup, one row per hour and combination of values, however many events they hold; the
+/// partial hours at its two ends (at most two, each under an hour) are counted from the blocks.
+/// So the cost of such a query grows with the hours it spans, not with the events stored.
+extension SQLiteStore {
+    /// A query's filters as rollup term ids; nil for a filter that is not set.
+    struct RollupFilter {
+        var cluster: Int64?
+        var verb: Int64?
+        var user: Int64?
+        var resource: Int64?
+        var namespace: Int64?
+        var codeClass: Int?
+    }
+
+    /// The window cut at whole hours: the rollup answers `hours`, the blocks `edges`.
+    struct RollupSplit {
+        /// Hour starts `h` with `from <= h < to` (nil: unbounded).
+        var from: Int64?
+        var to: Int64?
+        /// The partial hours at the ends, as time windows `[since, until)` for the blocks.
+        var edges: [(since: Int64?, until: Int64?)]
+    }
+
+    /// The rollup's view of a query, or nil when one of its filters is not a rollup dimension
+    /// (or the window holds no whole hour, when the blocks answer it alone as cheaply).
+    func rollupPlan(_ db: Database, _ plan: QueryPlan) throws -> (RollupFilter, RollupSplit)? {
+        let f = plan.filter
+        guard f.node == nil, f.subresource == nil, f.after == nil, f.ingestedAfter == nil, f.group == nil,
+              f.apiGroup == nil, f.name == nil, f.code == nil, f.stage == nil, f.text == nil else { return nil }
+        var r = RollupFilter(cluster: plan.clusterID, codeClass: f.codeClass)
+        // `plan` already proved that every named value has a term.
+        func term(_ field: BlockField, _ value: String?) throws -> Int64?? {
+            guard let value else { return .some(nil) }
+            guard !value.isEmpty, let id = try lookupTerm(db, field, value) else { return nil }
+            return .some(id)
+        }
+        guard let verb = try term(.verb, f.verb), let user = try term(.user, f.user),
+              let resource = try term(.resource, f.resource), let namespace = try term(.namespace, f.namespace) else { return nil }
+        r.verb = verb
+        r.user = user
+        r.resource = resource
+        r.namespace = namespace
+        guard let split = Self.split(since: f.since, until: f.until) else { return nil }
+        return (r, split)
+    }
+
+    /// Cuts `[since, until)` at whole hours; nil when it holds no whole hour.
+    static func split(since: Int64?, until: Int64?) -> RollupSplit? {
+        let hour = RollupKey.hourMicroseconds
+        var from: Int64?
+        if let since {
+            let start = RollupKey.hour(of: since)
+            if start == since {
+                from = start
+            } else {
+                let (next, overflow) = start.addingReportingOverflow(hour)
+                guard !overflow else { return nil }
+                from = next
+            }
+        }
+        let to = until.map(RollupKey.hour(of:))
+        if let from, let to, from >= to { return nil }
+        var edges: [(since: Int64?, until: Int64?)] = []
+        if let since, let from, since < from { edges.append((since, from)) }
+        if let until, let to, to < until { edges.append((to, until)) }
+        return RollupSplit(from: from, to: to, edges: edges)
+    }
+
+    /// One rollup row: counts of one hour and combination of values.
+    struct RollupRow {
+        var cluster: Int64
+        var hour: Int64
+        var verb: Int64
+        var user: Int64
+        var resource: Int64
+        var namespace: Int64
+        var events: Int
+    }
+
+    /// Calls `body` for each rollup row in the split's hours that the filter keeps.
+    func forEachRollupRow(_ db: Database, _ r: RollupFilter, _ split: RollupSplit, _ body: (RollupRow) -> Void) throws {
+        var conditions = ["cluster = ?"]
+        var extra = StatementArguments()
+        if let from = split.from { conditions.append("hour >= ?"); _ = extra.append(contentsOf: [from]) }
+        if let to = split.to { conditions.append("hour < ?"); _ = extra.append(contentsOf: [to]) }
+        for (column, value) in [("verb", r.verb), ("user", r.user), ("resource", r.resource), ("namespace", r.namespace)] {
+            if let value { conditions.append("\(column) = ?"); _ = extra.append(contentsOf: [value]) }
+        }
+        if let c = r.codeClass { conditions.append("code_class = ?"); _ = extra.append(contentsOf: [c]) }
+        // One range of the primary key (cluster, hour, …) per cluster.
+        let clusters = try r.cluster.map { [$0] }
+            ?? Int64.fetchAll(db, sql: "SELECT id FROM dims WHERE kind = ?", arguments: [DimKind.cluster.rawValue])
+        let statement = try db.cachedStatement(sql: """
+            SELECT hour, verb, user, resource, namespace, events FROM rollup_hour WHERE \(conditions.joined(separator: " AND "))
+            """)
+        for cluster in clusters {
+            var args: StatementArguments = [cluster]
+            _ = args.append(contentsOf: extra)
+            let rows = try Row.fetchCursor(statement, arguments: args)
+            while let row = try rows.next() {
+                body(RollupRow(cluster: cluster, hour: row[0], verb: row[1], user: row[2], resource: row[3],
+                               namespace: row[4], events: row[5]))
+            }
+        }
+    }
+
+    /// The fields a rollup row holds.
+    static let rollupFacetFields: Set<FacetField> = [.cluster, .verb, .user, .resource, .namespace]
+
+    /// Adds a rollup row's counts to facet counts (by term id; clusters by dictionary id).
+    static func addRollup(_ row: RollupRow, fields: [FacetField], to counts: inout [FacetField: [Int64: Int]]) {
+        for f in fields {
+            let id: Int64
+            switch f {
+            case .cluster: id = row.cluster
+            case .verb: id = row.verb
+            case .user: id = row.user
+            case .resource: id = row.resource
+            case .namespace: id = row.namespace
+            default: continue
+            }
+            // Term 0 is "no value" (an event without a user, a cluster-wide resource).
+            if id != 0 || f == .cluster { counts[f, default: [:]][id, default: 0] += row.events }
+        }
+    }
+
+    /// The query with its time window replaced by an edge of a split.
+    static func query(_ q: EventQuery, window: (since: Int64?, until: Int64?)) -> EventQuery {
+        var out = q
+        out.since = window.since.map { Timestamp(microseconds: $0) }
+        out.until = window.until.map { Timestamp(microseconds: $0) }
+        return out
+    }
+}
