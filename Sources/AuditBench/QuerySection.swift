@@ -68,10 +68,11 @@ extension Bench {
         }
         // What a timeline view asks: a histogram and the top 10 values of four fields, over the whole store.
         let span = Double(lastSeen.microseconds - (first ?? lastSeen).microseconds) / 3_600_000_000
-        var facetTimes: [Double] = []
+        var facetTimes: [Double] = [], histogramTimes: [Double] = []
         for _ in 0..<5 {
             let t = ContinuousClock.now
             _ = try await store.histogram(EventQuery(), bucket: 300_000_000)
+            histogramTimes.append(seconds(since: t))
             _ = try await store.facets(EventQuery(), fields: [.user, .verb, .resource, .namespace], top: 10)
             facetTimes.append(seconds(since: t))
         }
@@ -92,6 +93,8 @@ extension Bench {
         let facetMedian = facetTimes.sorted()[facetTimes.count / 2] * 1000
         figures.append(BenchFigure(section: "query", name: String(format: "histogram (5 min) + top-10 facets of 4 fields over all %d events (%.1f h), median ms", events, span),
                                    value: facetMedian, unit: "ms", referenceName: nil, reference: nil, target: "≤ 100 ms", met: facetMedian <= 100))
+        figures.append(BenchFigure(section: "query", name: "of which the histogram, median ms",
+                                   value: histogramTimes.sorted()[histogramTimes.count / 2] * 1000, unit: "ms"))
         figures.append(BenchFigure(section: "query", name: "count per verb over all \(events), median ms",
                                    value: statTimes.sorted()[1] * 1000, unit: "ms"))
     }

@@ -119,6 +119,22 @@ public struct RollupKey: Sendable, Hashable, Comparable {
         (a.hour, a.verb, a.user, a.resource, a.namespace, a.codeClass) < (b.hour, b.verb, b.user, b.resource, b.namespace, b.codeClass)
     }
 
+    public static let minuteMicroseconds: Int64 = 60_000_000
+
+    /// The start of the minute, or of another whole `unit`, a time falls in (floor, also before 1970).
+    public static func floor(_ time: Int64, unit: Int64) -> Int64 {
+        let q = time / unit
+        let floored = time % unit < 0 ? q - 1 : q
+        return floored.multipliedReportingOverflow(by: unit).overflow ? q * unit : floored * unit
+    }
+
+    /// Event counts per minute of these order timestamps, sorted by minute.
+    public static func minutes(_ times: [Int64]) -> [(minute: Int64, count: Int)] {
+        var counts: [Int64: Int] = [:]
+        for t in times { counts[floor(t, unit: minuteMicroseconds), default: 0] += 1 }
+        return counts.sorted { $0.key < $1.key }.map { (minute: $0.key, count: $0.value) }
+    }
+
     /// The rollup of a block's rows, sorted by key.
     public static func rollup(_ rows: [BlockRow]) -> [(key: RollupKey, count: Int)] {
         var counts: [RollupKey: Int] = [:]

@@ -31,6 +31,8 @@ public struct SealedBlock: Sendable {
     public var postings: [BlockPosting]
     /// Event counts per hour and (verb, user, resource, namespace, code class).
     public var rollup: [(key: RollupKey, count: Int)]
+    /// Event counts per minute (minute start, microseconds), sorted: for time histograms.
+    public var minutes: [(minute: Int64, count: Int)]
 
     /// Seals events (exact bytes and the fields read from them) in the order given.
     public static func seal(cluster: String, events: [(bytes: [UInt8], row: BlockRow)], level: Int32 = defaultLevel) throws(ZstdError) -> SealedBlock {
@@ -51,7 +53,8 @@ public struct SealedBlock: Sendable {
             raw: try Zstd.compress(payload.bytes, level: level),
             columns: try Zstd.compress(BlockColumns.encode(rows), level: level),
             postings: BlockPosting.index(rows),
-            rollup: RollupKey.rollup(rows))
+            rollup: RollupKey.rollup(rows),
+            minutes: RollupKey.minutes(rows.map(\.time)))
     }
 
     /// The bytes a store keeps for this block: both compressed parts and the encoded postings.

@@ -2,7 +2,8 @@ import AuditBlock
 import AuditModel
 import GRDB
 
-/// Reading the hourly rollup (`rollup_hour`): counts, facets and histograms of whole hours.
+/// Reading the rollups (`rollup_hour`, `rollup_minute`): counts, facets and histograms of whole
+/// hours, and time histograms of whole minutes.
 ///
 /// A query can be answered from the rollup when every filter it has is one of the rollup's
 /// dimensions (cluster, verb, user, resource, namespace, response class) and every field it
@@ -10,6 +11,8 @@ import GRDB
 /// rollup, one row per hour and combination of values, however many events they hold; the
 /// partial hours at its two ends (at most two, each under an hour) are counted from the blocks.
 /// So the cost of such a query grows with the hours it spans, not with the events stored.
+/// A time histogram with no filter but the cluster reads `rollup_minute` the same way, cut at
+/// whole minutes, for any bucket that is a whole number of minutes.
 extension SQLiteStore {
     /// A query's filters as rollup term ids; nil for a filter that is not set.
     struct RollupFilter {
@@ -49,25 +52,24 @@ extension SQLiteStore {
         r.user = user
         r.resource = resource
         r.namespace = namespace
-        guard let split = Self.split(since: f.since, until: f.until) else { return nil }
+        guard let split = Self.split(since: f.since, until: f.until, unit: RollupKey.hourMicroseconds) else { return nil }
         return (r, split)
     }
 
-    /// Cuts `[since, until)` at whole hours; nil when it holds no whole hour.
-    static func split(since: Int64?, until: Int64?) -> RollupSplit? {
-        let hour = RollupKey.hourMicroseconds
+    /// Cuts `[since, until)` at whole units (hours, minutes); nil when it holds no whole unit.
+    static func split(since: Int64?, until: Int64?, unit: Int64) -> RollupSplit? {
         var from: Int64?
         if let since {
-            let start = RollupKey.hour(of: since)
+            let start = RollupKey.floor(since, unit: unit)
             if start == since {
                 from = start
             } else {
-                let (next, overflow) = start.addingReportingOverflow(hour)
+                let (next, overflow) = start.addingReportingOverflow(unit)
                 guard !overflow else { return nil }
                 from = next
             }
         }
-        let to = until.map(RollupKey.hour(of:))
+        let to = until.map { RollupKey.floor($0, unit: unit) }
         if let from, let to, from >= to { return nil }
         var edges: [(since: Int64?, until: Int64?)] = []
         if let since, let from, since < from { edges.append((since, from)) }
@@ -110,6 +112,24 @@ extension SQLiteStore {
                 body(RollupRow(cluster: cluster, hour: row[0], verb: row[1], user: row[2], resource: row[3],
                                namespace: row[4], events: row[5]))
             }
+        }
+    }
+
+    /// Calls `body` with each minute's count in the split's minutes (`rollup_minute`), for a
+    /// query with no filter but its cluster and window.
+    func forEachMinute(_ db: Database, cluster: Int64?, _ split: RollupSplit, _ body: (_ minute: Int64, _ events: Int) -> Void) throws {
+        var conditions = ["cluster = ?"]
+        var extra = StatementArguments()
+        if let from = split.from { conditions.append("minute >= ?"); _ = extra.append(contentsOf: [from]) }
+        if let to = split.to { conditions.append("minute < ?"); _ = extra.append(contentsOf: [to]) }
+        let clusters = try cluster.map { [$0] }
+            ?? Int64.fetchAll(db, sql: "SELECT id FROM dims WHERE kind = ?", arguments: [DimKind.cluster.rawValue])
+        let statement = try db.cachedStatement(sql: "SELECT minute, events FROM rollup_minute WHERE \(conditions.joined(separator: " AND "))")
+        for cluster in clusters {
+            var args: StatementArguments = [cluster]
+            _ = args.append(contentsOf: extra)
+            let rows = try Row.fetchCursor(statement, arguments: args)
+            while let row = try rows.next() { body(row[0], row[1]) }
         }
     }
 

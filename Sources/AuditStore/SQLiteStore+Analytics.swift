@@ -14,8 +14,15 @@ extension SQLiteStore {
         return try await pool.read { db in
             guard let plan = try self.plan(db, query) else { return [] }
             var counts: [Int64: Int] = [:]
-            // Hour-multiple buckets start on hour boundaries: a rollup hour falls in one bucket.
-            if bucket % RollupKey.hourMicroseconds == 0, let (r, split) = try self.rollupPlan(db, plan) {
+            // Buckets of whole minutes (hours) start on minute (hour) boundaries: a rollup's minute (hour) falls in one bucket.
+            if plan.filter.timeOnly, bucket % RollupKey.minuteMicroseconds == 0,
+               let split = Self.split(since: plan.filter.since, until: plan.filter.until, unit: RollupKey.minuteMicroseconds) {
+                try self.forEachMinute(db, cluster: plan.clusterID, split) { minute, n in counts[Analytics.bucketStart(minute, bucket), default: 0] += n }
+                for edge in split.edges {
+                    guard let edgePlan = try self.plan(db, Self.query(query, window: edge)) else { continue }
+                    try self.blockHistogram(db, edgePlan, bucket: bucket, into: &counts)
+                }
+            } else if bucket % RollupKey.hourMicroseconds == 0, let (r, split) = try self.rollupPlan(db, plan) {
                 try self.forEachRollupRow(db, r, split) { row in counts[Analytics.bucketStart(row.hour, bucket), default: 0] += row.events }
                 for edge in split.edges {
                     guard let edgePlan = try self.plan(db, Self.query(query, window: edge)) else { continue }

@@ -280,6 +280,7 @@ extension SQLiteStore {
         let deleteTerm = try db.cachedStatement(sql: "DELETE FROM block_terms WHERE term = ? AND block = ?")
         for t in try blockTerms(db, meta) { try deleteTerm.execute(arguments: [t.term, meta.firstID]) }
         try addRollup(db, clusterID: meta.clusterID, RollupKey.rollup(rows), sign: -1)
+        try addMinutes(db, clusterID: meta.clusterID, RollupKey.minutes(rows.map(\.time)), sign: -1)
         try db.execute(sql: "DELETE FROM collisions WHERE id BETWEEN ? AND ?", arguments: [meta.firstID, meta.lastID])
         try db.execute(sql: "DELETE FROM blocks WHERE first_id = ?", arguments: [meta.firstID])
         return meta.count

@@ -251,7 +251,8 @@ enum StoreBackend: String, CaseIterable, CustomStringConvertible, Sendable {
 
     /// Counts, facets and hour-multiple histograms over windows that cut hours at either end, or
     /// hold no whole hour, agree with the events counted one by one (the SQLite store answers whole
-    /// hours from its hourly rollup and the partial hours from its blocks).
+    /// hours from its hourly rollup, whole minutes of time histograms from its minute rollup, and
+    /// the partial hours and minutes from its blocks).
     @Test(arguments: StoreBackend.allCases)
     func countsOverHoursAgreeWithTheEventsOneByOne(backend: StoreBackend) async throws {
         let s = try await backend.make()
@@ -263,7 +264,8 @@ enum StoreBackend: String, CaseIterable, CustomStringConvertible, Sendable {
         let resources = ["pods", "secrets"], codes = [200, 403, 404, 500]
         // Five hours, one event every 7 minutes, in two clusters; each a batch of its own hour.
         for i in 0..<43 {
-            let t = base + Int64(i) * 7 * minute
+            // Off the minute, so that windows cut through minutes with events on both sides.
+            let t = base + Int64(i) * 7 * minute + Int64(i % 5) * 11_000_000
             all.append(E(id: "r\(i)", cluster: i % 3 == 0 ? "c2" : "c1", user: users[i % 3], verb: verbs[(i / 2) % 3],
                          resource: resources[i % 2], code: codes[(i / 3) % 4], time: t))
         }
@@ -275,7 +277,8 @@ enum StoreBackend: String, CaseIterable, CustomStringConvertible, Sendable {
         }
         let hour: Int64 = 3_600_000_000
         let windows: [(Int64?, Int64?)] = [(nil, nil), (base + 20 * minute, base + 4 * hour + 10 * minute), (base + hour, base + 3 * hour),
-                                           (base + 5 * minute, base + 50 * minute), (nil, base + 2 * hour + 30 * minute), (base + 90 * minute, nil)]
+                                           (base + 5 * minute, base + 50 * minute), (nil, base + 2 * hour + 30 * minute), (base + 90 * minute, nil),
+                                           (base + 21 * minute + 30_000_000, base + 3 * hour + 23 * minute + 50_000_000)]
         let filters: [EventQuery] = [EventQuery(), EventQuery(cluster: "c1"), EventQuery(user: "bob"), EventQuery(verb: "get", resource: "pods"),
                                      EventQuery(codeClass: 4), EventQuery(cluster: "c2", user: "alice")]
         for (since, until) in windows {
@@ -290,7 +293,7 @@ enum StoreBackend: String, CaseIterable, CustomStringConvertible, Sendable {
                 }
                 let label = "window \(String(describing: since)) ..< \(String(describing: until)), \(q)"
                 #expect(try await s.count(q) == kept.count, "\(label)")
-                for width in [hour, 2 * hour] {
+                for width in [hour, 2 * hour, 5 * minute, 7 * minute] {
                     var expected: [Int64: Int] = [:]
                     for e in kept { expected[e.time - ((e.time % width) + width) % width, default: 0] += 1 }
                     let got = try await s.histogram(q, bucket: width)
