@@ -393,35 +393,11 @@ public struct Aggregator: Sendable {
     /// The filters of a reader's request, checked.
     func readerQuery(_ request: Request) throws(Refusal) -> EventQuery {
         let p = request.uri.queryParameters
-        func value(_ k: String) -> String? { p[Substring(k)].map(String.init) }
-        let now = QueryParameters.now
-        func time(_ k: String) throws(Refusal) -> Timestamp? {
-            guard let v = value(k) else { return nil }
-            guard let t = QueryParameters.time(v, now: now) else {
-                throw Refusal(status: 400, code: "bad_parameter", message: "\(k)='\(v)' is not an RFC 3339 time or a time ago like 15m, 1h or 7d")
-            }
-            return t
+        do {
+            return try QueryParameters.query({ p[Substring($0)].map(String.init) }, now: QueryParameters.now)
+        } catch {
+            throw Refusal(status: 400, code: "bad_parameter", message: error.message)
         }
-        var limit: Int?
-        if let v = value("limit") {
-            guard let n = Int(v), n > 0 else { throw Refusal(status: 400, code: "bad_parameter", message: "limit='\(v)' is not a positive integer") }
-            limit = n
-        }
-        var after: EventCursor?
-        if let v = value("after") {
-            guard let c = EventCursor(v) else { throw Refusal(status: 400, code: "bad_parameter", message: "after='\(v)' is not a cursor from X-Auditship-Next-Cursor") }
-            after = c
-        }
-        var code: (code: Int?, codeClass: Int?) = (nil, nil)
-        if let v = value("code") {
-            guard let c = QueryParameters.code(v) else { throw Refusal(status: 400, code: "bad_parameter", message: "code='\(v)' is not a response code like 404 or a class like 4xx") }
-            code = c
-        }
-        return EventQuery(cluster: value("cluster"), node: value("node"), user: value("user"), verb: value("verb"),
-                          resource: value("resource"), namespace: value("namespace"),
-                          since: try time("since"), until: try time("until"), limit: limit, after: after,
-                          group: value("group"), apiGroup: value("apiGroup"), name: value("name"), code: code.code,
-                          codeClass: code.codeClass, stage: value("stage"), text: value("text"))
     }
 
     func requireReader(_ context: AggregatorContext) async throws(Refusal) {
