@@ -95,6 +95,14 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
+        // `auditship ui`: the web UI's assets (embedded in the binary) and its local server.
+        .target(name: "AuditUI", dependencies: [
+            "AuditModel", "AuditStore", "AuditAggregator", "OpenSSLKit",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ], resources: [.embedInCode("Assets")], swiftSettings: swiftSettings),
         // `auditship bench`: a file per section, each figure beside its reference.
         .target(name: "AuditBench", dependencies: [
             "AuditModel", "AuditGenerator", "AuditAgent", "AuditStore", "AuditStorePostgres", "AuditChain", "AuditWire",
@@ -104,7 +112,7 @@ let package = Package(
         // Subcommands.
         .target(name: "AuditshipCLI", dependencies: [
             "AuditModel", "AuditPolicy", "AuditAlerts", "AuditWire", "AuditGenerator", "AuditAgent", "AuditStore", "AuditStorePostgres",
-            "AuditAggregator", "AuditBackfill", "AuditChain", "AuditBench", "OpenSSLKit", "Gzip", "CurlClient", "ProcessLock",
+            "AuditAggregator", "AuditBackfill", "AuditChain", "AuditBench", "AuditUI", "OpenSSLKit", "Gzip", "CurlClient", "ProcessLock",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),

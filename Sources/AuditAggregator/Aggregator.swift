@@ -50,7 +50,6 @@ public struct Aggregator: Sendable {
     static let batchIDHeader = HTTPField.Name(BatchProtocol.batchIDHeader) ?? .contentType
     /// Refused lines of one batch logged one by one; the rest are summarised in one line.
     static let refusedLinesLogged = 10
-    static let nextCursorHeader = HTTPField.Name("X-Auditship-Next-Cursor") ?? .contentType
 
     public init(configuration: AggregatorConfiguration, store: any EventStore, logger: Logger) {
         self.configuration = configuration
@@ -91,10 +90,11 @@ public struct Aggregator: Sendable {
         router.get("/healthz") { _, _ in "ok\n" }
         router.get("/readyz") { _, _ in await self.readiness() }
         router.get("/metrics") { _, _ in self.metricsResponse() }
-        router.get(RouterPath("/v1/stats")) { request, context in await self.handleStats(request, context) }
-        router.get(RouterPath("/v1/collisions")) { request, context in await self.handleCollisions(request, context) }
-        router.get(RouterPath("/v1/histogram")) { request, context in await self.handleHistogram(request, context) }
-        router.get(RouterPath("/v1/facets")) { request, context in await self.handleFacets(request, context) }
+        let answers = QueryAnswers(store: store)
+        router.get(RouterPath("/v1/stats")) { request, context in await self.reader(context) { await answers.stats(request) } }
+        router.get(RouterPath("/v1/collisions")) { request, context in await self.reader(context) { await answers.collisions(request) } }
+        router.get(RouterPath("/v1/histogram")) { request, context in await self.reader(context) { await answers.histogram(request) } }
+        router.get(RouterPath("/v1/facets")) { request, context in await self.reader(context) { await answers.facets(request) } }
         router.post(RouterPath(BatchProtocol.batchPath)) { request, context in
             await self.handleBatch(request, context, webhook: false)
         }
@@ -102,7 +102,7 @@ public struct Aggregator: Sendable {
             await self.handleBatch(request, context, webhook: true)
         }
         router.get(RouterPath(BatchProtocol.eventsPath)) { request, context in
-            await self.handleEvents(request, context)
+            await self.reader(context) { await answers.events(request) }
         }
         return router
     }
@@ -360,44 +360,14 @@ public struct Aggregator: Sendable {
         }
     }
 
-    func handleEvents(_ request: Request, _ context: AggregatorContext) async -> Response {
+    /// The query API for a reader certificate (`QueryAnswers` answers).
+    func reader(_ context: AggregatorContext, _ answer: () async -> Response) async -> Response {
         do {
-            let who = try await identity(context)
-            guard case .reader = who else {
-                throw Refusal(status: 403, code: "forbidden", message: "\(who) may not query; use a reader certificate")
-            }
-            let query = try readerQuery(request)
-            if request.uri.queryParameters["count"] == "true" {
-                let n = try await store.count(query)
-                return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "\(n)\n")))
-            }
-            let events = try await store.events(query)
-            var out = ByteBuffer()
-            for e in events {
-                out.writeBytes(JSONText.taggedEventLine(cluster: e.cluster, node: e.node, event: e.bytes))
-                out.writeInteger(UInt8(ascii: "\n"))
-            }
-            var headers: HTTPFields = [.contentType: "application/x-ndjson"]
-            if let limit = query.limit, events.count == limit, let last = events.last {
-                // More may follow: pass this back as `after` for the next page.
-                headers[Self.nextCursorHeader] = last.cursor.description
-            }
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: out))
-        } catch let refusal as Refusal {
-            return json(ErrorResponse(error: refusal.code, message: refusal.message, retryable: false), status: .init(code: refusal.status))
+            try await requireReader(context)
         } catch {
-            return json(ErrorResponse(error: "internal", message: "\(error)", retryable: true), status: .internalServerError)
+            return json(ErrorResponse(error: error.code, message: error.message, retryable: false), status: .init(code: error.status))
         }
-    }
-
-    /// The filters of a reader's request, checked.
-    func readerQuery(_ request: Request) throws(Refusal) -> EventQuery {
-        let p = request.uri.queryParameters
-        do {
-            return try QueryParameters.query({ p[Substring($0)].map(String.init) }, now: QueryParameters.now)
-        } catch {
-            throw Refusal(status: 400, code: "bad_parameter", message: error.message)
-        }
+        return await answer()
     }
 
     func requireReader(_ context: AggregatorContext) async throws(Refusal) {
@@ -407,54 +377,7 @@ public struct Aggregator: Sendable {
         }
     }
 
-    func handleStats(_ request: Request, _ context: AggregatorContext) async -> Response {
-        do {
-            try await requireReader(context)
-            let s = try await store.statistics(try readerQuery(request))
-            return json(StatsResponse(total: s.total, clusters: s.byCluster, nodes: s.byNode, users: s.byUser, verbs: s.byVerb, resources: s.byResource), status: .ok)
-        } catch let refusal as Refusal {
-            return json(ErrorResponse(error: refusal.code, message: refusal.message, retryable: false), status: .init(code: refusal.status))
-        } catch {
-            return json(ErrorResponse(error: "internal", message: "\(error)", retryable: true), status: .internalServerError)
-        }
-    }
-
-    func handleCollisions(_ request: Request, _ context: AggregatorContext) async -> Response {
-        do {
-            try await requireReader(context)
-            let found = try await store.collisions(try readerQuery(request))
-            return json(found.map { CollisionResponse(cluster: $0.cluster, auditID: $0.auditID, stage: $0.stage, events: $0.events) }, status: .ok)
-        } catch let refusal as Refusal {
-            return json(ErrorResponse(error: refusal.code, message: refusal.message, retryable: false), status: .init(code: refusal.status))
-        } catch {
-            return json(ErrorResponse(error: "internal", message: "\(error)", retryable: true), status: .internalServerError)
-        }
-    }
-
-    func json<T: Encodable>(_ value: T, status: HTTPResponse.Status) -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
-    }
-}
-
-/// `GET /v1/stats`: event counts per dimension.
-struct StatsResponse: Codable {
-    var total: Int
-    var clusters: [String: Int]
-    var nodes: [String: Int]
-    var users: [String: Int]
-    var verbs: [String: Int]
-    var resources: [String: Int]
-}
-
-/// One line of `GET /v1/collisions`.
-struct CollisionResponse: Codable {
-    var cluster: String
-    var auditID: String
-    var stage: String
-    var events: Int
+    func json<T: Encodable>(_ value: T, status: HTTPResponse.Status) -> Response { QueryAnswers.json(value, status: status) }
 }
 
 /// Deletes events older than the retention period, once a minute, in chunks

@@ -7,7 +7,7 @@ public struct Auditship: AsyncParsableCommand {
         abstract: "Ship Kubernetes API-server audit logs from every control-plane node into one trustworthy store.",
         subcommands: [
             QuickstartCommand.self, AgentCommand.self, AggregatorCommand.self, QueryCommand.self, BackfillCommand.self, BenchCommand.self,
-            GenerateCommand.self, CertsCommand.self, PolicyCommand.self, AlertsCommand.self, VerifyCommand.self, SoakCommand.self,
+            GenerateCommand.self, CertsCommand.self, PolicyCommand.self, AlertsCommand.self, VerifyCommand.self, SoakCommand.self, UICommand.self,
         ]
     )
     public init() {}

@@ -1,0 +1,851 @@
+// auditship web UI: search, histogram, facets, results and event detail.
+// Every event field is attacker-controlled text: the DOM is built with createElement and
+// textContent/setAttribute only, and every URL is built with encodeURIComponent.
+'use strict';
+(() => {
+
+// ---- Constants -------------------------------------------------------------------------
+
+const PAGE_SIZE = 50;
+const DEFAULT_RANGE = '24h';
+const FACET_FIELDS = ['cluster', 'node', 'user', 'verb', 'resource', 'namespace', 'code'];
+const SEARCH_KEY = { namespace: 'ns' };            // facet field -> key used in q
+const STAGES = ['RequestReceived', 'ResponseStarted', 'ResponseComplete', 'Panic'];
+const UNIT_MS = { ms: 1, s: 1e3, m: 6e4, h: 36e5, d: 864e5 };
+const MAX_BARS = 120;
+// Histogram widths, smallest first; the first giving at most MAX_BARS bars is used.
+const BUCKETS = ['1s', '2s', '5s', '10s', '15s', '30s', '1m', '2m', '5m', '10m', '15m', '30m',
+  '1h', '2h', '3h', '6h', '12h', '1d', '2d', '7d', '30d'];
+// Characters that are invisible or reorder text: shown as visible markers, never raw.
+const HIDDEN_CHARS = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\u2028\u2029\uFEFF]/g;
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+// ---- Small helpers ---------------------------------------------------------------------
+
+const $ = (id) => document.getElementById(id);
+const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** Reads a nested own property (never an inherited one); undefined when any step is missing. */
+function get(obj, ...path) {
+  let v = obj;
+  for (const k of path) {
+    if (!isObj(v) || !Object.prototype.hasOwnProperty.call(v, k)) return undefined;
+    v = v[k];
+  }
+  return v;
+}
+
+/** Any JSON value as display text. */
+function str(v) {
+  if (v === null || v === undefined) return '';
+  if (typeof v === 'object') { try { return JSON.stringify(v); } catch { return ''; } }
+  return String(v);
+}
+
+const clip = (s, n) => (s.length > n ? s.slice(0, n) + '…' : s);
+const codePoint = (c) => 'U+' + c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0');
+
+/** Text for a title attribute: clipped, hidden characters spelled out. */
+const titleText = (s) => clip(s, 1000).replace(HIDDEN_CHARS, (c) => `[${codePoint(c)}]`);
+
+/** Text as DOM nodes, each hidden character replaced by a visible span.cc marker. */
+function textNodes(s) {
+  const frag = document.createDocumentFragment();
+  let last = 0;
+  for (const m of s.matchAll(HIDDEN_CHARS)) {
+    if (m.index > last) frag.append(document.createTextNode(s.slice(last, m.index)));
+    frag.append(el('span', { class: 'cc', text: codePoint(m[0]) }));
+    last = m.index + m[0].length;
+  }
+  if (last < s.length) frag.append(document.createTextNode(s.slice(last)));
+  return frag;
+}
+
+/** Creates an HTML element; `text` sets textContent, every other key is an attribute. */
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'text') node.textContent = v;
+    else node.setAttribute(k, v);
+  }
+  node.append(...children);
+  return node;
+}
+
+/** Creates an SVG element with attributes. */
+function svgEl(tag, attrs = {}) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+  return node;
+}
+
+/** Query string from an object, skipping empty values; %20 (not +) for spaces. */
+function encodeParams(params) {
+  return Object.entries(params)
+    .filter(([, v]) => v !== '' && v !== null && v !== undefined)
+    .map(([k, v]) => encodeURIComponent(k) + '=' + encodeURIComponent(String(v)))
+    .join('&');
+}
+
+// ---- Time ------------------------------------------------------------------------------
+
+const RELATIVE = /^(\d+)(ms|s|m|h|d)$/;
+const isRelative = (v) => RELATIVE.test(v);
+
+/** A duration like "15m" in ms, or null. */
+function durationMs(v) {
+  const m = RELATIVE.exec(v);
+  return m ? Number(m[1]) * UNIT_MS[m[2]] : null;
+}
+
+/** A since/until value (relative "15m" or RFC 3339) as epoch ms; null when empty or unreadable. */
+function resolveTime(v, now) {
+  if (!v) return null;
+  const ago = durationMs(v);
+  if (ago !== null) return now - ago;
+  const t = Date.parse(v);
+  return Number.isFinite(t) ? t : null;
+}
+
+/** Epoch ms as RFC 3339 UTC, without milliseconds when they are zero. */
+const toRfc3339 = (ms) => new Date(ms).toISOString().replace('.000Z', 'Z');
+
+/** A datetime-local value (taken as UTC) as RFC 3339, or '' when empty or invalid. */
+function fromLocalInput(v) {
+  if (!v) return '';
+  const full = /T\d\d:\d\d$/.test(v) ? v + ':00' : v;
+  return Number.isFinite(Date.parse(full + 'Z')) ? full + 'Z' : '';
+}
+
+/** A since/until value as a datetime-local value (UTC), or ''. */
+function toLocalInput(v, now) {
+  const t = resolveTime(v, now);
+  return t === null ? '' : new Date(Math.round(t / 1000) * 1000).toISOString().slice(0, 19);
+}
+
+/** An event timestamp for the table, in UTC: "2026-01-02 03:04:05.123". */
+function shortTime(raw) {
+  const t = Date.parse(raw);
+  if (!/Z$/i.test(raw) && Number.isFinite(t)) raw = new Date(t).toISOString();   // an offset: show as UTC
+  const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(?:\.(\d+))?/.exec(raw);
+  if (!m) return raw;
+  return `${m[1]} ${m[2]}.${(m[3] || '').slice(0, 3).padEnd(3, '0')}`;
+}
+
+// ---- Search terms ----------------------------------------------------------------------
+
+/** Quotes a value for q when it holds spaces, colons, quotes or backslashes (or is empty). */
+function quoteValue(v) {
+  if (v !== '' && !/[\s:"\\]/.test(v)) return v;
+  return '"' + v.replace(/[\\"]/g, '\\$&') + '"';
+}
+
+/** Splits q on whitespace outside double quotes. */
+function tokenize(q) {
+  const out = [];
+  let cur = '', quoted = false, escaped = false;
+  for (const ch of q) {
+    if (escaped) { cur += ch; escaped = false; continue; }
+    if (quoted && ch === '\\') { cur += ch; escaped = true; continue; }
+    if (ch === '"') quoted = !quoted;
+    if (!quoted && /\s/.test(ch)) { if (cur) out.push(cur); cur = ''; continue; }
+    cur += ch;
+  }
+  if (cur) out.push(cur);
+  return out;
+}
+
+/** q with `term` (or `-term`) added once, replacing the same term of the opposite sign. */
+function addTerm(q, term, exclude) {
+  const tokens = tokenize(q).filter((t) => t !== term && t !== '-' + term);
+  tokens.push(exclude ? '-' + term : term);
+  return tokens.join(' ');
+}
+
+const facetTerm = (field, value) => `${SEARCH_KEY[field] || field}:${quoteValue(value)}`;
+
+// ---- View state (mirrored in the page URL) --------------------------------------------
+
+let current = { q: '', since: DEFAULT_RANGE, until: '', event: '' };
+
+function readUrlState() {
+  const p = new URLSearchParams(location.search);
+  const s = { q: p.get('q') || '', since: p.get('since') || '', until: p.get('until') || '', event: p.get('event') || '' };
+  if (!s.since && !s.until) s.since = DEFAULT_RANGE;
+  return s;
+}
+
+/** A relative page URL ("?q=…") for a state; relative so it can never leave this page. */
+const pageUrl = (s) => '?' + encodeParams({ q: s.q, since: s.since, until: s.until, event: s.event });
+const filterParams = (s) => ({ q: s.q, since: s.since, until: s.until });
+const filterKey = (s) => encodeParams(filterParams(s));
+
+/** Shows a state in the search form. */
+function showStateInForm(s) {
+  $('search-input').value = s.q;
+  const select = $('range-select');
+  if (!s.until && isRelative(s.since)) {
+    if (![...select.options].some((o) => o.value === s.since)) {
+      select.insertBefore(el('option', { value: s.since, text: `Last ${s.since}` }), select.lastElementChild);
+    }
+    select.value = s.since;
+    $('since-input').value = '';
+    $('until-input').value = '';
+  } else {
+    const now = Date.now();
+    select.value = 'custom';
+    $('since-input').value = toLocalInput(s.since, now);
+    $('until-input').value = toLocalInput(s.until, now);
+  }
+}
+
+/** The state the search form describes, or null (after showing why) when it is invalid. */
+function readFormState() {
+  const q = $('search-input').value.trim();
+  const range = $('range-select').value;
+  if (range !== 'custom') return { q, since: range, until: '', event: '' };
+  const since = fromLocalInput($('since-input').value);
+  const until = fromLocalInput($('until-input').value);
+  if (since && until && Date.parse(since) >= Date.parse(until)) {
+    clearError();
+    showError('The start of the time range must be before its end.', false);
+    return null;
+  }
+  return { q, since: since || (until ? '' : DEFAULT_RANGE), until, event: '' };
+}
+
+/** Runs the search the form describes, recording it in the browser history. */
+function submitSearch() {
+  const s = readFormState();
+  if (!s) return;
+  if (pageUrl(s) !== pageUrl(readUrlState()) || location.search === '') history.pushState(null, '', pageUrl(s));
+  runSearch(s);
+}
+
+// ---- Errors ----------------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(message, retryable) { super(message); this.name = 'ApiError'; this.retryable = !!retryable; }
+}
+
+const errorMessages = new Set();
+let errorRetryable = false;
+
+/** Shows a message in the error bar (as text); the same message is shown once. */
+function showError(message, retryable) {
+  const text = clip(String(message), 2000);
+  errorRetryable = errorRetryable || !!retryable;
+  if (!errorMessages.has(text)) {
+    errorMessages.add(text);
+    $('error-message').replaceChildren(textNodes([...errorMessages].join('\n')));
+  }
+  $('error-retry').hidden = !errorRetryable;
+  $('error').hidden = false;
+}
+
+function clearError() {
+  errorMessages.clear();
+  errorRetryable = false;
+  $('error-message').replaceChildren();
+  $('error').hidden = true;
+}
+
+/** Reports a failed request; aborted requests (superseded searches) are not errors. */
+function report(err) {
+  if (err && err.name === 'AbortError') return;
+  if (err instanceof ApiError) showError(err.message, err.retryable);
+  else { console.error(err); showError('Unexpected error: ' + (err && err.message ? err.message : String(err)), false); }
+}
+
+// ---- HTTP ------------------------------------------------------------------------------
+
+/** An ApiError from a non-2xx answer, using its JSON `message` when there is one. */
+async function responseError(res) {
+  let message = '', retryable = res.status >= 500 || res.status === 429;
+  try {
+    const body = JSON.parse(await res.text());
+    if (typeof get(body, 'message') === 'string' && body.message) message = body.message;
+    else if (typeof get(body, 'error') === 'string') message = body.error;
+    if (typeof get(body, 'retryable') === 'boolean') retryable = body.retryable;
+  } catch { /* not JSON */ }
+  if (!message) message = `The server answered HTTP ${res.status}${res.statusText ? ' ' + res.statusText : ''}.`;
+  return new ApiError(message, retryable);
+}
+
+/** GETs a same-origin API path; throws ApiError on network failure or a non-2xx answer. */
+async function api(path, params, signal) {
+  const query = encodeParams(params);
+  let res;
+  try {
+    res = await fetch(query ? path + '?' + query : path, { credentials: 'same-origin', signal });
+  } catch (err) {
+    if (err.name === 'AbortError') throw err;
+    throw new ApiError('Cannot reach the server: ' + err.message, true);
+  }
+  if (!res.ok) throw await responseError(res);
+  return res;
+}
+
+async function getJSON(path, params, signal) {
+  const res = await api(path, params, signal);
+  try { return await res.json(); } catch (err) {
+    if (err.name === 'AbortError') throw err;
+    throw new ApiError(`The server's answer to ${path} is not JSON.`, true);
+  }
+}
+
+/** Event records from an NDJSON body: {cluster, node, event}. */
+function parseNdjson(text) {
+  const out = [];
+  let bad = 0;
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const r = JSON.parse(line);
+      if (!isObj(r)) { bad++; continue; }
+      const ev = get(r, 'event');
+      out.push({ cluster: str(get(r, 'cluster')), node: str(get(r, 'node')), event: isObj(ev) ? ev : r });
+    } catch { bad++; }
+  }
+  if (bad) showError(`${bad} line(s) of the server's answer could not be read and were skipped.`, false);
+  return out;
+}
+
+// ---- Search ----------------------------------------------------------------------------
+
+let searchCtl = null;     // AbortController of the running search (and its "Load more")
+let cursor = '';          // X-Auditship-Next-Cursor of the last page
+let shown = 0;            // rows in the table
+
+/** Runs a search for a state: events, histogram, facets and count, in parallel. */
+function runSearch(s) {
+  if (searchCtl) searchCtl.abort();
+  searchCtl = new AbortController();
+  const signal = searchCtl.signal;
+  if (!s.event && !$('detail').hidden) closeDetail(false);
+  current = { ...s };
+  clearError();
+  clearResults();
+  $('match-count').textContent = '';
+  $('results').setAttribute('aria-busy', 'true');
+  setStatus('Searching…');
+  const f = filterParams(s);
+  const jobs = [
+    loadPage(f, '', signal).then(() => { if (current.event) openByKey(current.event, signal); }),
+    loadHistogram(s, signal),
+    loadFacets(f, signal),
+    loadCount(f, signal),
+  ].map((p) => p.catch(report));
+  Promise.all(jobs).then(() => {
+    if (signal.aborted) return;
+    $('results').removeAttribute('aria-busy');
+    setStatus(`${shown} shown${cursor ? ', more available' : ''}`);
+  });
+}
+
+const setStatus = (text) => { $('status').textContent = text; };
+
+/** Fetches one page of events (after `after`, when given) and appends it to the table. */
+async function loadPage(f, after, signal) {
+  const res = await api('/v1/events', { ...f, limit: PAGE_SIZE, after }, signal);
+  const next = res.headers.get('X-Auditship-Next-Cursor') || '';
+  const records = parseNdjson(await res.text());
+  if (signal.aborted) return;
+  appendRows(records);
+  cursor = next;
+  $('load-more').hidden = !cursor;
+}
+
+/** "Load more": the next page, by cursor. */
+async function loadMore() {
+  const btn = $('load-more');
+  if (!cursor || btn.disabled || !searchCtl) return;
+  btn.disabled = true;
+  btn.textContent = 'Loading…';
+  try {
+    await loadPage(filterParams(current), cursor, searchCtl.signal);
+    setStatus(`${shown} shown${cursor ? ', more available' : ''}`);
+  } catch (err) { report(err); } finally {
+    btn.disabled = false;
+    btn.textContent = 'Load more';
+  }
+}
+
+/** The match count: /v1/events?count=true (answered from the store's rollups where it can). */
+async function loadCount(f, signal) {
+  const res = await api('/v1/events', { ...f, count: 'true' }, signal);
+  const total = Number((await res.text()).trim());
+  if (!signal.aborted && Number.isFinite(total)) $('match-count').textContent = String(total);
+}
+
+// ---- Results table ---------------------------------------------------------------------
+
+const rowRecords = new WeakMap();   // tr -> {cluster, node, event}
+const tbody = () => $('results').tBodies[0];
+
+function clearResults() {
+  tbody().replaceChildren();
+  cursor = '';
+  shown = 0;
+  $('load-more').hidden = true;
+}
+
+/** A table cell showing `text` (clipped with an ellipsis by CSS, full value in the title). */
+function cell(text, cls) {
+  const td = el('td', cls ? { class: cls } : {});
+  if (text) {
+    td.setAttribute('title', titleText(text));
+    td.append(el('span', {}, textNodes(text)));
+  }
+  return td;
+}
+
+/** The table row for one event record. */
+function eventRow(rec) {
+  const ev = rec.event;
+  const time = str(get(ev, 'requestReceivedTimestamp') || get(ev, 'stageTimestamp'));
+  const resource = str(get(ev, 'objectRef', 'resource'));
+  const sub = str(get(ev, 'objectRef', 'subresource'));
+  const code = get(ev, 'responseStatus', 'code');
+  const codeClass = Number.isInteger(code) && code >= 100 && code < 600 ? ` code-${Math.floor(code / 100)}xx` : '';
+  const tr = el('tr', {
+    class: 'event-row', tabindex: '0',
+    'data-auditid': str(get(ev, 'auditID')), 'data-stage': str(get(ev, 'stage')),
+  });
+  const timeCell = cell(shortTime(time), 't');
+  if (time) timeCell.setAttribute('title', titleText(time));
+  tr.append(
+    timeCell,
+    cell(rec.cluster),
+    cell(str(get(ev, 'user', 'username'))),
+    cell(str(get(ev, 'verb'))),
+    resource ? cell(sub ? `${resource}/${sub}` : resource) : cell(str(get(ev, 'requestURI')), 'uri'),
+    cell(str(get(ev, 'objectRef', 'namespace'))),
+    cell(str(get(ev, 'objectRef', 'name'))),
+    cell(str(code), 'code' + codeClass),
+    cell(str(get(ev, 'stage'))),
+  );
+  rowRecords.set(tr, rec);
+  return tr;
+}
+
+function appendRows(records) {
+  const body = tbody();
+  body.querySelector('tr.no-rows')?.remove();
+  const frag = document.createDocumentFragment();
+  for (const rec of records) frag.append(eventRow(rec));
+  body.append(frag);
+  shown += records.length;
+  if (!shown) body.append(el('tr', { class: 'no-rows' }, el('td', { colspan: '9', text: 'No events match this search.' })));
+}
+
+/** Opens the row's event; arrow keys move between rows. */
+function onTableEvent(e) {
+  const tr = e.target.closest('tr.event-row');
+  if (!tr) return;
+  if (e.type === 'click' || e.key === 'Enter' || e.key === ' ') {
+    e.preventDefault();
+    openDetail(rowRecords.get(tr), tr, true);
+  } else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+    const next = e.key === 'ArrowDown' ? tr.nextElementSibling : tr.previousElementSibling;
+    if (next && next.classList.contains('event-row')) {
+      e.preventDefault();
+      next.focus();
+      if (!$('detail').hidden) openDetail(rowRecords.get(next), next, true);
+    }
+  }
+}
+
+// ---- Event detail ----------------------------------------------------------------------
+
+let detailRecord = null;
+
+/** An event's permalink key: "<auditID>:<stage>". */
+const eventKey = (ev) => {
+  const id = str(get(ev, 'auditID')), stage = str(get(ev, 'stage'));
+  return stage ? `${id}:${stage}` : id;
+};
+
+/** {id, stage} from a key; the stage is optional. */
+function parseKey(key) {
+  const i = key.lastIndexOf(':');
+  if (i > 0 && STAGES.includes(key.slice(i + 1))) return { id: key.slice(0, i), stage: key.slice(i + 1) };
+  return { id: key, stage: '' };
+}
+
+const matchesKey = (ev, k) => str(get(ev, 'auditID')) === k.id && (!k.stage || str(get(ev, 'stage')) === k.stage);
+
+/** The event pretty-printed; hidden characters escaped as \uXXXX (still the same JSON). */
+const prettyJson = (ev) => JSON.stringify(ev, null, 2)
+  .replace(HIDDEN_CHARS, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
+
+function openDetail(rec, tr, updateUrl) {
+  if (!rec) return;
+  detailRecord = rec;
+  const ev = rec.event;
+  for (const row of tbody().querySelectorAll('tr.selected')) row.classList.remove('selected');
+  if (tr) tr.classList.add('selected');
+
+  const meta = $('detail-meta');
+  meta.replaceChildren();
+  const fields = [
+    ['Cluster', rec.cluster], ['Node', rec.node],
+    ['Time', str(get(ev, 'requestReceivedTimestamp') || get(ev, 'stageTimestamp'))],
+    ['Stage', str(get(ev, 'stage'))], ['Audit ID', str(get(ev, 'auditID'))],
+    ['Request URI', str(get(ev, 'requestURI'))],
+  ];
+  for (const [label, value] of fields) meta.append(el('dt', { text: label }), el('dd', {}, textNodes(value)));
+  $('detail-json').textContent = prettyJson(ev);
+
+  current.event = eventKey(ev);
+  $('permalink').setAttribute('href', pageUrl(current));
+  $('detail').hidden = false;
+  if (updateUrl) history.replaceState(null, '', pageUrl(current));
+}
+
+function closeDetail(updateUrl) {
+  $('detail').hidden = true;
+  detailRecord = null;
+  for (const row of tbody().querySelectorAll('tr.selected')) row.classList.remove('selected');
+  current.event = '';
+  if (updateUrl) history.replaceState(null, '', pageUrl(current));
+}
+
+/** Opens the event named by a permalink key: from the table, else fetched by auditID. */
+async function openByKey(key, signal) {
+  const k = parseKey(key);
+  for (const tr of tbody().querySelectorAll('tr.event-row')) {
+    if (matchesKey(rowRecords.get(tr).event, k)) {
+      openDetail(rowRecords.get(tr), tr, false);
+      tr.scrollIntoView({ block: 'nearest' });
+      return;
+    }
+  }
+  try {
+    const res = await api('/v1/events', { q: 'auditID:' + quoteValue(k.id), limit: PAGE_SIZE }, signal);
+    const rec = parseNdjson(await res.text()).find((r) => matchesKey(r.event, k));
+    if (signal && signal.aborted) return;
+    if (rec) openDetail(rec, null, false);
+    else showError(`Event ${key} was not found.`, false);
+  } catch (err) { report(err); }
+}
+
+/** Copies the shown JSON; when the clipboard is unavailable, selects it instead. */
+async function copyJson() {
+  const btn = $('copy-json');
+  const pre = $('detail-json');
+  try {
+    await navigator.clipboard.writeText(pre.textContent);
+    flash(btn, 'Copied');
+  } catch {
+    const range = document.createRange();
+    range.selectNodeContents(pre);
+    const sel = window.getSelection();
+    sel.removeAllRanges();
+    sel.addRange(range);
+    flash(btn, 'Selected: press Ctrl+C');
+  }
+}
+
+function flash(btn, text) {
+  btn.textContent = text;
+  setTimeout(() => { btn.textContent = 'Copy JSON'; }, 1500);
+}
+
+/** "Same request": every stage of this request (same auditID), in the current time range. */
+function sameRequest() {
+  if (!detailRecord) return;
+  $('search-input').value = 'auditID:' + quoteValue(str(get(detailRecord.event, 'auditID')));
+  closeDetail(false);
+  submitSearch();
+}
+
+// ---- Histogram -------------------------------------------------------------------------
+
+let hist = null;      // {start, width, counts, label}
+let geom = null;      // drawn geometry: {left, plotWidth, top, plotHeight, barWidth}
+let brush = null;     // the drag-selection rect
+
+/** The histogram width label and ms for a range: the smallest giving at most MAX_BARS bars. */
+function pickBucket(spanMs) {
+  for (const label of BUCKETS) {
+    const ms = durationMs(label);
+    if (spanMs / ms <= MAX_BARS) return { label, ms };
+  }
+  return { label: '30d', ms: durationMs('30d') };
+}
+
+async function loadHistogram(s, signal) {
+  const now = Date.now();
+  const to = resolveTime(s.until, now) ?? now;
+  const from = resolveTime(s.since, now) ?? to - UNIT_MS.d;
+  const clear = () => { hist = null; drawHistogram(); };
+  if (!(to > from)) return clear();
+  const bucket = pickBucket(to - from);
+  let data;
+  try {
+    data = await getJSON('/v1/histogram', { ...filterParams(s), bucket: bucket.label }, signal);
+  } catch (err) {
+    if (!signal.aborted) clear();
+    throw err;
+  }
+  if (signal.aborted) return;
+  // Buckets start on multiples of the width; missing buckets are zero.
+  const start = Math.floor(from / bucket.ms) * bucket.ms;
+  const counts = new Array(Math.min(1000, Math.max(1, Math.ceil((to - start) / bucket.ms)))).fill(0);
+  for (const item of Array.isArray(data) ? data : []) {
+    const t = Date.parse(str(get(item, 'start')));
+    const c = Number(get(item, 'count'));
+    if (!Number.isFinite(t) || !Number.isFinite(c)) continue;
+    const i = Math.floor((t - start) / bucket.ms);
+    if (i >= counts.length && i < counts.length + 3) while (counts.length <= i) counts.push(0);   // clock skew
+    if (i >= 0 && i < counts.length) counts[i] += c;
+  }
+  hist = { start, width: bucket.ms, counts, label: bucket.label };
+  drawHistogram();
+}
+
+/** An x-axis label for a bucket start. */
+function tickLabel(ms, width, span) {
+  const iso = new Date(ms).toISOString();
+  if (width >= UNIT_MS.d) return iso.slice(0, 10);
+  if (span > 1.5 * UNIT_MS.d) return iso.slice(5, 10) + ' ' + iso.slice(11, 16);
+  if (width < UNIT_MS.m) return iso.slice(11, 19);
+  return iso.slice(11, 16) === '00:00' ? iso.slice(5, 10) : iso.slice(11, 16);
+}
+
+function svgText(x, y, text, anchor) {
+  const t = svgEl('text', { x, y, 'text-anchor': anchor });
+  t.textContent = text;
+  return t;
+}
+
+function drawHistogram() {
+  const box = $('histogram');
+  box.replaceChildren();
+  geom = null;
+  if (!hist) return;
+  const W = Math.max(240, box.clientWidth), H = Math.max(60, box.clientHeight || 120);
+  const left = 44, right = 8, top = 8, bottom = 18;
+  const plotWidth = W - left - right, plotHeight = H - top - bottom;
+  const { counts, start, width } = hist;
+  const n = counts.length, barWidth = plotWidth / n, gap = barWidth > 4 ? 1 : 0;
+  const max = Math.max(1, ...counts);
+  const total = counts.reduce((a, b) => a + b, 0);
+  const svg = svgEl('svg', { width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: 'img',
+    'aria-label': `${total} events in ${n} buckets of ${hist.label}` });
+
+  // Axes: baseline, top grid line, count labels.
+  svg.append(
+    svgEl('line', { class: 'grid', x1: left, x2: W - right, y1: top + 0.5, y2: top + 0.5 }),
+    svgEl('line', { class: 'axis', x1: left, x2: W - right, y1: top + plotHeight + 0.5, y2: top + plotHeight + 0.5 }),
+    svgText(left - 6, top + 4, String(max), 'end'),
+    svgText(left - 6, top + plotHeight, '0', 'end'),
+  );
+
+  // Bars: a full-height hover area and the bar, both titled with the bucket's range and count.
+  counts.forEach((c, i) => {
+    const x = left + i * barWidth;
+    const h = c ? Math.max(1, (c / max) * plotHeight) : 0;
+    const title = `${toRfc3339(start + i * width)} – ${toRfc3339(start + (i + 1) * width)}: ${c} event${c === 1 ? '' : 's'}`;
+    const hit = svgEl('rect', { class: 'hit', x, y: top, width: barWidth, height: plotHeight });
+    const bar = svgEl('rect', { class: 'bar', x: x + gap / 2, y: top + plotHeight - h,
+      width: Math.max(0.5, barWidth - gap), height: h, 'data-count': c, 'data-start': toRfc3339(start + i * width) });
+    hit.append(svgTitle(title));
+    bar.append(svgTitle(title));
+    const g = svgEl('g', { class: 'slot' });
+    g.append(hit, bar);
+    svg.append(g);
+  });
+
+  // X-axis labels, about one per 90 px.
+  const every = Math.max(1, Math.ceil(n / Math.max(1, Math.floor(plotWidth / 90))));
+  for (let i = 0; i < n; i += every) {
+    const x = left + i * barWidth;
+    if (x > W - right - 30) break;
+    svg.append(svgEl('line', { class: 'axis', x1: x, x2: x, y1: top + plotHeight, y2: top + plotHeight + 4 }),
+      svgText(x, H - 4, tickLabel(start + i * width, width, n * width), i === 0 ? 'start' : 'middle'));
+  }
+  if (!total) svg.append(svgText(left + plotWidth / 2, top + plotHeight / 2, 'No events in this range', 'middle'));
+
+  brush = svgEl('rect', { class: 'brush', x: 0, y: top, width: 0, height: plotHeight, visibility: 'hidden' });
+  svg.append(brush);
+  box.append(svg);
+  geom = { left, plotWidth, barWidth };
+}
+
+function svgTitle(text) {
+  const t = svgEl('title');
+  t.textContent = text;
+  return t;
+}
+
+/** Drag across the histogram to zoom to that range; a click on a bar zooms to its bucket. */
+function initHistogramDrag() {
+  const box = $('histogram');
+  let startX = null;
+  const localX = (e) => {
+    const x = e.clientX - box.getBoundingClientRect().left;
+    return Math.min(Math.max(x, geom.left), geom.left + geom.plotWidth);
+  };
+  const xToTime = (x) => hist.start + ((x - geom.left) / geom.barWidth) * hist.width;
+  const setBrush = (x, w) => {
+    if (!brush) return;
+    brush.setAttribute('x', x);
+    brush.setAttribute('width', w);
+    brush.setAttribute('visibility', w > 0 ? 'visible' : 'hidden');
+  };
+  box.addEventListener('pointerdown', (e) => {
+    if (!geom || e.button !== 0) return;
+    startX = localX(e);
+    box.setPointerCapture(e.pointerId);
+    e.preventDefault();
+  });
+  box.addEventListener('pointermove', (e) => {
+    if (startX === null || !geom) return;
+    const x = localX(e);
+    setBrush(Math.min(x, startX), Math.abs(x - startX));
+  });
+  box.addEventListener('pointerup', (e) => {
+    if (startX === null || !geom) return;
+    const x = localX(e), a = Math.min(x, startX), b = Math.max(x, startX);
+    startX = null;
+    setBrush(0, 0);
+    if (b - a >= 4) return zoomTo(xToTime(a), xToTime(b));
+    const i = Math.min(hist.counts.length - 1, Math.floor((x - geom.left) / geom.barWidth));
+    if (hist.counts[i] > 0) zoomTo(hist.start + i * hist.width, hist.start + (i + 1) * hist.width);
+  });
+  box.addEventListener('pointercancel', () => { startX = null; setBrush(0, 0); });
+  // Redraw when the width changes.
+  let lastWidth = 0;
+  new ResizeObserver(() => {
+    if (box.clientWidth !== lastWidth) { lastWidth = box.clientWidth; requestAnimationFrame(drawHistogram); }
+  }).observe(box);
+}
+
+/** Sets an absolute range (whole seconds) and searches. */
+function zoomTo(fromMs, toMs) {
+  const from = Math.floor(fromMs / 1000) * 1000;
+  const to = Math.max(from + 1000, Math.ceil(toMs / 1000) * 1000);
+  $('range-select').value = 'custom';
+  $('since-input').value = new Date(from).toISOString().slice(0, 19);
+  $('until-input').value = new Date(to).toISOString().slice(0, 19);
+  submitSearch();
+}
+
+// ---- Facets ----------------------------------------------------------------------------
+
+async function loadFacets(f, signal) {
+  $('facets').setAttribute('aria-busy', 'true');
+  try {
+    const data = await getJSON('/v1/facets', { ...f, fields: FACET_FIELDS.join(','), top: 10 }, signal);
+    if (!signal.aborted) renderFacets(isObj(data) ? data : {});
+  } catch (err) {
+    if (!signal.aborted) $('facets').replaceChildren();
+    throw err;
+  } finally {
+    if (!signal.aborted) $('facets').removeAttribute('aria-busy');
+  }
+}
+
+function renderFacets(data) {
+  const box = $('facets');
+  box.replaceChildren();
+  for (const field of FACET_FIELDS) {
+    const values = get(data, field);
+    if (!Array.isArray(values)) continue;
+    const list = el('ul');
+    for (const item of values) {
+      const value = str(get(item, 'value'));
+      const count = Number(get(item, 'count')) || 0;
+      const term = facetTerm(field, value);
+      const label = el('button', { type: 'button', class: 'facet-include', title: titleText('Filter: ' + term) },
+        value ? textNodes(value) : '(empty)');
+      if (!value) label.classList.add('empty-value');
+      list.append(el('li', { class: 'facet-value', 'data-field': field, 'data-value': value },
+        label,
+        el('span', { class: 'count', text: String(count) })));
+      // Excluding a value (-field:value) comes when the server's search takes it.
+    }
+    if (!values.length) list.append(el('li', { class: 'muted', text: 'no values' }));
+    box.append(el('section', { class: 'facet', 'data-field': field }, el('h3', { text: field }), list));
+  }
+  if (!box.childElementCount) box.append(el('p', { class: 'muted', text: 'No field values.' }));
+}
+
+/** A click on a facet value adds field:value to the search; on its "−", -field:value. */
+function onFacetClick(e) {
+  const item = e.target.closest('.facet-value');
+  if (!item) return;
+  const term = facetTerm(item.dataset.field, item.dataset.value);
+  $('search-input').value = addTerm($('search-input').value, term, false);
+  submitSearch();
+}
+
+// ---- Header: data source ---------------------------------------------------------------
+
+async function loadInfo() {
+  try {
+    const info = await getJSON('/ui/info', {});
+    const source = str(get(info, 'source'));
+    const version = str(get(info, 'version'));
+    $('source').replaceChildren(textNodes(clip(source, 300)));
+    $('source').setAttribute('title', titleText(source + (version ? ` (auditship ${version})` : '')));
+  } catch { /* the header works without it */ }
+}
+
+// ---- Wiring ----------------------------------------------------------------------------
+
+function init() {
+  $('search-form').addEventListener('submit', (e) => { e.preventDefault(); submitSearch(); });
+  $('range-select').addEventListener('change', () => {
+    const range = $('range-select').value;
+    if (range === 'custom') {
+      const now = Date.now();
+      if (!$('since-input').value) $('since-input').value = toLocalInput(current.since, now);
+      if (!$('until-input').value) $('until-input').value = toLocalInput(current.until || toRfc3339(now), now);
+      $('since-input').focus();
+    } else {
+      $('since-input').value = '';
+      $('until-input').value = '';
+      submitSearch();
+    }
+  });
+  for (const id of ['since-input', 'until-input']) {
+    $(id).addEventListener('input', () => { $('range-select').value = 'custom'; });
+  }
+  $('facets').addEventListener('click', onFacetClick);
+  tbody().addEventListener('click', onTableEvent);
+  tbody().addEventListener('keydown', onTableEvent);
+  $('load-more').addEventListener('click', loadMore);
+  $('detail-close').addEventListener('click', () => closeDetail(true));
+  $('copy-json').addEventListener('click', copyJson);
+  $('same-request').addEventListener('click', sameRequest);
+  $('permalink').addEventListener('click', (e) => {
+    e.preventDefault();
+    history.pushState(null, '', $('permalink').getAttribute('href'));
+  });
+  $('error-close').addEventListener('click', clearError);
+  $('error-retry').addEventListener('click', () => runSearch(current));
+  document.addEventListener('keydown', (e) => {
+    const typing = /^(INPUT|SELECT|TEXTAREA)$/.test(e.target.tagName);
+    if (e.key === 'Escape' && !$('detail').hidden) closeDetail(true);
+    else if (e.key === '/' && !typing) { e.preventDefault(); $('search-input').focus(); }
+  });
+  // Back/forward: restore the view from the URL.
+  window.addEventListener('popstate', () => {
+    const s = readUrlState();
+    showStateInForm(s);
+    if (filterKey(s) !== filterKey(current)) return runSearch(s);
+    if (s.event) openByKey(s.event, searchCtl && searchCtl.signal);
+    else closeDetail(false);
+  });
+  initHistogramDrag();
+  loadInfo();
+  const s = readUrlState();
+  showStateInForm(s);
+  runSearch(s);
+}
+
+init();
+})();

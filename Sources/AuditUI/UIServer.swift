@@ -1,0 +1,117 @@
+import AuditAggregator
+import AuditModel
+import AuditStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Synchronization
+
+/// `auditship ui --store URL`: the web UI over a store, on 127.0.0.1 only, behind a random token.
+///
+/// It serves the page and its assets (embedded in the binary: no CDN, nothing fetched from
+/// elsewhere) and the same query API as the aggregator (`QueryAnswers`). Every answer carries a
+/// strict Content-Security-Policy and is not cached; event content reaches the page only as
+/// JSON, which the page renders as text.
+public struct UIServer: Sendable {
+    public let answers: QueryAnswers
+    /// What the page says it shows ("store sqlite:/var/lib/auditship/store.db").
+    public let source: String
+    public let port: Int
+    public let token: String
+    let logger: Logger
+    /// The port it listens on (known once it runs: `--port 0` takes a free one).
+    let listening = Listening()
+
+    final class Listening: Sendable {
+        let port = Atomic<Int>(0)
+    }
+
+    public init(store: any EventStore, source: String, port: Int, token: String = UIAccess.randomToken(), logger: Logger) {
+        self.answers = QueryAnswers(store: store)
+        self.source = source
+        self.port = port
+        self.token = token
+        self.logger = logger
+    }
+
+    /// Security headers on every answer.
+    static let securityHeaders: [(HTTPField.Name, String)] = [
+        (.contentSecurityPolicy, "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
+        (HTTPField.Name("X-Content-Type-Options") ?? .contentType, "nosniff"),
+        (HTTPField.Name("Referrer-Policy") ?? .contentType, "no-referrer"),
+        (HTTPField.Name("X-Frame-Options") ?? .contentType, "DENY"),
+        (.cacheControl, "no-store"),
+    ]
+
+    /// Runs until cancelled (SIGINT/SIGTERM through the caller's task); `ready` gets the URL to open.
+    public func run(ready: @escaping @Sendable (String) -> Void) async throws {
+        let router = Router()
+        let server = self
+        router.get("/") { request, context in await server.guarded(request, context) { server.asset("index.html", "text/html; charset=utf-8") } }
+        router.get("/assets/app.js") { request, context in await server.guarded(request, context) { server.asset("app.js", "text/javascript; charset=utf-8") } }
+        router.get("/assets/app.css") { request, context in await server.guarded(request, context) { server.asset("app.css", "text/css; charset=utf-8") } }
+        router.get("/ui/info") { request, context in await server.guarded(request, context) { await server.info() } }
+        for path in [BatchProtocolPaths.events, "/v1/histogram", "/v1/facets", "/v1/stats", "/v1/collisions"] {
+            router.get(RouterPath(path)) { request, context in
+                await server.guarded(request, context) { await server.answers.answer(path, request) ?? server.text(.notFound, "not found\n") }
+            }
+        }
+        let logger = self.logger
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: "auditship-ui"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                server.listening.port.store(port, ordering: .relaxed)
+                ready("http://127.0.0.1:\(port)/?token=\(server.token)")
+            },
+            logger: logger)
+        try await app.runService()
+    }
+
+    /// Checks the token (see `UIAccess`), then answers with the security headers added.
+    func guarded(_ request: Request, _ context: some RequestContext, _ answer: () async -> Response) async -> Response {
+        let host = request.head.authority
+        let port = listening.port.load(ordering: .relaxed)
+        let access = UIAccess(token: token, port: port)
+        let query = request.uri.queryParameters.map { (String($0.key), String($0.value)) }
+        var response: Response
+        switch access.decide(host: host, path: request.uri.path, query: query, cookie: request.headers[.cookie],
+                             authorization: request.headers[.authorization]) {
+        case .allow:
+            response = await answer()
+        case .setCookieAndRedirect(let location):
+            response = Response(status: .seeOther, headers: [.location: location, .setCookie: access.setCookie])
+        case .refuse(let status, let message):
+            response = text(.init(code: status), message + "\n")
+        }
+        for (name, value) in Self.securityHeaders { response.headers[name] = value }
+        return response
+    }
+
+    func text(_ status: HTTPResponse.Status, _ body: String) -> Response {
+        Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    func asset(_ name: String, _ type: String) -> Response {
+        guard let bytes = UIAssets.file(name) else { return text(.notFound, "not found\n") }
+        return Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    /// `GET /ui/info`: what the page shows in its header.
+    func info() async -> Response {
+        struct Info: Encodable {
+            var source: String
+            var clusters: [String]
+        }
+        let clusters = (try? await answers.store.facets(EventQuery(), fields: [.cluster], top: 1000)[.cluster]?.map(\.value)) ?? []
+        return QueryAnswers.json(Info(source: source, clusters: clusters.sorted()), status: .ok)
+    }
+}
+
+/// The paths of the query API the UI calls.
+enum BatchProtocolPaths {
+    static let events = "/v1/events"
+}
