@@ -25,6 +25,7 @@ struct EventFilter: Sendable {
     var stage: String?
     /// Matched against the raw bytes, not the row (`matchesText`).
     var text: [UInt8]?
+    var fieldMatches: [FieldMatch] = []
 
     init(_ q: EventQuery) {
         group = q.group
@@ -34,6 +35,7 @@ struct EventFilter: Sendable {
         codeClass = q.codeClass
         stage = q.stage
         text = q.text.map { Array($0.utf8) }
+        fieldMatches = q.matches
         node = q.node
         user = q.user
         verb = q.verb
@@ -57,6 +59,7 @@ struct EventFilter: Sendable {
 
     var hasEventFilters: Bool {
         group != nil || apiGroup != nil || name != nil || code != nil || codeClass != nil || stage != nil || text != nil
+            || !fieldMatches.isEmpty
     }
 
     /// The text filter over an event's bytes.
@@ -87,6 +90,7 @@ struct EventFilter: Sendable {
         if let codeClass, row.codeClass != codeClass { return false }
         if let stage, row.stage != stage { return false }
         if let after, !(EventOrder(row, id: id) > EventOrder(after)) { return false }
+        for m in fieldMatches where !m.matches(row) { return false }
         return true
     }
 }
@@ -158,6 +162,7 @@ extension EventQuery {
         q.codeClass = nil
         q.stage = nil
         q.text = nil
+        q.matches = []
         return q
     }
 
@@ -165,7 +170,9 @@ extension EventQuery {
     package func matchesEventFilters(_ e: StoredEvent) -> Bool {
         guard hasEventFilters else { return true }
         guard let summary = try? EventScanner.scan(e.bytes) else { return false }
-        let f = EventFilter(EventQuery(group: group, apiGroup: apiGroup, name: name, code: code, codeClass: codeClass, stage: stage, text: text))
+        var only = EventQuery(group: group, apiGroup: apiGroup, name: name, code: code, codeClass: codeClass, stage: stage, text: text)
+        only.matches = matches
+        let f = EventFilter(only)
         return f.matches(BlockRow(node: e.node, summary: summary), id: e.sequence) && f.matchesText(e.bytes)
     }
 }

@@ -84,6 +84,7 @@ public enum QueryParameters {
         try take("code", \.codeClass)
         try take("stage", \.stage)
         try take("text", \.text)
+        query.matches += search.matches
     }
 
     /// The current time.

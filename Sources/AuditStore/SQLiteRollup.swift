@@ -38,7 +38,7 @@ extension SQLiteStore {
     func rollupPlan(_ db: Database, _ plan: QueryPlan) throws -> (RollupFilter, RollupSplit)? {
         let f = plan.filter
         guard f.node == nil, f.subresource == nil, f.after == nil, f.ingestedAfter == nil, f.group == nil,
-              f.apiGroup == nil, f.name == nil, f.code == nil, f.stage == nil, f.text == nil else { return nil }
+              f.apiGroup == nil, f.name == nil, f.code == nil, f.stage == nil, f.text == nil, f.fieldMatches.isEmpty else { return nil }
         var r = RollupFilter(cluster: plan.clusterID, codeClass: f.codeClass)
         // `plan` already proved that every named value has a term.
         func term(_ field: BlockField, _ value: String?) throws -> Int64?? {

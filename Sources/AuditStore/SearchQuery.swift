@@ -1,3 +1,5 @@
+import AuditBlock
+
 /// The search box's language, read into a query: `field:value` terms and one free-text phrase,
 /// the way people type them in Kibana or GitHub.
 ///
@@ -10,9 +12,12 @@
 ///   `apiGroup`, `ns` (or `namespace`), `name`, `code` (`404` or `4xx`), `stage`, `auditID`
 ///   (as the exact text `"auditID":"…"` in the event's bytes, which is how the apiserver writes it).
 /// - Anything else is free text, matched case-sensitively in the event's bytes; quote a phrase.
-/// - Not taken yet, each refused with a message that names the term: a field given twice or a
-///   list of values (`verb:delete,patch`), excluding (`-user:…`), wildcards (`system:*`), and more
-///   than one free-text phrase.
+/// - A list of values matches any of them (`verb:delete,patch`); `*` in an unquoted value matches
+///   any run of characters (`user:system:*`); a leading `-` excludes (`-user:system:*`,
+///   `-verb:get,list,watch`). These are checked on each event the index leaves (`FieldMatch`).
+/// - Not taken yet, each refused with a message that names the term: a field given twice with
+///   one plain value, lists, wildcards or exclusion for `cluster` and `auditID`, excluding free
+///   text, and more than one free-text phrase.
 public enum SearchQuery {
     /// One token of the search text.
     struct Token: Equatable {
@@ -28,10 +33,10 @@ public enum SearchQuery {
         var phrase: String?
         var seen: Set<String> = []
         for token in try tokens(text) {
-            guard !token.negated else {
-                throw StoreError("'\(token.text)': excluding values is not supported yet; search for the values you want instead")
-            }
             guard let field = token.field else {
+                guard !token.negated else {
+                    throw StoreError("'\(token.text)': excluding free text is not supported yet; exclude a field's values (-user:…) instead")
+                }
                 if token.value.contains("*") && !token.text.hasPrefix("\"") {
                     throw StoreError("'\(token.text)': wildcards are not supported yet; free text matches anywhere in the event already")
                 }
@@ -45,13 +50,24 @@ public enum SearchQuery {
             guard let key else {
                 throw StoreError("'\(token.text)': '\(field)' is not a field to search; use cluster, node, user, group, verb, resource, apiGroup, ns, name, code, stage or auditID (or quote the text)")
             }
-            guard seen.insert(key).inserted else {
-                throw StoreError("'\(token.text)': \(key) is given twice; one value per field for now")
-            }
             let v = token.value
-            if !token.text.contains("\"") {
-                if v.contains(",") { throw StoreError("'\(token.text)': lists of values are not supported yet; one value per field for now") }
-                if v.contains("*") { throw StoreError("'\(token.text)': wildcards are not supported yet; give the whole value") }
+            let quoted = token.text.contains("\"")
+            let list = !quoted && v.contains(",")
+            let wildcard = !quoted && v.contains("*")
+            if token.negated || list || wildcard {
+                guard let blockField = matchField(key) else {
+                    throw StoreError("'\(token.text)': lists, wildcards and excluding are not supported for \(key) yet; give one whole value")
+                }
+                let values = list ? v.split(separator: ",", omittingEmptySubsequences: false).map(String.init) : [v]
+                if values.contains(where: \.isEmpty) { throw StoreError("'\(token.text)': a list has an empty value") }
+                if key == "code", let bad = values.first(where: { QueryParameters.code($0) == nil }) {
+                    throw StoreError("'\(token.text)': '\(bad)' is not a response code like 404 or a class like 4xx")
+                }
+                query.matches.append(FieldMatch(field: blockField, values: values, wildcard: wildcard, negated: token.negated))
+                continue
+            }
+            guard seen.insert(key).inserted else {
+                throw StoreError("'\(token.text)': \(key) is given twice; give a list instead (\(field):a,b)")
             }
             switch key {
             case "cluster": query.cluster = v
@@ -84,6 +100,23 @@ public enum SearchQuery {
                 throw StoreError("'\(phrase)': auditID is searched as text, and this search has free text already")
             }
             query.text = phrase
+        }
+    }
+
+    /// The row field a list, wildcard or exclusion is checked on.
+    static func matchField(_ key: String) -> BlockField? {
+        switch key {
+        case "node": .node
+        case "user": .user
+        case "group": .groups
+        case "verb": .verb
+        case "resource": .resource
+        case "apiGroup": .apiGroup
+        case "namespace": .namespace
+        case "name": .name
+        case "code": .code
+        case "stage": .stage
+        default: nil
         }
     }
 

@@ -152,11 +152,13 @@ public struct EventQuery: Sendable, Hashable {
     public var stage: String?
     /// Bytes the event's raw JSON must contain (case-sensitive).
     public var text: String?
+    /// Lists, wildcards and exclusions (all must pass), checked on each event.
+    public var matches: [FieldMatch] = []
 
     /// True when a filter beyond those of every store's index is set (group, apiGroup, name,
-    /// code, code class, stage, text): PostgreSQL's row layout applies them after reading.
+    /// code, code class, stage, text, matches): PostgreSQL's row layout applies them after reading.
     public var hasEventFilters: Bool {
-        group != nil || apiGroup != nil || name != nil || code != nil || codeClass != nil || stage != nil || text != nil
+        group != nil || apiGroup != nil || name != nil || code != nil || codeClass != nil || stage != nil || text != nil || !matches.isEmpty
     }
 
     public init(cluster: String? = nil, node: String? = nil, user: String? = nil, verb: String? = nil,

@@ -1,3 +1,4 @@
+import AuditBlock
 import AuditModel
 import AuditStore
 import Foundation
@@ -214,6 +215,16 @@ enum StoreBackend: String, CaseIterable, CustomStringConvertible, Sendable {
         #expect(try await s.count(EventQuery(cluster: "c", name: "web")) == 3)
         #expect(try await s.statistics(EventQuery(group: "dev")).byUser == ["alice": 2, "bob": 1])
         #expect(try await s.facets(EventQuery(name: "web"), fields: [.verb], top: 1)[.verb]?.count == 1)
+        // Lists, wildcards and exclusions (the search box's `verb:patch,delete`, `-user:al*`).
+        var either = EventQuery()
+        either.matches = [FieldMatch(field: .verb, values: ["patch", "delete"])]
+        #expect(try await ids(either) == ["e1", "e2"])
+        var notAl = EventQuery()
+        notAl.matches = [FieldMatch(field: .user, values: ["al*"], wildcard: true, negated: true)]
+        #expect(try await ids(notAl) == ["e4", "e2"])
+        #expect(try await s.count(notAl) == 2)
+        #expect(try await s.facets(notAl, fields: [.user], top: 5)[.user] == [FacetValue(value: "bob", count: 1), FacetValue(value: "carol", count: 1)])
+        #expect(try await s.histogram(notAl, bucket: 3_600_000_000).map(\.count).reduce(0, +) == 2)
     }
 
     @Test(arguments: StoreBackend.allCases)

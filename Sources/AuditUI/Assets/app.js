@@ -136,7 +136,7 @@ function shortTime(raw) {
 
 /** Quotes a value for q when it holds spaces, colons, quotes or backslashes (or is empty). */
 function quoteValue(v) {
-  if (v !== '' && !/[\s:"\\]/.test(v)) return v;
+  if (v !== '' && !/[\s:"\\,*]/.test(v)) return v;
   return '"' + v.replace(/[\\"]/g, '\\$&') + '"';
 }
 
@@ -764,8 +764,9 @@ function renderFacets(data) {
       if (!value) label.classList.add('empty-value');
       list.append(el('li', { class: 'facet-value', 'data-field': field, 'data-value': value },
         label,
-        el('span', { class: 'count', text: String(count) })));
-      // Excluding a value (-field:value) comes when the server's search takes it.
+        el('span', { class: 'count', text: String(count) }),
+        el('button', { type: 'button', class: 'facet-exclude', title: titleText('Exclude: -' + term),
+          'aria-label': 'Exclude', text: '−' })));
     }
     if (!values.length) list.append(el('li', { class: 'muted', text: 'no values' }));
     box.append(el('section', { class: 'facet', 'data-field': field }, el('h3', { text: field }), list));
@@ -778,7 +779,7 @@ function onFacetClick(e) {
   const item = e.target.closest('.facet-value');
   if (!item) return;
   const term = facetTerm(item.dataset.field, item.dataset.value);
-  $('search-input').value = addTerm($('search-input').value, term, false);
+  $('search-input').value = addTerm($('search-input').value, term, !!e.target.closest('.facet-exclude'));
   submitSearch();
 }
 
