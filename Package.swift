@@ -97,8 +97,9 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         // `auditship ui`: the web UI's assets (embedded in the binary) and its local server.
         .target(name: "AuditUI", dependencies: [
-            "AuditModel", "AuditStore", "AuditAggregator", "OpenSSLKit",
+            "AuditModel", "AuditStore", "AuditAggregator", "CurlClient",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -130,7 +131,7 @@ let package = Package(
         .testTarget(name: "AuditBlockTests", dependencies: ["AuditBlock", "AuditChain", "AuditGenerator", "AuditModel", "OpenSSLKit"], swiftSettings: swiftSettings),
         .testTarget(name: "AuditAgentTests", dependencies: ["AuditAgent", "AuditModel", "AuditPolicy", "AuditBackfill"], swiftSettings: swiftSettings),
         .testTarget(name: "AuditStoreTests", dependencies: [
-            "AuditStore", "AuditStorePostgres", "AuditChain", "AuditModel", "OpenSSLKit",
+            "AuditStore", "AuditStorePostgres", "AuditBlock", "AuditChain", "AuditModel", "OpenSSLKit",
             .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
         ], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["SharedFixtures", "OpenSSLKit", "CurlClient", "Gzip", "AuditModel", "AuditGenerator"], swiftSettings: swiftSettings),

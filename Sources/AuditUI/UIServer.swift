@@ -8,16 +8,14 @@ import Logging
 import NIOCore
 import Synchronization
 
-/// `auditship ui --store URL`: the web UI over a store, on 127.0.0.1 only, behind a random token.
+/// `auditship ui`: the web UI over a store or an aggregator, on 127.0.0.1 only, behind a random token.
 ///
 /// It serves the page and its assets (embedded in the binary: no CDN, nothing fetched from
-/// elsewhere) and the same query API as the aggregator (`QueryAnswers`). Every answer carries a
+/// elsewhere) and the same query API as the aggregator (`UIQuerySource`). Every answer carries a
 /// strict Content-Security-Policy and is not cached; event content reaches the page only as
 /// JSON, which the page renders as text.
 public struct UIServer: Sendable {
-    public let answers: QueryAnswers
-    /// What the page says it shows ("store sqlite:/var/lib/auditship/store.db").
-    public let source: String
+    public let source: any UIQuerySource
     public let port: Int
     public let token: String
     let logger: Logger
@@ -28,8 +26,7 @@ public struct UIServer: Sendable {
         let port = Atomic<Int>(0)
     }
 
-    public init(store: any EventStore, source: String, port: Int, token: String = UIAccess.randomToken(), logger: Logger) {
-        self.answers = QueryAnswers(store: store)
+    public init(source: any UIQuerySource, port: Int, token: String = UIAccess.randomToken(), logger: Logger) {
         self.source = source
         self.port = port
         self.token = token
@@ -55,7 +52,7 @@ public struct UIServer: Sendable {
         router.get("/ui/info") { request, context in await server.guarded(request, context) { await server.info() } }
         for path in [BatchProtocolPaths.events, "/v1/histogram", "/v1/facets", "/v1/stats", "/v1/collisions"] {
             router.get(RouterPath(path)) { request, context in
-                await server.guarded(request, context) { await server.answers.answer(path, request) ?? server.text(.notFound, "not found\n") }
+                await server.guarded(request, context) { await server.source.answer(path, request) }
             }
         }
         let logger = self.logger
@@ -102,12 +99,7 @@ public struct UIServer: Sendable {
 
     /// `GET /ui/info`: what the page shows in its header.
     func info() async -> Response {
-        struct Info: Encodable {
-            var source: String
-            var clusters: [String]
-        }
-        let clusters = (try? await answers.store.facets(EventQuery(), fields: [.cluster], top: 1000)[.cluster]?.map(\.value)) ?? []
-        return QueryAnswers.json(Info(source: source, clusters: clusters.sorted()), status: .ok)
+        QueryAnswers.json(["source": source.label], status: .ok)
     }
 }
 

@@ -139,7 +139,12 @@ struct QuickstartCommand: AsyncParsableCommand {
               + " (\(exported.checkpoints.count) checkpoints exported)")
         print("  check it yourself: auditship verify --store sqlite:STORE --public-key CERTS/checkpoint-key.pub.pem --checkpoints WORK/checkpoints")
         if !report.ok { print(VerifyCommand.text(report).split(separator: "\n").map { "    " + $0 }.joined(separator: "\n")) }
-        if dir != nil { print("  kept: \(work)") }
+        if dir != nil {
+            print("  kept: \(work)")
+            print("  look at it in a browser: auditship ui --store sqlite:\(storePath)  (then open the URL it prints)")
+        } else {
+            print("  to look at the events in a browser, run it with --dir DIR, then: auditship ui --store sqlite:DIR/store.sqlite")
+        }
         guard exact, unclean.isEmpty, report.ok else { throw ExitCode(1) }
     }
 

@@ -71,6 +71,45 @@ import Testing
         #expect(api.status == 200 && api.bodyText.contains("\"cluster\":\"prod\""))
     }
 
+    /// `auditship ui --aggregator` asks the aggregator with a reader certificate; a certificate that
+    /// may not read gets the aggregator's refusal through the UI, and the UI's own token still guards it.
+    @Test func throughTheAggregatorWithAReaderCertificate() throws {
+        let h = try Harness()
+        try h.makeCertificates(cluster: "prod", nodes: ["m1"], readers: ["admin"])
+        try h.run(["generate", "--events", "500", "--seed", "9", "--start", "2026-12-01T00:00:00Z", "--rate", "1", "--out", h.dir + "/gen.log"])
+        try h.run(["backfill", "--store", h.storeURL, "--cluster", "prod", "--node", "m1", "--state-dir", h.dir + "/bstate", h.dir + "/gen.log"])
+        let text = try String(contentsOfFile: h.dir + "/gen.log", encoding: .utf8)
+        let gets = text.split(separator: "\n").filter { $0.contains(#""verb":"get""#) }.count
+        try h.startAggregator()
+        func ui(_ name: String, cert: String, key: String) throws -> (ChildProcess, String, String) {
+            let p = try h.start(["ui", "--aggregator", "https://\(h.aggregatorAddress)", "--tls-cert", cert, "--tls-key", key,
+                                 "--ca", h.certs + "/ca.pem", "--port", "0", "--url-file", h.dir + "/\(name).url"], log: "\(name).log")
+            try h.waitUntil("the UI prints its URL", seconds: 30) { FileManager.default.fileExists(atPath: h.dir + "/\(name).url") }
+            let url = try String(contentsOfFile: h.dir + "/\(name).url", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            var base = String(url.prefix { $0 != "?" })
+            if base.hasSuffix("/") { base.removeLast() }
+            return (p, base, String(url.split(separator: "=").last ?? ""))
+        }
+        let http = try HTTPClient(tls: ClientTLSConfiguration())
+        let (reader, base, token) = try ui("reader", cert: h.certs + "/reader-admin.pem", key: h.certs + "/reader-admin-key.pem")
+        defer { kill(reader.processIdentifier, SIGTERM); reader.waitUntilExit() }
+        let auth = ["Authorization: Bearer \(token)"]
+        let count = try http.request(method: "GET", url: base + "/v1/events?count=true&q=verb:get&since=2026-11-30T00:00:00Z", headers: auth)
+        #expect(count.status == 200)
+        #expect(Int(count.bodyText.trimmingCharacters(in: .whitespacesAndNewlines)) == gets)
+        let page = try http.request(method: "GET", url: base + "/v1/events?limit=10&since=2026-11-30T00:00:00Z", headers: auth)
+        #expect(page.status == 200 && page.bodyText.split(separator: "\n").count == 10)
+        #expect(page.headers["x-auditship-next-cursor"]?.isEmpty == false, "the cursor header is passed back")
+        let facets = try http.request(method: "GET", url: base + "/v1/facets?fields=verb&top=3&since=2026-11-30T00:00:00Z", headers: auth)
+        #expect(facets.status == 200 && facets.bodyText.contains(#""value":"get""#))
+        #expect(try http.request(method: "GET", url: base + "/v1/events?count=true").status == 401, "no token, no answer")
+        // An agent's certificate may not read: the aggregator's 403 comes through.
+        let (agent, agentBase, agentToken) = try ui("agent", cert: h.certs + "/agent-prod-m1.pem", key: h.certs + "/agent-prod-m1-key.pem")
+        defer { kill(agent.processIdentifier, SIGTERM); agent.waitUntilExit() }
+        let refused = try http.request(method: "GET", url: agentBase + "/v1/events?count=true", headers: ["Authorization: Bearer \(agentToken)"])
+        #expect(refused.status == 403 && refused.bodyText.contains("reader"))
+    }
+
     @Test func searchFacetsDetailAndHostileContentInTheBrowser() throws {
         guard let (chromium, chromedriver) = try Self.browser() else { return }
         let h = try Harness()
@@ -114,6 +153,19 @@ import Testing
         #expect(try browser.script("return document.getElementById('search-input').value;") as? String == "verb:delete user:\(user.contains(":") ? "\"\(user)\"" : user)"
                 || (try browser.script("return document.getElementById('search-input').value;") as? String)?.contains(user) == true)
         #expect(try browser.script("return location.search.includes('q=');") as? Bool == true)
+
+        // Excluding a value (the facet's "−"): the rest of the deletes.
+        try browser.type("#search-input", "verb:delete")
+        try browser.click("#search-button")
+        try browser.wait("the count is that of the deletes again") { try count() == deletes }
+        let excluded = try browser.script("""
+            const v = document.querySelector('.facet-value[data-field="user"]');
+            return v ? [v.dataset.value, Number(v.querySelector('.count').textContent)] : null;
+            """) as? [Any]
+        let excludedCount = try #require(excluded?.last as? Int)
+        _ = try browser.script("document.querySelector('.facet-value[data-field=\"user\"] .facet-exclude').click(); return null;")
+        try browser.wait("the count is the deletes but that user's (\(deletes - excludedCount))") { try count() == deletes - excludedCount }
+        #expect((try browser.script("return document.getElementById('search-input').value;") as? String)?.contains("-user:") == true)
 
         // Event detail: the stored event, pretty-printed.
         let auditID = try #require(try browser.script("return document.querySelector('tr.event-row').dataset.auditid;") as? String)
