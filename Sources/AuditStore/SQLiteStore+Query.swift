@@ -166,26 +166,78 @@ extension SQLiteStore {
     public func statistics(_ query: EventQuery) async throws -> StoreStatistics {
         try await pool.read { db in
             guard let plan = try self.plan(db, query) else { return StoreStatistics() }
-            let f = plan.filter
             var stats = StoreStatistics()
-            let names = f.timeOnly ? try self.terms(db, of: [.node, .user, .verb, .resource]) : [:]
-            for meta in try self.candidates(db, plan, order: .none) {
-                let cluster = try self.clusterName(db, meta.clusterID)
-                if f.timeOnly, f.covers(minTS: meta.minTS, maxTS: meta.maxTS) {
-                    // A whole block: its own index holds the counts.
-                    try self.addBlockCounts(db, meta, cluster: cluster, names: names, to: &stats)
-                    continue
+            if plan.filter.timeOnly, let (r, split) = try self.rollupPlan(db, plan) {
+                try self.rollupStatistics(db, r, split, into: &stats)
+                for edge in split.edges {
+                    guard let edgePlan = try self.plan(db, Self.query(query, window: edge)) else { continue }
+                    try self.blockStatistics(db, edgePlan, into: &stats)
                 }
-                try self.forEachMatch(db, plan, meta) { _, row in
-                    stats.total += 1
-                    stats.byCluster[cluster, default: 0] += 1
-                    stats.byNode[row.node, default: 0] += 1
-                    stats.byUser[row.user ?? "", default: 0] += 1
-                    stats.byVerb[row.verb, default: 0] += 1
-                    stats.byResource[row.resource, default: 0] += 1
-                }
+            } else {
+                try self.blockStatistics(db, plan, into: &stats)
             }
             return stats
+        }
+    }
+
+    /// Statistics of whole hours: per cluster, user, verb and resource from `rollup_hour`, per
+    /// node from the index of the blocks in those hours (a block lies in one hour).
+    func rollupStatistics(_ db: Database, _ r: RollupFilter, _ split: RollupSplit, into stats: inout StoreStatistics) throws {
+        let names = try terms(db, of: [.node, .user, .verb, .resource])
+        func name(_ id: Int64) -> String { id == 0 ? "" : names[id]?.value ?? "" }
+        var byCluster: [Int64: Int] = [:], byUser: [Int64: Int] = [:], byVerb: [Int64: Int] = [:], byResource: [Int64: Int] = [:]
+        var total = 0
+        try forEachRollupRow(db, r, split) { row in
+            total += row.events
+            byCluster[row.cluster, default: 0] += row.events
+            byUser[row.user, default: 0] += row.events
+            byVerb[row.verb, default: 0] += row.events
+            byResource[row.resource, default: 0] += row.events
+        }
+        stats.total += total
+        for (id, n) in byCluster { stats.byCluster[try clusterName(db, id), default: 0] += n }
+        for (id, n) in byUser { stats.byUser[name(id), default: 0] += n }
+        for (id, n) in byVerb { stats.byVerb[name(id), default: 0] += n }
+        for (id, n) in byResource { stats.byResource[name(id), default: 0] += n }
+        let nodeTerms = names.filter { $0.value.field == .node }.map(\.key)
+        var counted = 0
+        if !nodeTerms.isEmpty {
+            var conditions = ["bt.term IN (\(nodeTerms.map(String.init).joined(separator: ",")))"]
+            var args = StatementArguments()
+            if let c = r.cluster { conditions.append("b.cluster = ?"); _ = args.append(contentsOf: [c]) }
+            if let from = split.from { conditions.append("b.min_ts >= ?"); _ = args.append(contentsOf: [from]) }
+            if let to = split.to { conditions.append("b.max_ts < ?"); _ = args.append(contentsOf: [to]) }
+            for row in try Row.fetchAll(db, sql: """
+                SELECT bt.term, sum(bt.events) FROM block_terms bt JOIN blocks b ON b.first_id = bt.block
+                WHERE \(conditions.joined(separator: " AND ")) GROUP BY bt.term
+                """, arguments: args) {
+                let n: Int = row[1]
+                stats.byNode[name(row[0]), default: 0] += n
+                counted += n
+            }
+        }
+        if total > counted { stats.byNode["", default: 0] += total - counted }
+    }
+
+    /// Statistics from the blocks: whole blocks under time filters from their own index, the others event by event.
+    func blockStatistics(_ db: Database, _ plan: QueryPlan, into stats: inout StoreStatistics) throws {
+        let f = plan.filter
+        let names = f.timeOnly ? try terms(db, of: [.node, .user, .verb, .resource]) : [:]
+        for meta in try candidates(db, plan, order: .none) {
+            let cluster = try clusterName(db, meta.clusterID)
+            if f.timeOnly, f.covers(minTS: meta.minTS, maxTS: meta.maxTS) {
+                // A whole block: its own index holds the counts.
+                try addBlockCounts(db, meta, cluster: cluster, names: names, to: &stats)
+                continue
+            }
+            try forEachMatch(db, plan, meta) { _, row in
+                stats.total += 1
+                stats.byCluster[cluster, default: 0] += 1
+                stats.byNode[row.node, default: 0] += 1
+                stats.byUser[row.user ?? "", default: 0] += 1
+                stats.byVerb[row.verb, default: 0] += 1
+                stats.byResource[row.resource, default: 0] += 1
+            }
         }
     }
 

@@ -310,6 +310,12 @@ enum StoreBackend: String, CaseIterable, CustomStringConvertible, Sendable {
                     let got = try await s.histogram(q, bucket: width)
                     #expect(Dictionary(uniqueKeysWithValues: got.map { ($0.start.microseconds, $0.count) }) == expected, "\(label), bucket \(width)")
                 }
+                let stats = try await s.statistics(q)
+                #expect(stats.total == kept.count, "\(label)")
+                #expect(stats.byNode == (kept.isEmpty ? [:] : ["n": kept.count]), "\(label)")
+                #expect(stats.byUser == Dictionary(grouping: kept, by: \.user).mapValues(\.count), "\(label)")
+                #expect(stats.byCluster == Dictionary(grouping: kept, by: \.cluster).mapValues(\.count), "\(label)")
+                #expect(stats.byVerb == Dictionary(grouping: kept, by: \.verb).mapValues(\.count), "\(label)")
                 let facets = try await s.facets(q, fields: [.cluster, .user, .verb, .resource], top: 10)
                 for (field, value) in [(FacetField.cluster, \E.cluster), (.user, \E.user), (.verb, \E.verb), (.resource, \E.resource)] {
                     var expected: [String: Int] = [:]
