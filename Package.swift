@@ -106,7 +106,7 @@ let package = Package(
         ], resources: [.embedInCode("Assets")], swiftSettings: swiftSettings),
         // `auditship bench`: a file per section, each figure beside its reference.
         .target(name: "AuditBench", dependencies: [
-            "AuditModel", "AuditGenerator", "AuditAgent", "AuditStore", "AuditStorePostgres", "AuditChain", "AuditWire",
+            "AuditModel", "AuditUI", "AuditGenerator", "AuditAgent", "AuditStore", "AuditStorePostgres", "AuditChain", "AuditWire",
             "AuditBlock", "OpenSSLKit", "Gzip", "Zstd", "CurlClient",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),

@@ -133,6 +133,32 @@ extension SQLiteStore {
         }
     }
 
+    /// Events per term over the blocks of the split's whole hours (a block lies in one hour), for
+    /// the fields the rollup does not hold: one sum per term from `block_terms`, no block decoded.
+    func blockTermSums(_ db: Database, _ termIDs: [Int64], cluster: Int64?, _ split: RollupSplit) throws -> [Int64: Int] {
+        guard !termIDs.isEmpty else { return [:] }
+        var out: [Int64: Int] = [:]
+        for chunk in stride(from: 0, to: termIDs.count, by: 500) {
+            let part = termIDs[chunk..<min(termIDs.count, chunk + 500)]
+            var conditions = ["bt.term IN (\(part.map(String.init).joined(separator: ",")))"]
+            var args = StatementArguments()
+            if let c = cluster { conditions.append("b.cluster = ?"); _ = args.append(contentsOf: [c]) }
+            if let from = split.from { conditions.append("b.min_ts >= ?"); _ = args.append(contentsOf: [from]) }
+            if let to = split.to { conditions.append("b.max_ts < ?"); _ = args.append(contentsOf: [to]) }
+            for row in try Row.fetchAll(db, sql: """
+                SELECT bt.term, sum(bt.events) FROM block_terms bt JOIN blocks b ON b.first_id = bt.block
+                WHERE \(conditions.joined(separator: " AND ")) GROUP BY bt.term
+                """, arguments: args) {
+                out[row[0], default: 0] += row[1] as Int
+            }
+        }
+        return out
+    }
+
+    /// Most terms a facet field may have for its counts to be summed from `block_terms` (object
+    /// names and IPs may have millions; then the blocks' own term lists are read).
+    static let maxSummedTerms = 5_000
+
     /// The fields a rollup row holds.
     static let rollupFacetFields: Set<FacetField> = [.cluster, .verb, .user, .resource, .namespace]
 

@@ -53,6 +53,27 @@ extension SQLiteStore {
                     guard let edgePlan = try self.plan(db, Self.query(query, window: edge)) else { continue }
                     try self.blockFacets(db, edgePlan, fields: fields, into: &counts)
                 }
+            } else if plan.filter.timeOnly, let (r, split) = try self.rollupPlan(db, plan),
+                      let extra = try self.summableTerms(db, fields.filter { !Self.rollupFacetFields.contains($0) }) {
+                // Time and cluster only, some fields beyond the rollup's (node, code, …) with few values:
+                // whole hours from the rollup and from block_terms sums, the partial hours from the blocks.
+                var byID: [FacetField: [Int64: Int]] = [:]
+                try self.forEachRollupRow(db, r, split) { row in Self.addRollup(row, fields: fields, to: &byID) }
+                let names = try self.terms(db, of: Set(fields.compactMap(\.blockField)))
+                for (field, ids) in byID {
+                    for (id, n) in ids {
+                        let value = field == .cluster ? try self.clusterName(db, id) : (names[id]?.value ?? "")
+                        if !value.isEmpty { counts[field, default: [:]][value, default: 0] += n }
+                    }
+                }
+                for (term, n) in try self.blockTermSums(db, Array(extra.keys), cluster: r.cluster, split) {
+                    guard let (field, value) = extra[term], !value.isEmpty, let facet = FacetField(field) else { continue }
+                    counts[facet, default: [:]][value, default: 0] += n
+                }
+                for edge in split.edges {
+                    guard let edgePlan = try self.plan(db, Self.query(query, window: edge)) else { continue }
+                    try self.blockFacets(db, edgePlan, fields: fields, into: &counts)
+                }
             } else {
                 try self.blockFacets(db, plan, fields: fields, into: &counts)
             }
@@ -72,6 +93,18 @@ extension SQLiteStore {
             }
             return total
         }
+    }
+
+    /// The terms of these fields by id, or nil when they are too many to sum (`maxSummedTerms`)
+    /// or a field has no terms in the block index (cluster is the rollup's).
+    func summableTerms(_ db: Database, _ fields: [FacetField]) throws -> [Int64: (field: BlockField, value: String)]? {
+        let blockFields = fields.compactMap(\.blockField)
+        guard blockFields.count == fields.count else { return nil }
+        let list = blockFields.map { String($0.rawValue) }.joined(separator: ",")
+        guard !list.isEmpty else { return [:] }
+        let n = try Int.fetchOne(db, sql: "SELECT count(*) FROM terms WHERE field IN (\(list))") ?? 0
+        guard n <= Self.maxSummedTerms else { return nil }
+        return try terms(db, of: Set(blockFields))
     }
 
     // MARK: from the blocks

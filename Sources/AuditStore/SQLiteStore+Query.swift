@@ -199,22 +199,10 @@ extension SQLiteStore {
         for (id, n) in byUser { stats.byUser[name(id), default: 0] += n }
         for (id, n) in byVerb { stats.byVerb[name(id), default: 0] += n }
         for (id, n) in byResource { stats.byResource[name(id), default: 0] += n }
-        let nodeTerms = names.filter { $0.value.field == .node }.map(\.key)
         var counted = 0
-        if !nodeTerms.isEmpty {
-            var conditions = ["bt.term IN (\(nodeTerms.map(String.init).joined(separator: ",")))"]
-            var args = StatementArguments()
-            if let c = r.cluster { conditions.append("b.cluster = ?"); _ = args.append(contentsOf: [c]) }
-            if let from = split.from { conditions.append("b.min_ts >= ?"); _ = args.append(contentsOf: [from]) }
-            if let to = split.to { conditions.append("b.max_ts < ?"); _ = args.append(contentsOf: [to]) }
-            for row in try Row.fetchAll(db, sql: """
-                SELECT bt.term, sum(bt.events) FROM block_terms bt JOIN blocks b ON b.first_id = bt.block
-                WHERE \(conditions.joined(separator: " AND ")) GROUP BY bt.term
-                """, arguments: args) {
-                let n: Int = row[1]
-                stats.byNode[name(row[0]), default: 0] += n
-                counted += n
-            }
+        for (term, n) in try blockTermSums(db, names.filter { $0.value.field == .node }.map(\.key), cluster: r.cluster, split) {
+            stats.byNode[name(term), default: 0] += n
+            counted += n
         }
         if total > counted { stats.byNode["", default: 0] += total - counted }
     }

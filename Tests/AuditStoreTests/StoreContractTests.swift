@@ -316,6 +316,10 @@ enum StoreBackend: String, CaseIterable, CustomStringConvertible, Sendable {
                 #expect(stats.byUser == Dictionary(grouping: kept, by: \.user).mapValues(\.count), "\(label)")
                 #expect(stats.byCluster == Dictionary(grouping: kept, by: \.cluster).mapValues(\.count), "\(label)")
                 #expect(stats.byVerb == Dictionary(grouping: kept, by: \.verb).mapValues(\.count), "\(label)")
+                let beyond = try await s.facets(q, fields: [.node, .code, .verb], top: 10)
+                #expect(Dictionary(uniqueKeysWithValues: (beyond[.code] ?? []).map { ($0.value, $0.count) })
+                        == Dictionary(grouping: kept, by: { String($0.code) }).mapValues(\.count), "\(label), code")
+                #expect((beyond[.node] ?? []).map(\.count) == (kept.isEmpty ? [] : [kept.count]), "\(label), node")
                 let facets = try await s.facets(q, fields: [.cluster, .user, .verb, .resource], top: 10)
                 for (field, value) in [(FacetField.cluster, \E.cluster), (.user, \E.user), (.verb, \E.verb), (.resource, \E.resource)] {
                     var expected: [String: Int] = [:]
