@@ -1,4 +1,5 @@
 import AuditBlock
+import AuditModel
 
 /// A filter beyond one exact value: a list of values (any may match), values with `*`
 /// wildcards, or the exclusion of values (`-user:system:*` in the search box). It is checked on
@@ -43,31 +44,6 @@ public struct FieldMatch: Sendable, Hashable {
 
     func like(_ value: String, _ pattern: String) -> Bool {
         guard wildcard, pattern.contains("*") else { return value == pattern }
-        return Self.glob(Array(value.utf8), Array(pattern.utf8))
-    }
-
-    /// `*` matches any run of bytes; everything else matches itself.
-    static func glob(_ s: [UInt8], _ p: [UInt8]) -> Bool {
-        var i = 0, j = 0
-        var star = -1, mark = 0
-        let asterisk = UInt8(ascii: "*")
-        while i < s.count {
-            if j < p.count, p[j] != asterisk, p[j] == s[i] {
-                i += 1
-                j += 1
-            } else if j < p.count, p[j] == asterisk {
-                star = j
-                mark = i
-                j += 1
-            } else if star >= 0 {
-                j = star + 1
-                mark += 1
-                i = mark
-            } else {
-                return false
-            }
-        }
-        while j < p.count, p[j] == asterisk { j += 1 }
-        return j == p.count
+        return Glob.matches(Array(pattern.utf8), Array(value.utf8), questionMark: false)
     }
 }

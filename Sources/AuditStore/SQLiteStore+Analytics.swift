@@ -39,24 +39,11 @@ extension SQLiteStore {
         try await pool.read { db in
             guard let plan = try self.plan(db, query) else { return Analytics.top([:], fields: fields, top: top) }
             var counts: [FacetField: [String: Int]] = [:]
-            if Set(fields).isSubset(of: Self.rollupFacetFields), let (r, split) = try self.rollupPlan(db, plan) {
-                var byID: [FacetField: [Int64: Int]] = [:]
-                try self.forEachRollupRow(db, r, split) { row in Self.addRollup(row, fields: fields, to: &byID) }
-                let names = try self.terms(db, of: Set(fields.compactMap(\.blockField)))
-                for (field, ids) in byID {
-                    for (id, n) in ids {
-                        let value = field == .cluster ? try self.clusterName(db, id) : (names[id]?.value ?? "")
-                        if !value.isEmpty { counts[field, default: [:]][value, default: 0] += n }
-                    }
-                }
-                for edge in split.edges {
-                    guard let edgePlan = try self.plan(db, Self.query(query, window: edge)) else { continue }
-                    try self.blockFacets(db, edgePlan, fields: fields, into: &counts)
-                }
-            } else if plan.filter.timeOnly, let (r, split) = try self.rollupPlan(db, plan),
-                      let extra = try self.summableTerms(db, fields.filter { !Self.rollupFacetFields.contains($0) }) {
-                // Time and cluster only, some fields beyond the rollup's (node, code, …) with few values:
-                // whole hours from the rollup and from block_terms sums, the partial hours from the blocks.
+            // Fields beyond the rollup's (node, code, …) are summed from block_terms when the query
+            // has no filter but time and cluster (a block's terms then count its events) and they have few values.
+            let beyond = fields.filter { !Self.rollupFacetFields.contains($0) }
+            if let (r, split) = try self.rollupPlan(db, plan),
+               let extra = beyond.isEmpty ? [:] : (plan.filter.timeOnly ? try self.summableTerms(db, beyond) : nil) {
                 var byID: [FacetField: [Int64: Int]] = [:]
                 try self.forEachRollupRow(db, r, split) { row in Self.addRollup(row, fields: fields, to: &byID) }
                 let names = try self.terms(db, of: Set(fields.compactMap(\.blockField)))
@@ -115,6 +102,13 @@ extension SQLiteStore {
             let first = Analytics.bucketStart(meta.minTS, bucket)
             if f.timeOnly, f.covers(minTS: meta.minTS, maxTS: meta.maxTS), first == Analytics.bucketStart(meta.maxTS, bucket) {
                 counts[first, default: 0] += meta.count
+                continue
+            }
+            if plan.terms.count == 1, f.onlyIndexedFilters, f.covers(minTS: meta.minTS, maxTS: meta.maxTS),
+               first == Analytics.bucketStart(meta.maxTS, bucket) {
+                // One indexed filter, the block inside one bucket: the index holds its count there.
+                counts[first, default: 0] += try Int.fetchOne(db, sql: "SELECT events FROM block_terms WHERE term = ? AND block = ?",
+                                                              arguments: [plan.terms[0], meta.firstID]) ?? 0
                 continue
             }
             if f.timeOnly {
