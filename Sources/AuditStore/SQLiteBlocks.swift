@@ -234,6 +234,20 @@ extension SQLiteStore {
         return try decoded(meta, "columns") { () throws(BlockFormatError) in try BlockReader.rows(columns: part, maxRows: meta.count) }
     }
 
+    /// Some of a block's columns as dictionary ids (`BlockProjection`).
+    func blockProjection(_ db: Database, _ meta: BlockMeta, fields: Set<BlockField>) throws -> BlockProjection {
+        let part = try columnsPart(db, meta)
+        do {
+            let p = try BlockReader.projection(columns: part, fields: fields, maxRows: meta.count)
+            guard p.count == meta.count else {
+                throw StoreError("block \(meta.firstID) is damaged: its columns hold \(p.count) events, the block says \(meta.count)")
+            }
+            return p
+        } catch let error as BlockFormatError {
+            throw StoreError("block \(meta.firstID) is damaged: \(error)")
+        }
+    }
+
     /// A block's order timestamps only.
     func blockTimes(_ db: Database, _ meta: BlockMeta) throws -> [Int64] {
         let part = try columnsPart(db, meta)

@@ -124,6 +124,10 @@ extension SQLiteStore {
 
     func blockFacets(_ db: Database, _ plan: QueryPlan, fields: [FacetField], into counts: inout [FacetField: [String: Int]]) throws {
         let f = plan.filter
+        if !f.timeOnly, f.onlyIndexedFilters, let projected = Self.projectable(fields) {
+            try projectedFacets(db, plan, fields: fields, columns: projected, into: &counts)
+            return
+        }
         let names = f.timeOnly ? try terms(db, of: Set(fields.compactMap(\.blockField))) : [:]
         for meta in try candidates(db, plan, order: .none) {
             let cluster = try clusterName(db, meta.clusterID)
@@ -136,6 +140,64 @@ extension SQLiteStore {
                 continue
             }
             try forEachMatch(db, plan, meta) { _, row in Analytics.add(row, cluster: cluster, fields: fields, to: &counts) }
+        }
+    }
+
+    /// The one-value columns facets of these fields read (nil when one is a list, groups or source IPs).
+    static func projectable(_ fields: [FacetField]) -> Set<BlockField>? {
+        var out: Set<BlockField> = []
+        for f in fields {
+            switch f {
+            case .cluster, .code: continue
+            case .node, .user, .verb, .resource, .apiGroup, .namespace, .name, .stage:
+                if let b = f.blockField { out.insert(b) }
+            case .group, .sourceIP:
+                return nil
+            }
+        }
+        return out
+    }
+
+    /// Facets under indexed equality filters (node, user, verb, resource, namespace) and time,
+    /// counted over dictionary ids of the columns they need: no row is made per event.
+    func projectedFacets(_ db: Database, _ plan: QueryPlan, fields: [FacetField], columns: Set<BlockField>,
+                         into counts: inout [FacetField: [String: Int]]) throws {
+        let f = plan.filter
+        let filters: [(BlockField, String)] = [(.node, f.node), (.user, f.user), (.verb, f.verb), (.resource, f.resource), (.namespace, f.namespace)]
+            .compactMap { field, value in value.map { (field, $0) } }
+        let wanted = columns.union(filters.map(\.0))
+        for meta in try candidates(db, plan, order: .none) {
+            let p = try blockProjection(db, meta, fields: wanted)
+            var need: [(ids: [Int32], id: Int32)] = []
+            var absent = false
+            for (field, value) in filters {
+                guard let id = p.id(of: value, in: field), let ids = p.ids[field] else { absent = true; break }
+                need.append((ids, id))
+            }
+            if absent { continue }
+            var matching: [Int] = []
+            for i in 0..<p.count {
+                let t = p.times[i]
+                if let since = f.since, t < since { continue }
+                if let until = f.until, t >= until { continue }
+                if need.allSatisfy({ $0.ids[i] == $0.id }) { matching.append(i) }
+            }
+            if matching.isEmpty { continue }
+            for field in fields {
+                switch field {
+                case .cluster:
+                    counts[.cluster, default: [:]][try clusterName(db, meta.clusterID), default: 0] += matching.count
+                case .code:
+                    for i in matching { if let c = p.codes[i] { counts[.code, default: [:]][String(c), default: 0] += 1 } }
+                default:
+                    guard let b = field.blockField, let ids = p.ids[b], let values = p.values[b] else { continue }
+                    var byID = [Int](repeating: 0, count: values.count + 1)
+                    for i in matching { byID[Int(ids[i])] += 1 }
+                    for (k, n) in byID.enumerated() where k > 0 && n > 0 && !values[k - 1].isEmpty {
+                        counts[field, default: [:]][values[k - 1], default: 0] += n
+                    }
+                }
+            }
         }
     }
 

@@ -46,6 +46,21 @@ enum BlockTarget {
         if case .success(let rows) = attempt({ () throws(BlockFormatError) in try BlockColumns.decode(data, maxRows: 4096) }) {
             let again = attempt { () throws(BlockFormatError) in try BlockColumns.decode(BlockColumns.encode(rows), maxRows: 4096) }
             try require((try? again.get()) == rows, name, "column rows that read do not read back after encoding")
+            // A projection of a part that reads agrees with its rows.
+            let p = attempt { () throws(BlockFormatError) in try BlockColumns.project(data, maxRows: 4096, fields: [.user, .verb, .node]) }
+            if case .success(let p) = p {
+                try require(p.count == rows.count && p.times == rows.map(\.time) && p.codes == rows.map(\.code), name, "a projection's times or codes differ from the rows'")
+                for (i, r) in rows.enumerated() {
+                    let id = Int(p.ids[.verb]?[i] ?? 0)
+                    let verb = id == 0 ? "" : (p.values[.verb]?[id - 1] ?? "?")
+                    try require(verb == r.verb, name, "a projection's verb differs from the row's")
+                }
+            } else {
+                try require(false, name, "a column part whose rows read cannot be projected")
+            }
+        } else {
+            // Whatever does not read, a projection refuses or reads: never a trap.
+            _ = attempt { () throws(BlockFormatError) in try BlockColumns.project(data, maxRows: 4096, fields: [.user, .name]) }
         }
         // As a posting list and as a compressed raw part.
         if case .success(let positions) = attempt({ () throws(BlockFormatError) in try BlockPosting.decodePositions(data, rowCount: 64) }) {
