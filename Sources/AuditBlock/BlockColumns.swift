@@ -151,15 +151,7 @@ public enum BlockColumns {
                 rows[i].requestReceived = rows[i].time &+ (Int64(bitPattern: z >> 1) ^ -Int64(bitPattern: z & 1))
             }
         }
-        for i in 0..<n {
-            let v = try r.varint()
-            if v > 0 {
-                let z = v &- 1
-                let c = Int64(bitPattern: z >> 1) ^ -Int64(bitPattern: z & 1)
-                guard c >= Int64(Int32.min), c <= Int64(Int32.max) else { throw r.error(.invalid, "a response code is out of range") }
-                rows[i].code = Int(c)
-            }
-        }
+        for i in 0..<n { rows[i].code = try code(&r) }
         for field in singleFields {
             let values = try dictionary(&r, limit: n)
             for i in 0..<n {
@@ -183,6 +175,16 @@ public enum BlockColumns {
         }
         guard r.atEnd else { throw r.error(.invalid, "\(bytes.count - r.offset) bytes after the last column") }
         return rows
+    }
+
+    /// One row's response code of the code column (0 absent, else zigzag(code) + 1).
+    static func code(_ r: inout ByteReader) throws(BlockFormatError) -> Int? {
+        let v = try r.varint()
+        guard v > 0 else { return nil }
+        let z = v &- 1
+        let c = Int64(bitPattern: z >> 1) ^ -Int64(bitPattern: z & 1)
+        guard c >= Int64(Int32.min), c <= Int64(Int32.max) else { throw r.error(.invalid, "a response code is out of range") }
+        return Int(c)
     }
 
     static func dictionary(_ r: inout ByteReader, limit: Int) throws(BlockFormatError) -> [String] {

@@ -33,17 +33,7 @@ extension BlockColumns {
         }
         for _ in 0..<n { _ = try r.varint() }
         p.codes.reserveCapacity(n)
-        for _ in 0..<n {
-            let v = try r.varint()
-            if v > 0 {
-                let z = v &- 1
-                let c = Int64(bitPattern: z >> 1) ^ -Int64(bitPattern: z & 1)
-                guard c >= Int64(Int32.min), c <= Int64(Int32.max) else { throw r.error(.invalid, "a response code is out of range") }
-                p.codes.append(Int(c))
-            } else {
-                p.codes.append(nil)
-            }
-        }
+        for _ in 0..<n { p.codes.append(try code(&r)) }
         for field in singleFields {
             guard !fields.isDisjoint(with: [field]) else {
                 // Stepped over: the dictionary's strings by their lengths, then the ids.
