@@ -97,7 +97,7 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         // `auditship ui`: the web UI's assets (embedded in the binary) and its local server.
         .target(name: "AuditUI", dependencies: [
-            "AuditModel", "AuditStore", "AuditAggregator", "CurlClient",
+            "AuditModel", "AuditStore", "AuditAggregator", "AuditWire", "CurlClient",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "HTTPTypes", package: "swift-http-types"),

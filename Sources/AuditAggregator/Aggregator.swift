@@ -95,6 +95,8 @@ public struct Aggregator: Sendable {
         router.get(RouterPath("/v1/collisions")) { request, context in await self.reader(context) { await answers.collisions(request) } }
         router.get(RouterPath("/v1/histogram")) { request, context in await self.reader(context) { await answers.histogram(request) } }
         router.get(RouterPath("/v1/facets")) { request, context in await self.reader(context) { await answers.facets(request) } }
+        router.get(RouterPath("/v1/export")) { request, context in await self.reader(context) { await answers.export(request) } }
+        router.get(RouterPath("/v1/alerts")) { request, context in await self.reader(context) { await answers.alerts(request) } }
         router.post(RouterPath(BatchProtocol.batchPath)) { request, context in
             await self.handleBatch(request, context, webhook: false)
         }

@@ -6,7 +6,7 @@ import HTTPTypes
 import Hummingbird
 
 /// The query API's answers (`/v1/events`, `/v1/histogram`, `/v1/facets`, `/v1/stats`,
-/// `/v1/collisions`) from a store and a request's parameters. Who may ask is decided before:
+/// `/v1/collisions`, `/v1/export`, `/v1/alerts`) from a store and a request's parameters. Who may ask is decided before:
 /// the aggregator by the reader certificate, `auditship ui` by its token.
 public struct QueryAnswers: Sendable {
     public let store: any EventStore
@@ -25,6 +25,8 @@ public struct QueryAnswers: Sendable {
         case "/v1/facets": await facets(request)
         case "/v1/stats": await stats(request)
         case "/v1/collisions": await collisions(request)
+        case "/v1/export": await export(request)
+        case "/v1/alerts": await alerts(request)
         default: nil
         }
     }

@@ -40,3 +40,38 @@ public enum JSONText {
         return out
     }
 }
+
+/// A line of the query output read back: its tags and the range of the event's exact bytes.
+public struct TaggedEventLine: Sendable, Hashable {
+    public var cluster: String
+    public var node: String
+    /// Where the event's bytes are in the line.
+    public var event: Range<Int>
+
+    /// Reads `{"cluster":"…","node":"…","event":EVENT}` (members in any order); nil when the
+    /// line is not such an object.
+    public static func parse(_ line: [UInt8]) -> TaggedEventLine? {
+        line.withUnsafeBufferPointer { buf -> TaggedEventLine? in
+            guard let base = buf.baseAddress else { return nil }
+            var scanner = JSONScanner(base: base, start: 0, end: buf.count, maxDepth: ScanLimits.default.maxDepth)
+            var cluster: String?, node: String?, event: Range<Int>?
+            do {
+                try scanner.forEachMember(depth: 0) { (s: inout JSONScanner, key) throws(ScanError) -> Bool in
+                    if s.keyEquals(key, "cluster") { cluster = try s.readStringOrNull(); return true }
+                    if s.keyEquals(key, "node") { node = try s.readStringOrNull(); return true }
+                    if s.keyEquals(key, "event") {
+                        let start = s.index
+                        try s.skipValue(depth: 1)
+                        event = start..<s.index
+                        return true
+                    }
+                    return false
+                }
+            } catch {
+                return nil
+            }
+            guard let cluster, let node, let event else { return nil }
+            return TaggedEventLine(cluster: cluster, node: node, event: event)
+        }
+    }
+}

@@ -85,4 +85,6 @@ public protocol AlertLog: Sendable {
     func markAlertFailed(_ id: Int64, error: String) async throws
     /// Alerts recorded at or after `since` (microseconds since 1970), oldest first.
     func alerts(since: Int64, limit: Int?) async throws -> [StoredAlert]
+    /// The newest `limit` alerts recorded at or after `since`, newest first.
+    func latestAlerts(since: Int64, limit: Int) async throws -> [StoredAlert]
 }

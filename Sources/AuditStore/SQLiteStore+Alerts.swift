@@ -96,6 +96,14 @@ extension SQLiteStore: AlertLog {
         }
     }
 
+    public func latestAlerts(since: Int64, limit: Int) async throws -> [StoredAlert] {
+        try await pool.read { db in
+            try Self.requireAlerts(db)
+            return try Row.fetchAll(db, sql: "SELECT * FROM alerts WHERE fired_at >= ? ORDER BY id DESC LIMIT ?",
+                                    arguments: [since, max(0, limit)]).map(Self.alert)
+        }
+    }
+
     private static func requireAlerts(_ db: Database) throws {
         guard try db.tableExists("alert_state") else {
             throw StoreError("this store has no alerts yet: an aggregator of this version creates them when it opens the store")

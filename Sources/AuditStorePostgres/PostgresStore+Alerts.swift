@@ -95,6 +95,17 @@ extension PostgresStore: AlertLog {
         }
     }
 
+    public func latestAlerts(since: Int64, limit: Int) async throws -> [StoredAlert] {
+        let logger = self.logger
+        return try await mapErrors("reading alerts") {
+            try await self.client.withConnection { conn in
+                try await Self.exec(conn, PostgresQuery(unsafeSQL: """
+                    SELECT \(Self.alertColumns) FROM alerts WHERE fired_at >= $1 ORDER BY id DESC LIMIT \(max(0, limit))
+                    """, binds: { var b = PostgresBindings(); b.append(since); return b }()), logger).map(Self.alert)
+            }
+        }
+    }
+
     static func alert(_ row: PostgresRow) throws -> StoredAlert {
         let (id, rule, severity, message, cluster, node, auditID, stage, groupKey) =
             try row.decode((Int64, String, String, String, String, String, String, String, String).self)

@@ -47,10 +47,14 @@ public struct UIServer: Sendable {
         let router = Router()
         let server = self
         router.get("/") { request, context in await server.guarded(request, context) { server.asset("index.html", "text/html; charset=utf-8") } }
-        router.get("/assets/app.js") { request, context in await server.guarded(request, context) { server.asset("app.js", "text/javascript; charset=utf-8") } }
-        router.get("/assets/app.css") { request, context in await server.guarded(request, context) { server.asset("app.css", "text/css; charset=utf-8") } }
+        for name in UIAssets.names where name != "index.html" {
+            router.get(RouterPath("/assets/\(name)")) { request, context in
+                await server.guarded(request, context) { server.asset(name, UIAssets.contentType(name)) }
+            }
+        }
         router.get("/ui/info") { request, context in await server.guarded(request, context) { await server.info() } }
-        for path in [BatchProtocolPaths.events, "/v1/histogram", "/v1/facets", "/v1/stats", "/v1/collisions"] {
+        router.get("/v1/export") { request, context in await server.guarded(request, context) { await server.source.export(request) } }
+        for path in [BatchProtocolPaths.events, "/v1/histogram", "/v1/facets", "/v1/stats", "/v1/collisions", "/v1/alerts"] {
             router.get(RouterPath(path)) { request, context in
                 await server.guarded(request, context) { await server.source.answer(path, request) }
             }

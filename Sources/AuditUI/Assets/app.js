@@ -1,168 +1,26 @@
-// auditship web UI: search, histogram, facets, results and event detail.
+// auditship web UI: the search view (search, histogram, facets, results, event detail) and the page.
 // Every event field is attacker-controlled text: the DOM is built with createElement and
 // textContent/setAttribute only, and every URL is built with encodeURIComponent.
-'use strict';
-(() => {
+
+import {
+  $, STAGES, UNIT_MS, addTerm, api, clearError, clip, durationMs, el,
+  encodeParams, facetTerm, fromLocalInput, get, getJSON, isObj, isRelative, parseNdjson,
+  prettyJson, quoteValue, report, resolveTime, shortTime, showError, str, svgEl,
+  textNodes, titleText, toLocalInput, toRfc3339,
+} from './core.js';
+import { leaveAlerts, showAlerts } from './alerts.js';
+import { leaveObject, loadMoreObject, objectFromParams, objectOf, objectUrl, render as renderObject, showObject } from './history.js';
 
 // ---- Constants -------------------------------------------------------------------------
 
 const PAGE_SIZE = 50;
 const DEFAULT_RANGE = '24h';
 const FACET_FIELDS = ['cluster', 'node', 'user', 'verb', 'resource', 'namespace', 'code'];
-const SEARCH_KEY = { namespace: 'ns' };            // facet field -> key used in q
-const STAGES = ['RequestReceived', 'ResponseStarted', 'ResponseComplete', 'Panic'];
-const UNIT_MS = { ms: 1, s: 1e3, m: 6e4, h: 36e5, d: 864e5 };
 const MAX_BARS = 120;
 // Histogram widths, smallest first; the first giving at most MAX_BARS bars is used.
 const BUCKETS = ['1s', '2s', '5s', '10s', '15s', '30s', '1m', '2m', '5m', '10m', '15m', '30m',
   '1h', '2h', '3h', '6h', '12h', '1d', '2d', '7d', '30d'];
-// Characters that are invisible or reorder text: shown as visible markers, never raw.
-const HIDDEN_CHARS = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\u2028\u2029\uFEFF]/g;
-const SVG_NS = 'http://www.w3.org/2000/svg';
 
-// ---- Small helpers ---------------------------------------------------------------------
-
-const $ = (id) => document.getElementById(id);
-const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
-
-/** Reads a nested own property (never an inherited one); undefined when any step is missing. */
-function get(obj, ...path) {
-  let v = obj;
-  for (const k of path) {
-    if (!isObj(v) || !Object.prototype.hasOwnProperty.call(v, k)) return undefined;
-    v = v[k];
-  }
-  return v;
-}
-
-/** Any JSON value as display text. */
-function str(v) {
-  if (v === null || v === undefined) return '';
-  if (typeof v === 'object') { try { return JSON.stringify(v); } catch { return ''; } }
-  return String(v);
-}
-
-const clip = (s, n) => (s.length > n ? s.slice(0, n) + '…' : s);
-const codePoint = (c) => 'U+' + c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0');
-
-/** Text for a title attribute: clipped, hidden characters spelled out. */
-const titleText = (s) => clip(s, 1000).replace(HIDDEN_CHARS, (c) => `[${codePoint(c)}]`);
-
-/** Text as DOM nodes, each hidden character replaced by a visible span.cc marker. */
-function textNodes(s) {
-  const frag = document.createDocumentFragment();
-  let last = 0;
-  for (const m of s.matchAll(HIDDEN_CHARS)) {
-    if (m.index > last) frag.append(document.createTextNode(s.slice(last, m.index)));
-    frag.append(el('span', { class: 'cc', text: codePoint(m[0]) }));
-    last = m.index + m[0].length;
-  }
-  if (last < s.length) frag.append(document.createTextNode(s.slice(last)));
-  return frag;
-}
-
-/** Creates an HTML element; `text` sets textContent, every other key is an attribute. */
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === 'text') node.textContent = v;
-    else node.setAttribute(k, v);
-  }
-  node.append(...children);
-  return node;
-}
-
-/** Creates an SVG element with attributes. */
-function svgEl(tag, attrs = {}) {
-  const node = document.createElementNS(SVG_NS, tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
-  return node;
-}
-
-/** Query string from an object, skipping empty values; %20 (not +) for spaces. */
-function encodeParams(params) {
-  return Object.entries(params)
-    .filter(([, v]) => v !== '' && v !== null && v !== undefined)
-    .map(([k, v]) => encodeURIComponent(k) + '=' + encodeURIComponent(String(v)))
-    .join('&');
-}
-
-// ---- Time ------------------------------------------------------------------------------
-
-const RELATIVE = /^(\d+)(ms|s|m|h|d)$/;
-const isRelative = (v) => RELATIVE.test(v);
-
-/** A duration like "15m" in ms, or null. */
-function durationMs(v) {
-  const m = RELATIVE.exec(v);
-  return m ? Number(m[1]) * UNIT_MS[m[2]] : null;
-}
-
-/** A since/until value (relative "15m" or RFC 3339) as epoch ms; null when empty or unreadable. */
-function resolveTime(v, now) {
-  if (!v) return null;
-  const ago = durationMs(v);
-  if (ago !== null) return now - ago;
-  const t = Date.parse(v);
-  return Number.isFinite(t) ? t : null;
-}
-
-/** Epoch ms as RFC 3339 UTC, without milliseconds when they are zero. */
-const toRfc3339 = (ms) => new Date(ms).toISOString().replace('.000Z', 'Z');
-
-/** A datetime-local value (taken as UTC) as RFC 3339, or '' when empty or invalid. */
-function fromLocalInput(v) {
-  if (!v) return '';
-  const full = /T\d\d:\d\d$/.test(v) ? v + ':00' : v;
-  return Number.isFinite(Date.parse(full + 'Z')) ? full + 'Z' : '';
-}
-
-/** A since/until value as a datetime-local value (UTC), or ''. */
-function toLocalInput(v, now) {
-  const t = resolveTime(v, now);
-  return t === null ? '' : new Date(Math.round(t / 1000) * 1000).toISOString().slice(0, 19);
-}
-
-/** An event timestamp for the table, in UTC: "2026-01-02 03:04:05.123". */
-function shortTime(raw) {
-  const t = Date.parse(raw);
-  if (!/Z$/i.test(raw) && Number.isFinite(t)) raw = new Date(t).toISOString();   // an offset: show as UTC
-  const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(?:\.(\d+))?/.exec(raw);
-  if (!m) return raw;
-  return `${m[1]} ${m[2]}.${(m[3] || '').slice(0, 3).padEnd(3, '0')}`;
-}
-
-// ---- Search terms ----------------------------------------------------------------------
-
-/** Quotes a value for q when it holds spaces, colons, quotes or backslashes (or is empty). */
-function quoteValue(v) {
-  if (v !== '' && !/[\s:"\\,*]/.test(v)) return v;
-  return '"' + v.replace(/[\\"]/g, '\\$&') + '"';
-}
-
-/** Splits q on whitespace outside double quotes. */
-function tokenize(q) {
-  const out = [];
-  let cur = '', quoted = false, escaped = false;
-  for (const ch of q) {
-    if (escaped) { cur += ch; escaped = false; continue; }
-    if (quoted && ch === '\\') { cur += ch; escaped = true; continue; }
-    if (ch === '"') quoted = !quoted;
-    if (!quoted && /\s/.test(ch)) { if (cur) out.push(cur); cur = ''; continue; }
-    cur += ch;
-  }
-  if (cur) out.push(cur);
-  return out;
-}
-
-/** q with `term` (or `-term`) added once, replacing the same term of the opposite sign. */
-function addTerm(q, term, exclude) {
-  const tokens = tokenize(q).filter((t) => t !== term && t !== '-' + term);
-  tokens.push(exclude ? '-' + term : term);
-  return tokens.join(' ');
-}
-
-const facetTerm = (field, value) => `${SEARCH_KEY[field] || field}:${quoteValue(value)}`;
 
 // ---- View state (mirrored in the page URL) --------------------------------------------
 
@@ -218,97 +76,57 @@ function readFormState() {
 function submitSearch() {
   const s = readFormState();
   if (!s) return;
-  if (pageUrl(s) !== pageUrl(readUrlState()) || location.search === '') history.pushState(null, '', pageUrl(s));
+  const fromOtherView = shownView !== 'search';
+  if (fromOtherView || pageUrl(s) !== pageUrl(readUrlState()) || location.search === '') history.pushState(null, '', pageUrl(s));
+  showView('search');
   runSearch(s);
 }
 
-// ---- Errors ----------------------------------------------------------------------------
+// ---- Views (search, object history, alerts), chosen by the URL's `view` ---------------
 
-class ApiError extends Error {
-  constructor(message, retryable) { super(message); this.name = 'ApiError'; this.retryable = !!retryable; }
+let shownView = 'search';
+
+/** Shows one view and marks its link in the header. */
+function showView(name) {
+  if (name !== 'object') leaveObject();
+  if (name !== 'alerts') leaveAlerts();
+  if (name !== 'search' && searchCtl) { searchCtl.abort(); searchCtl = null; }
+  shownView = name;
+  for (const v of ['search', 'object', 'alerts']) $('view-' + v).hidden = v !== name;
+  $('nav-search').toggleAttribute('aria-current', name === 'search');
+  $('nav-alerts').toggleAttribute('aria-current', name === 'alerts');
+  if (name === 'search') $('nav-search').setAttribute('aria-current', 'page');
+  if (name === 'alerts') $('nav-alerts').setAttribute('aria-current', 'page');
+  if (name !== 'search' && !$('detail').hidden) closeDetail(false);
 }
 
-const errorMessages = new Set();
-let errorRetryable = false;
-
-/** Shows a message in the error bar (as text); the same message is shown once. */
-function showError(message, retryable) {
-  const text = clip(String(message), 2000);
-  errorRetryable = errorRetryable || !!retryable;
-  if (!errorMessages.has(text)) {
-    errorMessages.add(text);
-    $('error-message').replaceChildren(textNodes([...errorMessages].join('\n')));
+/** Shows what the page URL names (on load and on back/forward). */
+function route() {
+  const p = new URLSearchParams(location.search);
+  const view = p.get('view') || '';
+  if (view === 'object') {
+    showView('object');
+    showObject(objectFromParams(p));
+    return;
   }
-  $('error-retry').hidden = !errorRetryable;
-  $('error').hidden = false;
-}
-
-function clearError() {
-  errorMessages.clear();
-  errorRetryable = false;
-  $('error-message').replaceChildren();
-  $('error').hidden = true;
-}
-
-/** Reports a failed request; aborted requests (superseded searches) are not errors. */
-function report(err) {
-  if (err && err.name === 'AbortError') return;
-  if (err instanceof ApiError) showError(err.message, err.retryable);
-  else { console.error(err); showError('Unexpected error: ' + (err && err.message ? err.message : String(err)), false); }
-}
-
-// ---- HTTP ------------------------------------------------------------------------------
-
-/** An ApiError from a non-2xx answer, using its JSON `message` when there is one. */
-async function responseError(res) {
-  let message = '', retryable = res.status >= 500 || res.status === 429;
-  try {
-    const body = JSON.parse(await res.text());
-    if (typeof get(body, 'message') === 'string' && body.message) message = body.message;
-    else if (typeof get(body, 'error') === 'string') message = body.error;
-    if (typeof get(body, 'retryable') === 'boolean') retryable = body.retryable;
-  } catch { /* not JSON */ }
-  if (!message) message = `The server answered HTTP ${res.status}${res.statusText ? ' ' + res.statusText : ''}.`;
-  return new ApiError(message, retryable);
-}
-
-/** GETs a same-origin API path; throws ApiError on network failure or a non-2xx answer. */
-async function api(path, params, signal) {
-  const query = encodeParams(params);
-  let res;
-  try {
-    res = await fetch(query ? path + '?' + query : path, { credentials: 'same-origin', signal });
-  } catch (err) {
-    if (err.name === 'AbortError') throw err;
-    throw new ApiError('Cannot reach the server: ' + err.message, true);
+  if (view === 'alerts') {
+    showView('alerts');
+    showAlerts(p.get('since') || '24h');
+    return;
   }
-  if (!res.ok) throw await responseError(res);
-  return res;
+  const s = readUrlState();
+  showStateInForm(s);
+  const wasSearch = shownView === 'search' && searchCtl !== null;
+  showView('search');
+  if (!wasSearch || filterKey(s) !== filterKey(current)) return runSearch(s);
+  if (s.event) openByKey(s.event, searchCtl && searchCtl.signal);
+  else closeDetail(false);
 }
 
-async function getJSON(path, params, signal) {
-  const res = await api(path, params, signal);
-  try { return await res.json(); } catch (err) {
-    if (err.name === 'AbortError') throw err;
-    throw new ApiError(`The server's answer to ${path} is not JSON.`, true);
-  }
-}
-
-/** Event records from an NDJSON body: {cluster, node, event}. */
-function parseNdjson(text) {
-  const out = [];
-  let bad = 0;
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      const r = JSON.parse(line);
-      if (!isObj(r)) { bad++; continue; }
-      const ev = get(r, 'event');
-      out.push({ cluster: str(get(r, 'cluster')), node: str(get(r, 'node')), event: isObj(ev) ? ev : r });
-    } catch { bad++; }
-  }
-  if (bad) showError(`${bad} line(s) of the server's answer could not be read and were skipped.`, false);
-  return out;
+/** Follows a same-page link without reloading the page. */
+function navigate(url) {
+  history.pushState(null, '', url);
+  route();
 }
 
 // ---- Search ----------------------------------------------------------------------------
@@ -330,6 +148,7 @@ function runSearch(s) {
   $('results').setAttribute('aria-busy', 'true');
   setStatus('Searching…');
   const f = filterParams(s);
+  for (const format of ['ndjson', 'csv']) $('export-' + format).setAttribute('href', '/v1/export?' + encodeParams({ ...f, format }));
   const jobs = [
     loadPage(f, '', signal).then(() => { if (current.event) openByKey(current.event, signal); }),
     loadHistogram(s, signal),
@@ -475,9 +294,6 @@ function parseKey(key) {
 
 const matchesKey = (ev, k) => str(get(ev, 'auditID')) === k.id && (!k.stage || str(get(ev, 'stage')) === k.stage);
 
-/** The event pretty-printed; hidden characters escaped as \uXXXX (still the same JSON). */
-const prettyJson = (ev) => JSON.stringify(ev, null, 2)
-  .replace(HIDDEN_CHARS, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
 
 function openDetail(rec, tr, updateUrl) {
   if (!rec) return;
@@ -499,6 +315,9 @@ function openDetail(rec, tr, updateUrl) {
 
   current.event = eventKey(ev);
   $('permalink').setAttribute('href', pageUrl(current));
+  const o = objectOf(rec);
+  $('object-history').hidden = !o;
+  if (o) $('object-history').setAttribute('href', objectUrl(o));
   $('detail').hidden = false;
   if (updateUrl) history.replaceState(null, '', pageUrl(current));
 }
@@ -834,19 +653,34 @@ function init() {
     else if (e.key === '/' && !typing) { e.preventDefault(); $('search-input').focus(); }
   });
   // Back/forward: restore the view from the URL.
-  window.addEventListener('popstate', () => {
-    const s = readUrlState();
-    showStateInForm(s);
-    if (filterKey(s) !== filterKey(current)) return runSearch(s);
-    if (s.event) openByKey(s.event, searchCtl && searchCtl.signal);
-    else closeDetail(false);
+  window.addEventListener('popstate', route);
+  for (const id of ['nav-search', 'nav-alerts', 'object-history', 'object-search']) {
+    $(id).addEventListener('click', (e) => {
+      if (e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey) return;   // new tab: the browser's way
+      e.preventDefault();
+      navigate($(id).getAttribute('href'));
+    });
+  }
+  $('object-timeline').addEventListener('click', (e) => {
+    const a = e.target.closest('a.open-event');
+    if (!a || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey) return;
+    e.preventDefault();
+    navigate(a.getAttribute('href'));
   });
+  $('alerts').tBodies[0].addEventListener('click', (e) => {
+    const a = e.target.closest('a[data-testid="alert-event"]');
+    if (!a || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey) return;
+    e.preventDefault();
+    navigate(a.getAttribute('href'));
+  });
+  $('object-reads').addEventListener('change', renderObject);
+  $('object-managed').addEventListener('change', renderObject);
+  $('object-more').addEventListener('click', loadMoreObject);
+  $('alerts-range').addEventListener('change', () => navigate('?' + encodeParams({ view: 'alerts', since: $('alerts-range').value })));
   initHistogramDrag();
   loadInfo();
-  const s = readUrlState();
-  showStateInForm(s);
-  runSearch(s);
+  shownView = '';
+  route();
 }
 
 init();
-})();

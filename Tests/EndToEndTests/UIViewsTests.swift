@@ -1,0 +1,187 @@
+import CurlClient
+import Foundation
+import Testing
+
+/// The web UI's export, object history and alerts: the API through `auditship ui`, and the
+/// views in headless chromium.
+@Suite(.serialized) struct UIViewsTests {
+    /// One ConfigMap's life, by hand: created, patched (no response body: reconstructed), read,
+    /// updated, refused, deleted and created again (a new uid).
+    static let objectEvents: [String] = {
+        func event(_ id: String, _ verb: String, _ time: String, level: String = "RequestResponse", code: Int,
+                   request: String? = nil, response: String? = nil, user: String = "alice") -> String {
+            var s = #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"\#(level)","auditID":"obj-\#(id)","stage":"ResponseComplete","#
+            s += #""requestURI":"/api/v1/namespaces/team-a/configmaps/ui-history-demo","verb":"\#(verb)","user":{"username":"\#(user)"},"#
+            s += #""sourceIPs":["10.0.0.7"],"userAgent":"kubectl/v1.31.0","objectRef":{"resource":"configmaps","namespace":"team-a","name":"ui-history-demo","apiVersion":"v1"},"#
+            s += #""responseStatus":{"metadata":{},"code":\#(code)},"#
+            if let request { s += #""requestObject":\#(request),"# }
+            if let response { s += #""responseObject":\#(response),"# }
+            s += #""requestReceivedTimestamp":"2026-12-01T01:\#(time).000000Z","stageTimestamp":"2026-12-01T01:\#(time).002000Z"}"#
+            return s
+        }
+        func object(uid: String, mode: String, manager: String) -> String {
+            #"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"ui-history-demo","namespace":"team-a","uid":"\#(uid)","managedFields":[{"manager":"\#(manager)","operation":"Update"}]},"data":{"mode":"\#(mode)"}}"#
+        }
+        return [
+            event("1", "create", "00:00", code: 201, request: object(uid: "", mode: "blue", manager: "kubectl"), response: object(uid: "u-1", mode: "blue", manager: "kubectl")),
+            event("2", "patch", "05:00", level: "Request", code: 200, request: #"{"data":{"mode":"green","extra":"1"}}"#),
+            event("3", "get", "06:00", level: "Metadata", code: 200),
+            event("4", "update", "10:00", code: 200, request: object(uid: "u-1", mode: "red", manager: "kubectl-edit"),
+                  response: object(uid: "u-1", mode: "red", manager: "kubectl-edit")),
+            event("5", "patch", "12:00", level: "Request", code: 409, request: #"{"data":{"mode":"violet"}}"#),
+            event("6", "delete", "15:00", level: "Metadata", code: 200, user: "bob"),
+            event("7", "create", "20:00", code: 201, response: object(uid: "u-2", mode: "blue", manager: "helm")),
+        ]
+    }()
+
+    /// A user name that a spreadsheet would take for a formula.
+    static let formulaEvent = #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"formula-0001","stage":"ResponseComplete","requestURI":"/api/v1/namespaces","verb":"list","user":{"username":"=HYPERLINK(\"http://evil.example\",\"x\")"},"sourceIPs":["10.0.0.9"],"userAgent":"a,b \"c\"","objectRef":{"resource":"namespaces","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":200},"requestReceivedTimestamp":"2026-12-01T01:30:00.000000Z","stageTimestamp":"2026-12-01T01:30:00.001000Z"}"#
+
+    /// A store of 3,000 generated events plus the object's and the formula event, backfilled.
+    func store(_ h: Harness) throws -> [[String: Any]] {
+        try h.run(["generate", "--events", "3000", "--seed", "12", "--start", "2026-12-01T00:00:00Z", "--rate", "1", "--out", h.dir + "/gen.log"])
+        let handle = try #require(FileHandle(forWritingAtPath: h.dir + "/gen.log"))
+        handle.seekToEndOfFile()
+        handle.write(Data((Self.objectEvents + [Self.formulaEvent]).map { $0 + "\n" }.joined().utf8))
+        try handle.close()
+        let text = try String(contentsOfFile: h.dir + "/gen.log", encoding: .utf8)
+        let lines = text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        try h.run(["backfill", "--store", h.storeURL, "--cluster", "prod", "--node", "m1", "--state-dir", h.dir + "/bstate", h.dir + "/gen.log"])
+        return lines
+    }
+
+    func startUI(_ h: Harness) throws -> (url: String, base: String, token: String, ui: ChildProcess) {
+        let ui = try h.start(["ui", "--store", h.storeURL, "--port", "0", "--url-file", h.dir + "/ui.url"], log: "ui.log")
+        try h.waitUntil("the UI prints its URL", seconds: 30) { FileManager.default.fileExists(atPath: h.dir + "/ui.url") }
+        let url = try String(contentsOfFile: h.dir + "/ui.url", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        var base = String(url.prefix { $0 != "?" })
+        if base.hasSuffix("/") { base.removeLast() }
+        return (url, base, String(url.split(separator: "=").last ?? ""), ui)
+    }
+
+    /// Export streams every event of the search (more than one page), CSV cells cannot become formulas.
+    @Test func exportStreamsTheWholeSearch() throws {
+        let h = try Harness()
+        let lines = try store(h)
+        let (_, base, token, ui) = try startUI(h)
+        defer { kill(ui.processIdentifier, SIGTERM); ui.waitUntilExit() }
+        let http = try HTTPClient(tls: ClientTLSConfiguration())
+        let auth = ["Authorization: Bearer \(token)"]
+        let window = "since=2026-11-30T00:00:00Z"
+
+        let all = try http.request(method: "GET", url: base + "/v1/export?format=ndjson&\(window)", headers: auth)
+        #expect(all.status == 200)
+        #expect(all.headers["content-disposition"]?.contains("auditship-export.ndjson") == true)
+        let exported = all.bodyText.split(separator: "\n")
+        #expect(exported.count == lines.count, "every event, over more than one page of 2,000")
+        #expect(Set(exported.compactMap { try? Harness.parseQueryLine(Array($0.utf8)).event }).count == lines.count, "each once")
+
+        let limited = try http.request(method: "GET", url: base + "/v1/export?format=ndjson&limit=2500&\(window)", headers: auth)
+        #expect(limited.bodyText.split(separator: "\n").count == 2500)
+
+        let deletes = lines.filter { $0["verb"] as? String == "delete" }.count
+        let csv = try http.request(method: "GET", url: base + "/v1/export?format=csv&q=verb:delete&\(window)", headers: auth)
+        #expect(csv.status == 200 && csv.headers["content-type"]?.hasPrefix("text/csv") == true)
+        let rows = csv.bodyText.split(separator: "\r\n")
+        #expect(rows.first == "time,cluster,node,auditID,stage,verb,user,groups,sourceIPs,userAgent,apiGroup,resource,subresource,namespace,name,code,requestURI")
+        #expect(rows.count == deletes + 1)
+        #expect(rows.dropFirst().allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false)[5] == "delete" })
+
+        let formula = try http.request(method: "GET", url: base + "/v1/export?format=csv&q=auditID:formula-0001&\(window)", headers: auth)
+        let row = try #require(formula.bodyText.split(separator: "\r\n").dropFirst().first.map(String.init))
+        #expect(row.contains(#",prod,m1,formula-0001,ResponseComplete,list,"'=HYPERLINK(""http://evil.example"",""x"")","#), "the formula is quoted and neutralised: \(row)")
+        #expect(row.contains(#","a,b ""c""","#), "commas and quotes are quoted")
+
+        let bad = try http.request(method: "GET", url: base + "/v1/export?format=xlsx", headers: auth)
+        #expect(bad.status == 400 && bad.bodyText.contains("format='xlsx'"))
+        #expect(try http.request(method: "GET", url: base + "/v1/export?format=csv").status == 401, "no token, no export")
+    }
+
+    /// The object history, the alerts view, export links and the detail's history link, in the browser.
+    @Test func objectHistoryAlertsAndExportInTheBrowser() throws {
+        guard let (chromium, chromedriver) = try UITests.browser() else { return }
+        let h = try Harness()
+        let lines = try store(h)
+        // An aggregator on the store evaluates the built-in alert rules over what was backfilled.
+        try h.makeCertificates(cluster: "prod", nodes: ["m1"], readers: ["admin"])
+        try h.startAggregator()
+        defer { h.stopAggregator() }
+        let execs = lines.filter { ($0["objectRef"] as? [String: Any])?["subresource"] as? String == "exec" }.count
+        try #require(execs > 0, "the generated log holds pod execs, which the built-in pack alerts on")
+        var alerts: [[String: Any]] = []
+        try h.waitUntil("the aggregator records its alerts (the same count twice, a second apart)", seconds: 90) {
+            func list() throws -> [[String: Any]] {
+                let out = try h.run(["alerts", "list", "--store", h.storeURL, "--since", "1h", "--format", "json"]).output
+                return out.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            }
+            let first = try list()
+            Thread.sleep(forTimeInterval: 1)
+            alerts = try list()
+            return !alerts.isEmpty && alerts.count == first.count
+        }
+        let (url, _, _, ui) = try startUI(h)
+        defer { kill(ui.processIdentifier, SIGTERM); ui.waitUntilExit() }
+        let browser = try WebDriver(dir: h.dir, chromium: chromium, chromedriver: chromedriver)
+        defer { browser.quit() }
+        let shots = UITests.screenshots
+        func entries() throws -> Int { (try browser.script("return document.querySelectorAll('#object-timeline li.entry').length;") as? Int) ?? -1 }
+        func timelineText() throws -> String { (try browser.script("return document.getElementById('object-timeline').textContent;") as? String) ?? "" }
+
+        // The object's history by URL: every change, oldest first, the diff of each.
+        try browser.open(url + "&view=object&cluster=prod&resource=configmaps&namespace=team-a&name=ui-history-demo")
+        try browser.wait("six requests that are not reads are shown") { try entries() == 6 }
+        let kinds = try browser.script("return [...document.querySelectorAll('#object-timeline li.entry')].map(e => e.dataset.kind);") as? [String]
+        #expect(kinds == ["change", "change", "change", "failed", "delete", "change"])
+        let sources = try browser.script("return [...document.querySelectorAll('#object-timeline details.state')].map(d => d.dataset.source);") as? [String]
+        #expect(sources == ["response", "reconstructed", "response", "response"], "the patch's state is labelled reconstructed")
+        let diffs = try browser.script("""
+            return [...document.querySelectorAll('#object-timeline li.entry')].map(e => {
+              const d = e.querySelector('.diff-lines');
+              return d ? [...d.querySelectorAll('.add, .del')].map(l => l.textContent.replace(/\\s+/g, ' ').trim()) : null; });
+            """) as? [Any]
+        let patchDiff = try #require(diffs?[1] as? [String])
+        #expect(patchDiff.contains(#"- "mode": "blue""#) && patchDiff.contains(#"+ "mode": "green""#) && patchDiff.contains(#"+ "extra": "1","#))
+        let updateDiff = try #require(diffs?[2] as? [String])
+        #expect(updateDiff.contains(#"- "mode": "green""#) && updateDiff.contains(#"+ "mode": "red""#))
+        #expect(try timelineText().contains("generation 2"), "delete and re-create are told apart")
+        #expect(try !timelineText().contains("managedFields"), "managedFields hidden by default")
+        try browser.click("#object-managed")
+        try browser.wait("managedFields shown when asked") { try timelineText().contains("managedFields") }
+        try browser.click("#object-reads")
+        try browser.wait("the read appears too") { try entries() == 7 }
+        try browser.screenshot(shots + "/ui-object-history.png")
+
+        // From an event's detail to its object's history.
+        try browser.open(url.replacingOccurrences(of: "?token=", with: "?since=2026-11-30T00:00:00Z&q=auditID:obj-4&token="))
+        try browser.wait("the update is found") { (try browser.script("return document.querySelectorAll('tr.event-row').length;") as? Int) == 1 }
+        try browser.click("tr.event-row")
+        try browser.wait("the detail offers the object's history") { (try browser.script("return !document.getElementById('object-history').hidden;") as? Bool) == true }
+        try browser.click("#object-history")
+        try browser.wait("the history view opens for the object") { try entries() >= 6 }
+        #expect(try browser.text("#object-title").contains("team-a/ui-history-demo"))
+
+        // Export links carry the search; the CSV holds its rows.
+        try browser.open(url.replacingOccurrences(of: "?token=", with: "?since=2026-11-30T00:00:00Z&q=verb:delete&token="))
+        let deletes = lines.filter { $0["verb"] as? String == "delete" }.count
+        try browser.wait("the deletes are counted") { Int(try browser.text("#match-count")) == deletes }
+        _ = try browser.script("window.__csv = null; fetch(document.getElementById('export-csv').href).then(r => r.text()).then(t => { window.__csv = t; }); return null;")
+        try browser.wait("the CSV export downloads") { (try browser.script("return window.__csv !== null;") as? Bool) == true }
+        let csvRows = (try browser.script("return window.__csv.trim().split('\\r\\n').length;") as? Int) ?? -1
+        #expect(csvRows == deletes + 1)
+
+        // The alerts view: what the aggregator recorded, newest first, each linked to its event.
+        try browser.click("#nav-alerts")
+        try browser.wait("the alerts are listed") { (try browser.script("return document.querySelectorAll('#alerts tr.alert-row').length;") as? Int) == min(alerts.count, 1000) }
+        let rules = Set(alerts.compactMap { $0["rule"] as? String })
+        let shownRules = Set((try browser.script("return [...document.querySelectorAll('#alerts tr.alert-row')].map(r => r.dataset.rule);") as? [String]) ?? [])
+        if alerts.count <= 1000 { #expect(shownRules == rules) }
+        try browser.screenshot(shots + "/ui-alerts.png")
+        let alertID = try #require(try browser.script("return new URL(document.querySelector('#alerts a[data-testid=alert-event]').href).searchParams.get('event');") as? String)
+        try browser.click("#alerts a[data-testid=alert-event]")
+        try browser.wait("the alert's event opens in the search view") { try browser.text("#detail-json").contains(String(alertID.split(separator: ":").first ?? "")) }
+        #expect(try browser.script("return document.getElementById('view-alerts').hidden;") as? Bool == true)
+        // Back: the alerts again.
+        _ = try browser.script("history.back(); return null;")
+        try browser.wait("back shows the alerts") { (try browser.script("return !document.getElementById('view-alerts').hidden;") as? Bool) == true }
+    }
+}
