@@ -85,7 +85,7 @@ public struct BlockPosting: Sendable, Hashable {
 
 /// One row of the hourly rollup: how many events of a block fell in an hour with these values.
 /// Stores add the counts of every sealed block into one table, so counts over time, per verb,
-/// user, resource, namespace or response class are read from the rollup instead of the events.
+/// user, resource, namespace, node or response code are read from the rollup instead of the events.
 public struct RollupKey: Sendable, Hashable, Comparable {
     /// The hour's start, microseconds since 1970.
     public var hour: Int64
@@ -94,16 +94,25 @@ public struct RollupKey: Sendable, Hashable, Comparable {
     public var user: String
     public var resource: String
     public var namespace: String
-    /// 0 (no code) or 1 to 5 (1xx to 5xx).
-    public var codeClass: Int
+    /// The node (apiserver) the event came from.
+    public var node: String
+    /// `responseStatus.code`; nil when the event has none.
+    public var code: Int?
 
-    public init(hour: Int64, verb: String, user: String, resource: String, namespace: String, codeClass: Int) {
+    public init(hour: Int64, verb: String, user: String, resource: String, namespace: String, node: String, code: Int?) {
         self.hour = hour
         self.verb = verb
         self.user = user
         self.resource = resource
         self.namespace = namespace
-        self.codeClass = codeClass
+        self.node = node
+        self.code = code
+    }
+
+    /// 0 (no code) or 1 to 5 (1xx to 5xx), as `BlockRow.codeClass`.
+    public var codeClass: Int {
+        guard let code, (100..<600).contains(code) else { return 0 }
+        return code / 100
     }
 
     public static let hourMicroseconds: Int64 = 3_600_000_000
@@ -116,7 +125,10 @@ public struct RollupKey: Sendable, Hashable, Comparable {
     }
 
     public static func < (a: RollupKey, b: RollupKey) -> Bool {
-        (a.hour, a.verb, a.user, a.resource, a.namespace, a.codeClass) < (b.hour, b.verb, b.user, b.resource, b.namespace, b.codeClass)
+        if (a.hour, a.verb, a.user, a.resource, a.namespace) != (b.hour, b.verb, b.user, b.resource, b.namespace) {
+            return (a.hour, a.verb, a.user, a.resource, a.namespace) < (b.hour, b.verb, b.user, b.resource, b.namespace)
+        }
+        return (a.node, a.code ?? -1) < (b.node, b.code ?? -1)
     }
 
     public static let minuteMicroseconds: Int64 = 60_000_000
@@ -140,7 +152,7 @@ public struct RollupKey: Sendable, Hashable, Comparable {
         var counts: [RollupKey: Int] = [:]
         for r in rows {
             let key = RollupKey(hour: hour(of: r.time), verb: r.verb, user: r.user ?? "", resource: r.resource,
-                                namespace: r.namespace, codeClass: r.codeClass)
+                                namespace: r.namespace, node: r.node, code: r.code)
             counts[key, default: 0] += 1
         }
         return counts.sorted { $0.key < $1.key }.map { (key: $0.key, count: $0.value) }

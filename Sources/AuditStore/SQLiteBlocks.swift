@@ -20,9 +20,9 @@ import Synchronization
 ///   (`EventKey`), ordered by time first so that it grows at its end.
 /// - `collisions(id, cluster, audit_id, stage, ts)`: events sharing an auditID and stage with an
 ///   event of other bytes.
-/// - `rollup_hour(cluster, hour, verb, user, resource, namespace, code_class, events)`: event
-///   counts per hour (term ids, 0 for none), added to when a block is sealed and taken from when
-///   retention drops one.
+/// - `rollup_hour(cluster, hour, verb, user, resource, namespace, code_class, node, code, events)`:
+///   event counts per hour (term ids, 0 for none; code_class 0 to 5), added to when a block is
+///   sealed and taken from when retention drops one. Node and code joined it in v7.
 /// - `rollup_minute(cluster, minute, events)` (v6): event counts per minute, kept the same way,
 ///   for time histograms.
 extension SQLiteStore {
@@ -115,6 +115,63 @@ extension SQLiteStore {
                 for (minute, n) in minutes { try insert.execute(arguments: [cluster, minute, n]) }
             }
         }
+        m.registerMigration("v7-rollup-node-code") { db in
+            // The hourly rollup gains the node and the exact response code, so that facets and
+            // statistics of those fields under any rollup filter are read from it too. Rebuilt
+            // from the blocks' columns (every stored event counted once).
+            try db.execute(sql: """
+                CREATE TABLE rollup_hour_v7(
+                    cluster INTEGER NOT NULL,
+                    hour INTEGER NOT NULL,
+                    verb INTEGER NOT NULL,
+                    user INTEGER NOT NULL,
+                    resource INTEGER NOT NULL,
+                    namespace INTEGER NOT NULL,
+                    code_class INTEGER NOT NULL,
+                    node INTEGER NOT NULL,
+                    code INTEGER NOT NULL,
+                    events INTEGER NOT NULL,
+                    PRIMARY KEY(cluster, hour, verb, user, resource, namespace, code_class, node, code)
+                ) WITHOUT ROWID;
+                """)
+            var ids: [TermKey: Int64] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT id, field, value FROM terms") {
+                ids[TermKey(field: UInt8(row[1] as Int), value: row[2])] = row[0]
+            }
+            let insertTerm = try db.makeStatement(sql: "INSERT INTO terms(field, value) VALUES (?, ?) ON CONFLICT(field, value) DO NOTHING")
+            func term(_ field: BlockField, _ value: String) throws -> Int64 {
+                guard !value.isEmpty else { return 0 }
+                let key = TermKey(field: field.rawValue, value: value)
+                if let id = ids[key] { return id }
+                try insertTerm.execute(arguments: [Int(field.rawValue), value])
+                guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM terms WHERE field = ? AND value = ?", arguments: [Int(field.rawValue), value]) else {
+                    throw StoreError("dictionary entry for \(field) '\(value)' vanished")
+                }
+                ids[key] = id
+                return id
+            }
+            let upsert = try db.makeStatement(sql: """
+                INSERT INTO rollup_hour_v7(cluster, hour, verb, user, resource, namespace, code_class, node, code, events)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(cluster, hour, verb, user, resource, namespace, code_class, node, code) DO UPDATE SET events = events + excluded.events
+                """)
+            let blocks = try Row.fetchCursor(db, sql: "SELECT first_id, cluster, count, columns FROM blocks")
+            while let b = try blocks.next() {
+                let firstID: Int64 = b[0], cluster: Int64 = b[1], count: Int = b[2]
+                let rows: [BlockRow]
+                do {
+                    rows = try BlockReader.rows(columns: [UInt8](b[3] as Data), maxRows: count)
+                } catch {
+                    throw StoreError("block \(firstID) is damaged: its columns do not decode (\(error)); `auditship verify` says more")
+                }
+                for (key, n) in RollupKey.rollup(rows) {
+                    try upsert.execute(arguments: [cluster, key.hour, try term(.verb, key.verb), try term(.user, key.user),
+                                                   try term(.resource, key.resource), try term(.namespace, key.namespace), key.codeClass,
+                                                   try term(.node, key.node), try term(.code, key.code.map(String.init) ?? ""), n])
+                }
+            }
+            try db.execute(sql: "DROP TABLE rollup_hour; ALTER TABLE rollup_hour_v7 RENAME TO rollup_hour;")
+        }
     }
 
     // MARK: writing
@@ -171,14 +228,16 @@ extension SQLiteStore {
     /// Adds (or, with sign −1, takes away) a block's rollup counts.
     func addRollup(_ db: Database, clusterID: Int64, _ rollup: [(key: RollupKey, count: Int)], sign: Int) throws {
         let upsert = try db.cachedStatement(sql: """
-            INSERT INTO rollup_hour(cluster, hour, verb, user, resource, namespace, code_class, events) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT(cluster, hour, verb, user, resource, namespace, code_class) DO UPDATE SET events = events + excluded.events
+            INSERT INTO rollup_hour(cluster, hour, verb, user, resource, namespace, code_class, node, code, events)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(cluster, hour, verb, user, resource, namespace, code_class, node, code) DO UPDATE SET events = events + excluded.events
             """)
         func term(_ f: BlockField, _ v: String) throws -> Int64 { v.isEmpty ? 0 : try termID(db, f, v) }
         for (key, count) in rollup {
             try upsert.execute(arguments: [clusterID, key.hour, try term(.verb, key.verb), try term(.user, key.user),
                                            try term(.resource, key.resource), try term(.namespace, key.namespace),
-                                           key.codeClass, sign * count])
+                                           key.codeClass, try term(.node, key.node), try term(.code, key.code.map(String.init) ?? ""),
+                                           sign * count])
         }
         if sign < 0 { try db.execute(sql: "DELETE FROM rollup_hour WHERE events <= 0") }
     }

@@ -6,8 +6,8 @@ import GRDB
 /// hours, and time histograms of whole minutes.
 ///
 /// A query can be answered from the rollup when every filter it has is one of the rollup's
-/// dimensions (cluster, verb, user, resource, namespace, response class) and every field it
-/// counts is one too. Its window is then cut in three: the whole hours inside it come from the
+/// dimensions (cluster, node, verb, user, resource, namespace, response code or class) and every
+/// field it counts is one too. Its window is then cut in three: the whole hours inside it come from the
 /// rollup, one row per hour and combination of values, however many events they hold; the
 /// partial hours at its two ends (at most two, each under an hour) are counted from the blocks.
 /// So the cost of such a query grows with the hours it spans, not with the events stored.
@@ -21,6 +21,8 @@ extension SQLiteStore {
         var user: Int64?
         var resource: Int64?
         var namespace: Int64?
+        var node: Int64?
+        var code: Int64?
         var codeClass: Int?
     }
 
@@ -37,8 +39,8 @@ extension SQLiteStore {
     /// (or the window holds no whole hour, when the blocks answer it alone as cheaply).
     func rollupPlan(_ db: Database, _ plan: QueryPlan) throws -> (RollupFilter, RollupSplit)? {
         let f = plan.filter
-        guard f.node == nil, f.subresource == nil, f.after == nil, f.ingestedAfter == nil, f.group == nil,
-              f.apiGroup == nil, f.name == nil, f.code == nil, f.stage == nil, f.text == nil, f.fieldMatches.isEmpty else { return nil }
+        guard f.subresource == nil, f.after == nil, f.ingestedAfter == nil, f.group == nil,
+              f.apiGroup == nil, f.name == nil, f.stage == nil, f.text == nil, f.fieldMatches.isEmpty else { return nil }
         var r = RollupFilter(cluster: plan.clusterID, codeClass: f.codeClass)
         // `plan` already proved that every named value has a term.
         func term(_ field: BlockField, _ value: String?) throws -> Int64?? {
@@ -47,7 +49,10 @@ extension SQLiteStore {
             return .some(id)
         }
         guard let verb = try term(.verb, f.verb), let user = try term(.user, f.user),
-              let resource = try term(.resource, f.resource), let namespace = try term(.namespace, f.namespace) else { return nil }
+              let resource = try term(.resource, f.resource), let namespace = try term(.namespace, f.namespace),
+              let node = try term(.node, f.node), let code = try term(.code, f.code.map(String.init)) else { return nil }
+        r.node = node
+        r.code = code
         r.verb = verb
         r.user = user
         r.resource = resource
@@ -85,6 +90,8 @@ extension SQLiteStore {
         var user: Int64
         var resource: Int64
         var namespace: Int64
+        var node: Int64
+        var code: Int64
         var events: Int
     }
 
@@ -94,7 +101,8 @@ extension SQLiteStore {
         var extra = StatementArguments()
         if let from = split.from { conditions.append("hour >= ?"); _ = extra.append(contentsOf: [from]) }
         if let to = split.to { conditions.append("hour < ?"); _ = extra.append(contentsOf: [to]) }
-        for (column, value) in [("verb", r.verb), ("user", r.user), ("resource", r.resource), ("namespace", r.namespace)] {
+        for (column, value) in [("verb", r.verb), ("user", r.user), ("resource", r.resource), ("namespace", r.namespace),
+                                ("node", r.node), ("code", r.code)] {
             if let value { conditions.append("\(column) = ?"); _ = extra.append(contentsOf: [value]) }
         }
         if let c = r.codeClass { conditions.append("code_class = ?"); _ = extra.append(contentsOf: [c]) }
@@ -102,7 +110,7 @@ extension SQLiteStore {
         let clusters = try r.cluster.map { [$0] }
             ?? Int64.fetchAll(db, sql: "SELECT id FROM dims WHERE kind = ?", arguments: [DimKind.cluster.rawValue])
         let statement = try db.cachedStatement(sql: """
-            SELECT hour, verb, user, resource, namespace, events FROM rollup_hour WHERE \(conditions.joined(separator: " AND "))
+            SELECT hour, verb, user, resource, namespace, node, code, events FROM rollup_hour WHERE \(conditions.joined(separator: " AND "))
             """)
         for cluster in clusters {
             var args: StatementArguments = [cluster]
@@ -110,7 +118,7 @@ extension SQLiteStore {
             let rows = try Row.fetchCursor(statement, arguments: args)
             while let row = try rows.next() {
                 body(RollupRow(cluster: cluster, hour: row[0], verb: row[1], user: row[2], resource: row[3],
-                               namespace: row[4], events: row[5]))
+                               namespace: row[4], node: row[5], code: row[6], events: row[7]))
             }
         }
     }
@@ -160,7 +168,7 @@ extension SQLiteStore {
     static let maxSummedTerms = 5_000
 
     /// The fields a rollup row holds.
-    static let rollupFacetFields: Set<FacetField> = [.cluster, .verb, .user, .resource, .namespace]
+    static let rollupFacetFields: Set<FacetField> = [.cluster, .node, .verb, .user, .resource, .namespace, .code]
 
     /// Adds a rollup row's counts to facet counts (by term id; clusters by dictionary id).
     static func addRollup(_ row: RollupRow, fields: [FacetField], to counts: inout [FacetField: [Int64: Int]]) {
@@ -172,6 +180,8 @@ extension SQLiteStore {
             case .user: id = row.user
             case .resource: id = row.resource
             case .namespace: id = row.namespace
+            case .node: id = row.node
+            case .code: id = row.code
             default: continue
             }
             // Term 0 is "no value" (an event without a user, a cluster-wide resource).

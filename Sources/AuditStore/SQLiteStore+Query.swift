@@ -167,7 +167,7 @@ extension SQLiteStore {
         try await pool.read { db in
             guard let plan = try self.plan(db, query) else { return StoreStatistics() }
             var stats = StoreStatistics()
-            if plan.filter.timeOnly, let (r, split) = try self.rollupPlan(db, plan) {
+            if let (r, split) = try self.rollupPlan(db, plan) {
                 try self.rollupStatistics(db, r, split, into: &stats)
                 for edge in split.edges {
                     guard let edgePlan = try self.plan(db, Self.query(query, window: edge)) else { continue }
@@ -180,31 +180,27 @@ extension SQLiteStore {
         }
     }
 
-    /// Statistics of whole hours: per cluster, user, verb and resource from `rollup_hour`, per
-    /// node from the index of the blocks in those hours (a block lies in one hour).
+    /// Statistics of whole hours: per cluster, node, user, verb and resource from `rollup_hour`.
     func rollupStatistics(_ db: Database, _ r: RollupFilter, _ split: RollupSplit, into stats: inout StoreStatistics) throws {
         let names = try terms(db, of: [.node, .user, .verb, .resource])
         func name(_ id: Int64) -> String { id == 0 ? "" : names[id]?.value ?? "" }
-        var byCluster: [Int64: Int] = [:], byUser: [Int64: Int] = [:], byVerb: [Int64: Int] = [:], byResource: [Int64: Int] = [:]
+        var byCluster: [Int64: Int] = [:], byNode: [Int64: Int] = [:], byUser: [Int64: Int] = [:]
+        var byVerb: [Int64: Int] = [:], byResource: [Int64: Int] = [:]
         var total = 0
         try forEachRollupRow(db, r, split) { row in
             total += row.events
             byCluster[row.cluster, default: 0] += row.events
+            byNode[row.node, default: 0] += row.events
             byUser[row.user, default: 0] += row.events
             byVerb[row.verb, default: 0] += row.events
             byResource[row.resource, default: 0] += row.events
         }
         stats.total += total
         for (id, n) in byCluster { stats.byCluster[try clusterName(db, id), default: 0] += n }
+        for (id, n) in byNode { stats.byNode[name(id), default: 0] += n }
         for (id, n) in byUser { stats.byUser[name(id), default: 0] += n }
         for (id, n) in byVerb { stats.byVerb[name(id), default: 0] += n }
         for (id, n) in byResource { stats.byResource[name(id), default: 0] += n }
-        var counted = 0
-        for (term, n) in try blockTermSums(db, names.filter { $0.value.field == .node }.map(\.key), cluster: r.cluster, split) {
-            stats.byNode[name(term), default: 0] += n
-            counted += n
-        }
-        if total > counted { stats.byNode["", default: 0] += total - counted }
     }
 
     /// Statistics from the blocks: whole blocks under time filters from their own index, the others event by event.
