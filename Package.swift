@@ -86,7 +86,7 @@ let package = Package(
                           path: "Tests/Fuzz/Driver", swiftSettings: swiftSettings),
         // The aggregator server.
         .target(name: "AuditAggregator", dependencies: [
-            "AuditModel", "AuditWire", "AuditStore", "AuditStorePostgres", "AuditAlerts", "AuditChain", "Gzip", "OpenSSLKit", "CurlClient",
+            "AuditModel", "AuditWire", "AuditStore", "AuditStorePostgres", "AuditAlerts", "AuditChain", "AuditUIAssets", "Gzip", "OpenSSLKit", "CurlClient",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -95,18 +95,20 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
-        // `auditship ui`: the web UI's assets (embedded in the binary) and its local server.
+        // The web UI's page, script and style, embedded in the binary; served by `auditship ui` and the aggregator.
+        .target(name: "AuditUIAssets", resources: [.embedInCode("Assets")], swiftSettings: swiftSettings),
+        // `auditship ui`: the web UI's local server on 127.0.0.1.
         .target(name: "AuditUI", dependencies: [
-            "AuditModel", "AuditStore", "AuditAggregator", "AuditWire", "CurlClient",
+            "AuditModel", "AuditStore", "AuditAggregator", "AuditWire", "AuditUIAssets", "CurlClient",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
-        ], resources: [.embedInCode("Assets")], swiftSettings: swiftSettings),
+        ], swiftSettings: swiftSettings),
         // `auditship bench`: a file per section, each figure beside its reference.
         .target(name: "AuditBench", dependencies: [
-            "AuditModel", "AuditUI", "AuditGenerator", "AuditAgent", "AuditStore", "AuditStorePostgres", "AuditChain", "AuditWire",
+            "AuditModel", "AuditUI", "AuditUIAssets", "AuditGenerator", "AuditAgent", "AuditStore", "AuditStorePostgres", "AuditChain", "AuditWire",
             "AuditBlock", "OpenSSLKit", "Gzip", "Zstd", "CurlClient",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),

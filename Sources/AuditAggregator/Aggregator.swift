@@ -42,6 +42,8 @@ public struct Aggregator: Sendable {
     let tls = TLSFilesBox()
     /// Ingest requests in flight (bounded by `configuration.maxInflightBatches`).
     let inflight: InflightLimit
+    /// The record of searches (`--query-log`), nil when none is kept.
+    let queryLog: QueryLog?
     /// Free bytes that readiness takes as space having come back to a full SQLite store.
     static let freeBytesToResume: Int64 = 16 << 20
 
@@ -51,12 +53,13 @@ public struct Aggregator: Sendable {
     /// Refused lines of one batch logged one by one; the rest are summarised in one line.
     static let refusedLinesLogged = 10
 
-    public init(configuration: AggregatorConfiguration, store: any EventStore, logger: Logger) {
+    public init(configuration: AggregatorConfiguration, store: any EventStore, logger: Logger) throws {
         self.configuration = configuration
         self.store = store
         self.decoder = BatchDecoder(limits: configuration.limits)
         self.logger = logger
         self.inflight = InflightLimit(limit: configuration.maxInflightBatches)
+        self.queryLog = try configuration.ui.queryLogFile.map { try QueryLog(path: $0) }
     }
 
     /// Opens the configured store (creating or migrating its schema).
@@ -91,20 +94,17 @@ public struct Aggregator: Sendable {
         router.get("/readyz") { _, _ in await self.readiness() }
         router.get("/metrics") { _, _ in self.metricsResponse() }
         let answers = QueryAnswers(store: store)
-        router.get(RouterPath("/v1/stats")) { request, context in await self.reader(context) { await answers.stats(request) } }
-        router.get(RouterPath("/v1/collisions")) { request, context in await self.reader(context) { await answers.collisions(request) } }
-        router.get(RouterPath("/v1/histogram")) { request, context in await self.reader(context) { await answers.histogram(request) } }
-        router.get(RouterPath("/v1/facets")) { request, context in await self.reader(context) { await answers.facets(request) } }
-        router.get(RouterPath("/v1/export")) { request, context in await self.reader(context) { await answers.export(request) } }
-        router.get(RouterPath("/v1/alerts")) { request, context in await self.reader(context) { await answers.alerts(request) } }
+        for path in ["/v1/stats", "/v1/collisions", "/v1/histogram", "/v1/facets", "/v1/export", "/v1/alerts", BatchProtocol.eventsPath] {
+            router.get(RouterPath(path)) { request, context in
+                await self.query(request, context) { await answers.answer(path, request) ?? Response(status: .notFound) }
+            }
+        }
+        addUIRoutes(router)
         router.post(RouterPath(BatchProtocol.batchPath)) { request, context in
             await self.handleBatch(request, context, webhook: false)
         }
         router.post(RouterPath(BatchProtocol.webhookPath)) { request, context in
             await self.handleBatch(request, context, webhook: true)
-        }
-        router.get(RouterPath(BatchProtocol.eventsPath)) { request, context in
-            await self.reader(context) { await answers.events(request) }
         }
         return router
     }
@@ -359,23 +359,6 @@ public struct Aggregator: Sendable {
         } catch {
             log.error("unexpected failure", metadata: ["error": "\(error)"])
             return json(ErrorResponse(error: "internal", message: "\(error)", retryable: true), status: .internalServerError)
-        }
-    }
-
-    /// The query API for a reader certificate (`QueryAnswers` answers).
-    func reader(_ context: AggregatorContext, _ answer: () async -> Response) async -> Response {
-        do {
-            try await requireReader(context)
-        } catch {
-            return json(ErrorResponse(error: error.code, message: error.message, retryable: false), status: .init(code: error.status))
-        }
-        return await answer()
-    }
-
-    func requireReader(_ context: AggregatorContext) async throws(Refusal) {
-        let who = try await identity(context)
-        guard case .reader = who else {
-            throw Refusal(status: 403, code: "forbidden", message: "\(who) may not query; use a reader certificate")
         }
     }
 

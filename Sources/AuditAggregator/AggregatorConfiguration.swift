@@ -53,6 +53,8 @@ public struct AggregatorConfiguration: Sendable {
     public var alerts: AlertConfiguration? = AlertConfiguration()
     /// Signing of chain checkpoints (nil: the chain is kept but its heads are not signed).
     public var checkpoints: CheckpointConfiguration?
+    /// The web UI on the HTTPS listener, for reader certificates (and an authenticating proxy).
+    public var ui = UIConfiguration()
 
     public init(host: String = "127.0.0.1", port: Int = 8443, tlsCertificateFile: String, tlsKeyFile: String,
                 clientCAFile: String, store: StoreLocation, limits: IngestLimits = IngestLimits(),
@@ -67,4 +69,24 @@ public struct AggregatorConfiguration: Sendable {
         self.readyFile = readyFile
         self.idleTimeoutSeconds = idleTimeoutSeconds
     }
+}
+
+/// The web UI the aggregator serves on its HTTPS listener (`/`, `/assets/…`, `/ui/info`), and the
+/// record of the searches readers make.
+public struct UIConfiguration: Sendable, Hashable {
+    /// Serve the page at all (`--no-ui` turns it off; the query API stays).
+    public var enabled = true
+    /// The reader certificate (`auditship://reader/NAME`) of an authenticating proxy (for example
+    /// oauth2-proxy) that signs people in and passes who they are in `userHeader`. The header is
+    /// read from this certificate's requests only; from any other client it is ignored.
+    public var proxyReader: String?
+    /// The header naming the signed-in person on the proxy's requests.
+    public var userHeader = "X-Forwarded-User"
+    /// Append one JSON line per query API request to this file (0600): who, when, which filter,
+    /// how many results. Nil: searches are not recorded.
+    public var queryLogFile: String?
+    /// Readers (by certificate name, or people signed in through the proxy) who may read the query log.
+    public var admins: Set<String> = []
+
+    public init() {}
 }

@@ -22,6 +22,7 @@ public final class AggregatorMetrics: Sendable {
         var notifications: [String: Int] = [:]
         var checkpoints: [String: Int] = [:]
         var checkpointExports = 0
+        var queryLogFailures = 0
         var checkpointErrors: [String: Int] = [:]
         var lastCheckpointRound: Double = 0
     }
@@ -54,6 +55,7 @@ public final class AggregatorMetrics: Sendable {
     }
     func checkpoint(result: String, count: Int = 1) { state.withLock { $0.checkpoints[result, default: 0] += count } }
     func checkpointExport(written: Int) { state.withLock { $0.checkpointExports += written } }
+    func queryLogFailed() { state.withLock { $0.queryLogFailures += 1 } }
     func checkpointError(stage: String) { state.withLock { $0.checkpointErrors[stage, default: 0] += 1 } }
     func checkpointRound(at time: Double) { state.withLock { $0.lastCheckpointRound = time } }
     func alertNotification(result: String) { state.withLock { $0.notifications[result, default: 0] += 1 } }
@@ -91,6 +93,7 @@ public final class AggregatorMetrics: Sendable {
         out.header("auditship_aggregator_checkpoints_total", "Chain heads, by result: signed (and stored), or refused (the chain no longer holds what this key signed: cut short, rolled back or rewritten), counted each round.", "counter")
         for (r, v) in s.checkpoints.sorted(by: { $0.key < $1.key }) { out.sample("auditship_aggregator_checkpoints_total", ["result": r], Double(v)) }
         out.counter("auditship_aggregator_checkpoint_exports_total", "Checkpoints appended (and fsynced) to the export directory.", s.checkpointExports)
+        out.counter("auditship_aggregator_query_log_failures_total", "Searches that could not be written to the query log (--query-log).", s.queryLogFailures)
         out.header("auditship_aggregator_checkpoint_errors_total", "Checkpoint rounds that failed, by stage (sign: reading the store, signing or storing; export: writing the export file).", "counter")
         for (r, v) in s.checkpointErrors.sorted(by: { $0.key < $1.key }) { out.sample("auditship_aggregator_checkpoint_errors_total", ["stage": r], Double(v)) }
         out.gauge("auditship_aggregator_last_checkpoint_timestamp_seconds", "When this aggregator last completed a checkpoint round without error, whether or not a head had moved (Unix time; 0: never).", s.lastCheckpointRound)

@@ -12,6 +12,8 @@ public struct QueryAnswers: Sendable {
     public let store: any EventStore
     /// Header of `/v1/events` holding the cursor of the next page.
     public static let nextCursorHeader = HTTPField.Name("X-Auditship-Next-Cursor") ?? .contentType
+    /// How many results an answer holds (events on the page, the count, the histogram's total, …).
+    public static let resultsHeader = HTTPField.Name("X-Auditship-Results") ?? .contentType
 
     public init(store: any EventStore) {
         self.store = store
@@ -46,7 +48,8 @@ public struct QueryAnswers: Sendable {
             let query = try Self.query(request)
             if request.uri.queryParameters["count"] == "true" {
                 let n = try await store.count(query)
-                return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "\(n)\n")))
+                return Response(status: .ok, headers: [.contentType: "text/plain", Self.resultsHeader: String(n)],
+                                body: .init(byteBuffer: ByteBuffer(string: "\(n)\n")))
             }
             let events = try await store.events(query)
             var out = ByteBuffer()
@@ -54,7 +57,7 @@ public struct QueryAnswers: Sendable {
                 out.writeBytes(JSONText.taggedEventLine(cluster: e.cluster, node: e.node, event: e.bytes))
                 out.writeInteger(UInt8(ascii: "\n"))
             }
-            var headers: HTTPFields = [.contentType: "application/x-ndjson"]
+            var headers: HTTPFields = [.contentType: "application/x-ndjson", Self.resultsHeader: String(events.count)]
             if let limit = query.limit, events.count == limit, let last = events.last {
                 // More may follow: pass this back as `after` for the next page.
                 headers[Self.nextCursorHeader] = last.cursor.description
@@ -70,7 +73,9 @@ public struct QueryAnswers: Sendable {
                 throw Refusal(status: 400, code: "bad_parameter", message: "bucket='\(text)' is not a width like 1m, 1h or 1d")
             }
             let buckets = try await store.histogram(try Self.query(request), bucket: width)
-            return Self.json(buckets.map(HistogramResponse.init), status: .ok)
+            var response = Self.json(buckets.map(HistogramResponse.init), status: .ok)
+            response.headers[Self.resultsHeader] = String(buckets.reduce(0) { $0 + $1.count })
+            return response
         }
     }
 
@@ -96,7 +101,9 @@ public struct QueryAnswers: Sendable {
     public func stats(_ request: Request) async -> Response {
         await answering {
             let s = try await store.statistics(try Self.query(request))
-            return Self.json(StatsResponse(total: s.total, clusters: s.byCluster, nodes: s.byNode, users: s.byUser, verbs: s.byVerb, resources: s.byResource), status: .ok)
+            var response = Self.json(StatsResponse(total: s.total, clusters: s.byCluster, nodes: s.byNode, users: s.byUser, verbs: s.byVerb, resources: s.byResource), status: .ok)
+            response.headers[Self.resultsHeader] = String(s.total)
+            return response
         }
     }
 

@@ -4,6 +4,7 @@ import AuditGenerator
 import AuditModel
 import AuditStore
 import AuditUI
+import AuditUIAssets
 import Foundation
 import Gzip
 import OpenSSLKit

@@ -1,6 +1,7 @@
 import AuditAggregator
 import AuditModel
 import AuditStore
+import AuditUIAssets
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -33,14 +34,10 @@ public struct UIServer: Sendable {
         self.logger = logger
     }
 
-    /// Security headers on every answer.
-    static let securityHeaders: [(HTTPField.Name, String)] = [
-        (.contentSecurityPolicy, "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
-        (HTTPField.Name("X-Content-Type-Options") ?? .contentType, "nosniff"),
-        (HTTPField.Name("Referrer-Policy") ?? .contentType, "no-referrer"),
-        (HTTPField.Name("X-Frame-Options") ?? .contentType, "DENY"),
-        (.cacheControl, "no-store"),
-    ]
+    /// Security headers on every answer (`UIAssets.securityHeaders`).
+    static let securityHeaders: [(HTTPField.Name, String)] = UIAssets.securityHeaders.compactMap { h in
+        HTTPField.Name(h.name).map { ($0, h.value) }
+    }
 
     /// Runs until cancelled (SIGINT/SIGTERM through the caller's task); `ready` gets the URL to open.
     public func run(ready: @escaping @Sendable (String) -> Void) async throws {

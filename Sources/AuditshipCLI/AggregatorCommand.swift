@@ -42,11 +42,17 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(help: "Most ingest requests read, decoded and committed at once; more get 429 with Retry-After: 1 before their body is read (memory follows this, not the number of clients). Default 32.") var maxInflightBatches: Int?
     @Option(help: "PEM file of CRLs from the client CAs: a revoked client certificate is refused. Reloaded, like the certificate, key and CA bundle, when it changes on disk.") var clientCrl: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String?
+    @Flag(help: "Do not serve the web UI on the HTTPS listener (the query API stays).") var noUi = false
+    @Option(help: "Reader certificate name (auditship://reader/NAME) of an authenticating proxy whose --ui-user-header names the signed-in person.") var uiProxyReader: String?
+    @Option(help: "Header in which the proxy passes the signed-in person. Default X-Forwarded-User.") var uiUserHeader: String?
+    @Option(help: "Append every search (who, when, which filter, how many results) to this file, one JSON line each (created 0600).") var queryLog: String?
+    @Option(help: "A reader certificate name or signed-in person who may read the query log in the UI (repeatable).") var uiAdmin: [String] = []
 
     static let keys = ["listen", "tls-cert", "tls-key", "client-ca", "store", "max-body-bytes", "max-decompressed-bytes",
                        "max-event-bytes", "max-json-depth", "max-batch-events", "idle-timeout", "ready-file", "log-level", "metrics-listen", "retention", "store-password-file",
                        "alert-rules", "no-alerts", "alert-webhook", "alert-webhook-format", "alert-webhook-ca", "alert-max-age", "alert-retry-max",
-                       "checkpoint-key", "checkpoint-interval", "checkpoint-export", "max-inflight-batches", "client-crl"]
+                       "checkpoint-key", "checkpoint-interval", "checkpoint-export", "max-inflight-batches", "client-crl",
+                       "no-ui", "ui-proxy-reader", "ui-user-header", "query-log", "ui-admin"]
 
     /// The alert flags (or keys), checked; nil when alerts are off.
     func alertConfiguration(_ file: ConfigFile) throws -> AlertConfiguration? {
@@ -117,6 +123,16 @@ struct AggregatorCommand: AsyncParsableCommand {
             configuration.retention = d
         }
         configuration.alerts = try alertConfiguration(file)
+        configuration.ui.enabled = !(try noUi || (file.bool("no-ui") ?? false))
+        configuration.ui.proxyReader = try uiProxyReader ?? file.string("ui-proxy-reader")
+        if let header = try uiUserHeader ?? file.string("ui-user-header") {
+            guard !header.isEmpty, header.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+                throw ValidationError("--ui-user-header '\(header)' is not a header name")
+            }
+            configuration.ui.userHeader = header
+        }
+        configuration.ui.queryLogFile = try queryLog ?? file.string("query-log")
+        configuration.ui.admins = Set(uiAdmin.isEmpty ? (try file.strings("ui-admin") ?? []) : uiAdmin)
         if let keyFile = try checkpointKey ?? file.string("checkpoint-key") {
             let signer: CheckpointSigner
             do { signer = try CheckpointSigner(file: keyFile) } catch { throw ValidationError("--checkpoint-key: \(error)") }

@@ -185,3 +185,64 @@ import Testing
         try browser.wait("back shows the alerts") { (try browser.script("return !document.getElementById('view-alerts').hidden;") as? Bool) == true }
     }
 }
+
+/// The aggregator serves the web UI on its HTTPS listener to reader certificates, reads who is
+/// signed in from an authenticating proxy's header (and from nobody else's), and records every
+/// search in its query log, which only admins may read.
+@Suite struct AggregatorUITests {
+    @Test func readersGetThePageProxiesNamePeopleAndSearchesAreRecorded() throws {
+        let h = try Harness()
+        try h.makeCertificates(cluster: "prod", nodes: ["m1"], readers: ["admin", "proxy"])
+        try h.run(["generate", "--events", "300", "--seed", "4", "--start", "2026-12-01T00:00:00Z", "--rate", "1", "--out", h.dir + "/gen.log"])
+        try h.run(["backfill", "--store", h.storeURL, "--cluster", "prod", "--node", "m1", "--state-dir", h.dir + "/bstate", h.dir + "/gen.log"])
+        let gets = try String(contentsOfFile: h.dir + "/gen.log", encoding: .utf8).split(separator: "\n").filter { $0.contains(#""verb":"get""#) }.count
+        let queryLog = h.dir + "/queries.jsonl"
+        try h.startAggregator(extra: ["--query-log", queryLog, "--ui-proxy-reader", "proxy", "--ui-admin", "alice@example.com"])
+        defer { h.stopAggregator() }
+        func client(_ name: String) throws -> HTTPClient {
+            try HTTPClient(tls: ClientTLSConfiguration(certificateFile: h.certs + "/\(name).pem", keyFile: h.certs + "/\(name)-key.pem", caFile: h.certs + "/ca.pem"))
+        }
+        let base = "https://\(h.aggregatorAddress)"
+        let admin = try client("reader-admin"), proxy = try client("reader-proxy"), agent = try client("agent-prod-m1")
+
+        // The page and its assets, with the UI's security headers, for readers only.
+        let page = try admin.request(method: "GET", url: base + "/")
+        #expect(page.status == 200 && page.bodyText.contains("<title>auditship</title>"))
+        #expect(page.headers["content-security-policy"]?.contains("script-src 'self'") == true)
+        #expect(page.headers["x-frame-options"] == "DENY")
+        let script = try admin.request(method: "GET", url: base + "/assets/app.js")
+        #expect(script.status == 200 && script.headers["content-type"]?.hasPrefix("text/javascript") == true)
+        #expect(try agent.request(method: "GET", url: base + "/").status == 403, "an agent's certificate gets no page")
+
+        // A search by the admin reader; a user header from it is ignored (it is not the proxy).
+        let count = try admin.request(method: "GET", url: base + "/v1/events?count=true&q=verb:get&since=2026-11-30T00:00:00Z",
+                                      headers: ["X-Forwarded-User: mallory"])
+        #expect(count.status == 200 && Int(count.bodyText.trimmingCharacters(in: .whitespacesAndNewlines)) == gets)
+        // Through the proxy: the signed-in person is named, and is an admin.
+        let info = try proxy.request(method: "GET", url: base + "/ui/info", headers: ["X-Forwarded-User: alice@example.com"])
+        #expect(info.bodyText.contains(#""user":"alice@example.com (through proxy)""#) && info.bodyText.contains(#""admin":true"#))
+        let pageOfTen = try proxy.request(method: "GET", url: base + "/v1/events?limit=10&since=2026-11-30T00:00:00Z",
+                                          headers: ["X-Forwarded-User: alice@example.com"])
+        #expect(pageOfTen.status == 200 && pageOfTen.bodyText.split(separator: "\n").count == 10)
+
+        // The query log: one line per search, who, which filter, how many results.
+        let lines = try String(contentsOfFile: queryLog, encoding: .utf8).split(separator: "\n")
+            .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let byAdmin = try #require(lines.first { $0["reader"] as? String == "admin" })
+        #expect(byAdmin["person"] == nil, "a user header from a reader that is not the proxy is ignored")
+        #expect((byAdmin["filter"] as? String)?.contains("q=verb:get") == true)
+        #expect(byAdmin["results"] as? Int == gets && byAdmin["path"] as? String == "/v1/events")
+        let byAlice = try #require(lines.first { $0["person"] as? String == "alice@example.com" })
+        #expect(byAlice["reader"] as? String == "proxy" && byAlice["results"] as? Int == 10)
+        let mode = try FileManager.default.attributesOfItem(atPath: queryLog)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+
+        // Only admins read it: alice through the proxy may, bob through the proxy and the admin reader itself may not.
+        let read = try proxy.request(method: "GET", url: base + "/v1/query-log", headers: ["X-Forwarded-User: alice@example.com"])
+        #expect(read.status == 200)
+        let entries = try #require(try JSONSerialization.jsonObject(with: Data(read.body)) as? [[String: Any]])
+        #expect(entries.count == lines.count && entries.first?["path"] as? String == "/v1/events", "newest first")
+        #expect(try proxy.request(method: "GET", url: base + "/v1/query-log", headers: ["X-Forwarded-User: bob@example.com"]).status == 403)
+        #expect(try admin.request(method: "GET", url: base + "/v1/query-log").status == 403)
+    }
+}

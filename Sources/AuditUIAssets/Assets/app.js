@@ -9,6 +9,7 @@ import {
   textNodes, titleText, toLocalInput, toRfc3339,
 } from './core.js';
 import { leaveAlerts, showAlerts } from './alerts.js';
+import { leaveSearches, showSearches } from './searches.js';
 import { leaveObject, loadMoreObject, objectFromParams, objectOf, objectUrl, render as renderObject, showObject } from './history.js';
 
 // ---- Constants -------------------------------------------------------------------------
@@ -90,13 +91,13 @@ let shownView = 'search';
 function showView(name) {
   if (name !== 'object') leaveObject();
   if (name !== 'alerts') leaveAlerts();
+  if (name !== 'searches') leaveSearches();
   if (name !== 'search' && searchCtl) { searchCtl.abort(); searchCtl = null; }
   shownView = name;
-  for (const v of ['search', 'object', 'alerts']) $('view-' + v).hidden = v !== name;
-  $('nav-search').toggleAttribute('aria-current', name === 'search');
-  $('nav-alerts').toggleAttribute('aria-current', name === 'alerts');
-  if (name === 'search') $('nav-search').setAttribute('aria-current', 'page');
-  if (name === 'alerts') $('nav-alerts').setAttribute('aria-current', 'page');
+  for (const v of ['search', 'object', 'alerts', 'searches']) $('view-' + v).hidden = v !== name;
+  for (const v of ['search', 'alerts', 'searches']) {
+    if (v === name) $('nav-' + v).setAttribute('aria-current', 'page'); else $('nav-' + v).removeAttribute('aria-current');
+  }
   if (name !== 'search' && !$('detail').hidden) closeDetail(false);
 }
 
@@ -112,6 +113,11 @@ function route() {
   if (view === 'alerts') {
     showView('alerts');
     showAlerts(p.get('since') || '24h');
+    return;
+  }
+  if (view === 'searches') {
+    showView('searches');
+    showSearches();
     return;
   }
   const s = readUrlState();
@@ -611,6 +617,13 @@ async function loadInfo() {
     const version = str(get(info, 'version'));
     $('source').replaceChildren(textNodes(clip(source, 300)));
     $('source').setAttribute('title', titleText(source + (version ? ` (auditship ${version})` : '')));
+    const user = str(get(info, 'user'));
+    if (user) {
+      $('signed-in').replaceChildren(textNodes(clip(user, 120)));
+      $('signed-in').setAttribute('title', titleText('Signed in as ' + user));
+      $('signed-in').hidden = false;
+    }
+    $('nav-searches').hidden = get(info, 'admin') !== true;
   } catch { /* the header works without it */ }
 }
 
@@ -654,7 +667,7 @@ function init() {
   });
   // Back/forward: restore the view from the URL.
   window.addEventListener('popstate', route);
-  for (const id of ['nav-search', 'nav-alerts', 'object-history', 'object-search']) {
+  for (const id of ['nav-search', 'nav-alerts', 'nav-searches', 'object-history', 'object-search']) {
     $(id).addEventListener('click', (e) => {
       if (e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey) return;   // new tab: the browser's way
       e.preventDefault();
@@ -663,6 +676,12 @@ function init() {
   }
   $('object-timeline').addEventListener('click', (e) => {
     const a = e.target.closest('a.open-event');
+    if (!a || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey) return;
+    e.preventDefault();
+    navigate(a.getAttribute('href'));
+  });
+  $('searches').tBodies[0].addEventListener('click', (e) => {
+    const a = e.target.closest('a.open-search');
     if (!a || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey) return;
     e.preventDefault();
     navigate(a.getAttribute('href'));
