@@ -93,10 +93,11 @@ public struct Aggregator: Sendable {
         router.get("/healthz") { _, _ in "ok\n" }
         router.get("/readyz") { _, _ in await self.readiness() }
         router.get("/metrics") { _, _ in self.metricsResponse() }
-        let answers = QueryAnswers(store: store)
         for path in ["/v1/stats", "/v1/collisions", "/v1/histogram", "/v1/facets", "/v1/export", "/v1/alerts", BatchProtocol.eventsPath] {
             router.get(RouterPath(path)) { request, context in
-                await self.query(request, context) { await answers.answer(path, request) ?? Response(status: .notFound) }
+                await self.query(request, context) { caller in
+                    await QueryAnswers(store: self.store, clusters: caller.clusters.map(Set.init)).answer(path, request) ?? Response(status: .notFound)
+                }
             }
         }
         addUIRoutes(router)

@@ -67,7 +67,8 @@ extension QueryAnswers {
                 }
                 limit = n
             }
-            let found = try await log.latestAlerts(since: since.microseconds, limit: limit)
+            var found = try await log.latestAlerts(since: since.microseconds, limit: clusters == nil ? limit : Self.maxAlerts)
+            if let clusters { found = Array(found.filter { clusters.contains($0.alert.cluster) }.prefix(limit)) }
             return Self.json(found.map(AlertResponse.init), status: .ok)
         }
     }

@@ -99,10 +99,11 @@ extension QueryAnswers {
         await answering {
             let query = try Self.query(request)
             let encoder = ExportEncoder(format: try ExportFormat.parse(request.uri.queryParameters["format"].map(String.init)))
-            let store = self.store
-            // The first page before the answer starts: a store that cannot answer gets a clear error.
+            let answers = self
+            // The first page before the answer starts: a store that cannot answer (or a cluster this
+            // reader may not read) gets a clear error.
             let pager = ExportPager(query: query)
-            let first = try await store.events(pager.pageQuery(written: 0))
+            let first = try await answers.scopedEvents(pager.pageQuery(written: 0))
             let body = ResponseBody { writer in
                 var buffer = ByteBuffer(bytes: encoder.header())
                 var page = first
@@ -117,7 +118,7 @@ extension QueryAnswers {
                     next = pager.pageQuery(written: written)
                     guard next.limit ?? 0 > 0 else { break }
                     next.after = last.cursor
-                    page = try await store.events(next)
+                    page = try await answers.scopedEvents(next)
                 }
                 try await writer.finish(nil)
             }

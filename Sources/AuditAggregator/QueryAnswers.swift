@@ -10,13 +10,16 @@ import Hummingbird
 /// the aggregator by the reader certificate, `auditship ui` by its token.
 public struct QueryAnswers: Sendable {
     public let store: any EventStore
+    /// The clusters the caller may read (nil: every cluster); see `ClusterScope.swift`.
+    public let clusters: Set<String>?
     /// Header of `/v1/events` holding the cursor of the next page.
     public static let nextCursorHeader = HTTPField.Name("X-Auditship-Next-Cursor") ?? .contentType
     /// How many results an answer holds (events on the page, the count, the histogram's total, …).
     public static let resultsHeader = HTTPField.Name("X-Auditship-Results") ?? .contentType
 
-    public init(store: any EventStore) {
+    public init(store: any EventStore, clusters: Set<String>? = nil) {
         self.store = store
+        self.clusters = clusters
     }
 
     /// Routes `path` (one of the API's paths) to its answer; nil for another path.
@@ -47,11 +50,11 @@ public struct QueryAnswers: Sendable {
         await answering {
             let query = try Self.query(request)
             if request.uri.queryParameters["count"] == "true" {
-                let n = try await store.count(query)
+                let n = try await scopedCount(query)
                 return Response(status: .ok, headers: [.contentType: "text/plain", Self.resultsHeader: String(n)],
                                 body: .init(byteBuffer: ByteBuffer(string: "\(n)\n")))
             }
-            let events = try await store.events(query)
+            let events = try await scopedEvents(query)
             var out = ByteBuffer()
             for e in events {
                 out.writeBytes(JSONText.taggedEventLine(cluster: e.cluster, node: e.node, event: e.bytes))
@@ -72,7 +75,7 @@ public struct QueryAnswers: Sendable {
             guard let width = HistogramBucket.width(text) else {
                 throw Refusal(status: 400, code: "bad_parameter", message: "bucket='\(text)' is not a width like 1m, 1h or 1d")
             }
-            let buckets = try await store.histogram(try Self.query(request), bucket: width)
+            let buckets = try await scopedHistogram(try Self.query(request), bucket: width)
             var response = Self.json(buckets.map(HistogramResponse.init), status: .ok)
             response.headers[Self.resultsHeader] = String(buckets.reduce(0) { $0 + $1.count })
             return response
@@ -93,14 +96,14 @@ public struct QueryAnswers: Sendable {
                 guard let n = Int(v), n > 0, n <= 1000 else { throw Refusal(status: 400, code: "bad_parameter", message: "top='\(v)' is not a number from 1 to 1000") }
                 top = n
             }
-            let found = try await store.facets(try Self.query(request), fields: fields, top: top)
+            let found = try await scopedFacets(try Self.query(request), fields: fields, top: top)
             return Self.json(FacetResponse.object(found, fields: fields), status: .ok)
         }
     }
 
     public func stats(_ request: Request) async -> Response {
         await answering {
-            let s = try await store.statistics(try Self.query(request))
+            let s = try await scopedStatistics(try Self.query(request))
             var response = Self.json(StatsResponse(total: s.total, clusters: s.byCluster, nodes: s.byNode, users: s.byUser, verbs: s.byVerb, resources: s.byResource), status: .ok)
             response.headers[Self.resultsHeader] = String(s.total)
             return response
@@ -109,7 +112,7 @@ public struct QueryAnswers: Sendable {
 
     public func collisions(_ request: Request) async -> Response {
         await answering {
-            let found = try await store.collisions(try Self.query(request))
+            let found = try await scopedCollisions(try Self.query(request))
             return Self.json(found.map { CollisionResponse(cluster: $0.cluster, auditID: $0.auditID, stage: $0.stage, events: $0.events) }, status: .ok)
         }
     }

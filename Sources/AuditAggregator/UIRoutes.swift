@@ -11,6 +11,8 @@ import NIOCore
 /// person that the authenticating proxy's certificate vouches for.
 public struct QueryCaller: Sendable, Hashable, CustomStringConvertible {
     public var reader: String
+    /// The clusters the certificate may read (nil: every cluster).
+    public var clusters: [String]?
     /// The signed-in person, from `UIConfiguration.userHeader` on the proxy's requests only.
     public var person: String?
 
@@ -27,8 +29,8 @@ extension Aggregator {
         }
         router.get("/ui/info") { request, context in
             await self.page(request, context) { caller in
-                QueryAnswers.json(UIInfo(source: "aggregator", user: caller.description,
-                                         admin: self.isAdmin(caller) && self.queryLog != nil), status: .ok)
+                QueryAnswers.json(UIInfo(source: "aggregator" + (caller.clusters.map { " (clusters " + $0.joined(separator: ", ") + ")" } ?? ""),
+                                         user: caller.description, admin: self.isAdmin(caller) && self.queryLog != nil), status: .ok)
             }
         }
         router.get("/v1/query-log") { request, context in
@@ -50,10 +52,10 @@ extension Aggregator {
     /// The caller of a query request: readers only; the proxy's user header read from the proxy alone.
     func caller(_ request: Request, _ context: AggregatorContext) async throws(Refusal) -> QueryCaller {
         let who = try await identity(context)
-        guard case .reader(let name) = who else {
+        guard case .reader(let name, let clusters) = who else {
             throw Refusal(status: 403, code: "forbidden", message: "\(who) may not query; use a reader certificate")
         }
-        var caller = QueryCaller(reader: name, person: nil)
+        var caller = QueryCaller(reader: name, clusters: clusters, person: nil)
         if let proxy = configuration.ui.proxyReader, proxy == name,
            let header = HTTPField.Name(configuration.ui.userHeader), let value = request.headers[header] {
             let person = value.trimmingCharacters(in: .whitespaces)
@@ -85,14 +87,14 @@ extension Aggregator {
     }
 
     /// A query API answer for a reader, recorded in the query log when there is one.
-    func query(_ request: Request, _ context: AggregatorContext, _ answer: () async -> Response) async -> Response {
+    func query(_ request: Request, _ context: AggregatorContext, _ answer: (QueryCaller) async -> Response) async -> Response {
         let caller: QueryCaller
         do {
             caller = try await self.caller(request, context)
         } catch {
             return json(ErrorResponse(error: error.code, message: error.message, retryable: false), status: .init(code: error.status))
         }
-        let response = await answer()
+        let response = await answer(caller)
         if let log = queryLog {
             let entry = QueryLog.Entry(time: QueryParameters.now.format(fractionDigits: 3), reader: caller.reader, person: caller.person,
                                        path: request.uri.path, filter: request.uri.query ?? "", status: Int(response.status.code),

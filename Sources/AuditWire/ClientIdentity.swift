@@ -6,14 +6,16 @@
 /// - `auditship://agent/CLUSTER/NODE`: an agent; writes CLUSTER's events from NODE.
 /// - `auditship://webhook/CLUSTER` or `auditship://webhook/CLUSTER/NODE`: kube-apiserver's
 ///   webhook backend for CLUSTER (events are tagged with NODE, or `webhook`).
-/// - `auditship://reader/NAME`: may query, may not write.
+/// - `auditship://reader/NAME`: may query every cluster, may not write.
+/// - `auditship://reader/NAME/CLUSTER[+CLUSTER…]`: may query those clusters only.
 /// - `auditship://aggregator`: the aggregator's own server certificate.
 ///
 /// Names are 1–63 characters of `a-z 0-9 - . _`, starting and ending alphanumeric.
 public enum ClientIdentity: Sendable, Hashable, CustomStringConvertible {
     case agent(cluster: String, node: String)
     case webhook(cluster: String, node: String?)
-    case reader(name: String)
+    /// `clusters`: the clusters it may read (nil: all).
+    case reader(name: String, clusters: [String]?)
     case aggregator
 
     public static let scheme = "auditship://"
@@ -23,7 +25,7 @@ public enum ClientIdentity: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .agent(let c, let n): return "\(Self.scheme)agent/\(c)/\(n)"
         case .webhook(let c, let n): return "\(Self.scheme)webhook/\(c)" + (n.map { "/\($0)" } ?? "")
-        case .reader(let n): return "\(Self.scheme)reader/\(n)"
+        case .reader(let n, let clusters): return "\(Self.scheme)reader/\(n)" + (clusters.map { "/" + $0.joined(separator: "+") } ?? "")
         case .aggregator: return "\(Self.scheme)aggregator"
         }
     }
@@ -68,11 +70,16 @@ public enum ClientIdentity: Sendable, Hashable, CustomStringConvertible {
             self = .webhook(cluster: parts[1], node: parts[2])
         case ("reader", 2):
             try Self.validate(parts[1], "reader name")
-            self = .reader(name: parts[1])
+            self = .reader(name: parts[1], clusters: nil)
+        case ("reader", 3):
+            try Self.validate(parts[1], "reader name")
+            let clusters = parts[2].split(separator: "+", omittingEmptySubsequences: false).map(String.init)
+            for c in clusters { try Self.validate(c, "cluster") }
+            self = .reader(name: parts[1], clusters: Array(Set(clusters)).sorted())
         case ("aggregator", 1):
             self = .aggregator
         default:
-            throw IdentityError("'\(uri)' has no known role (agent/CLUSTER/NODE, webhook/CLUSTER, reader/NAME, aggregator)")
+            throw IdentityError("'\(uri)' has no known role (agent/CLUSTER/NODE, webhook/CLUSTER, reader/NAME[/CLUSTER+…], aggregator)")
         }
     }
 

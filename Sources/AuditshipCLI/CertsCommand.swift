@@ -27,7 +27,7 @@ struct CertsInitCommand: ParsableCommand {
     @Option(help: "Directory to write into.") var out: String
     @Option(help: "Cluster id the agent and webhook certificates write for.") var cluster: String?
     @Option(help: "Node name: one agent certificate each (repeatable).") var node: [String] = []
-    @Option(help: "Reader name: one query-only certificate each (repeatable).") var reader: [String] = []
+    @Option(help: "Reader: NAME (reads every cluster) or NAME=CLUSTER[,CLUSTER…] (reads those only); one query-only certificate each (repeatable).") var reader: [String] = []
     @Flag(help: "Also create a certificate for kube-apiserver's webhook backend of --cluster.") var webhook = false
     @Option(help: "Extra DNS name for the aggregator certificate (repeatable).") var serverName: [String] = []
     @Option(help: "Extra IP address for the aggregator certificate (repeatable).") var serverIP: [String] = []
@@ -37,7 +37,19 @@ struct CertsInitCommand: ParsableCommand {
         if (!node.isEmpty || webhook) && cluster == nil { throw ValidationError("--node and --webhook need --cluster") }
         if let cluster { try ClientIdentity.validate(cluster, "cluster") }
         for n in node { try ClientIdentity.validate(n, "node") }
-        for r in reader { try ClientIdentity.validate(r, "reader name") }
+        for r in reader { _ = try Self.readerIdentity(r) }
+    }
+
+    /// `NAME` or `NAME=CLUSTER[,CLUSTER…]` as the reader's identity.
+    static func readerIdentity(_ text: String) throws -> ClientIdentity {
+        let parts = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        let clusters = parts.count == 2 ? "/" + parts[1].split(separator: ",", omittingEmptySubsequences: false).joined(separator: "+") : ""
+        let uri = ClientIdentity.scheme + "reader/" + parts[0] + clusters
+        do {
+            return try ClientIdentity(uri: uri)
+        } catch {
+            throw ValidationError("--reader '\(text)': \(error.message)")
+        }
     }
 
     func run() throws {
@@ -105,7 +117,9 @@ struct CertificateAuthorityDirectory {
             report.append("created  \(path)/checkpoint-key.pem  (Ed25519, signs chain checkpoints; public half: checkpoint-key.pub.pem)")
         }
         for reader in readers {
-            try leaf("reader-\(reader)", cn: "reader \(reader)", usage: .client, sans: ["URI:\(ClientIdentity.reader(name: reader).uri)"])
+            let identity = try CertsInitCommand.readerIdentity(reader)
+            guard case .reader(let name, _) = identity else { continue }
+            try leaf("reader-\(name)", cn: "reader \(name)", usage: .client, sans: ["URI:\(identity.uri)"])
         }
         return report
     }

@@ -245,4 +245,68 @@ import Testing
         #expect(try proxy.request(method: "GET", url: base + "/v1/query-log", headers: ["X-Forwarded-User: bob@example.com"]).status == 403)
         #expect(try admin.request(method: "GET", url: base + "/v1/query-log").status == 403)
     }
+
+    /// Readers limited to clusters see those clusters only, in every answer; a reader of both gets
+    /// the same pages (merged in the query order, the cursor valid across clusters) as one of all.
+    @Test func readersLimitedToClustersSeeOnlyThose() throws {
+        let h = try Harness()
+        try h.makeCertificates(cluster: "prod", nodes: ["m1"], readers: ["admin", "prod-team=prod", "staging-team=staging", "both=prod,staging"])
+        var perCluster: [String: Int] = [:]
+        for (i, cluster) in ["prod", "staging"].enumerated() {
+            let log = h.dir + "/\(cluster).log"
+            try h.run(["generate", "--events", "\(400 + 200 * i)", "--seed", "\(20 + i)", "--start", "2026-12-01T00:00:00Z", "--rate", "2", "--out", log])
+            try h.run(["backfill", "--store", h.storeURL, "--cluster", cluster, "--node", "m1", "--state-dir", h.dir + "/b-\(cluster)", log])
+            perCluster[cluster] = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").count
+        }
+        try h.startAggregator()
+        defer { h.stopAggregator() }
+        let base = "https://\(h.aggregatorAddress)"
+        func client(_ name: String) throws -> HTTPClient {
+            try HTTPClient(tls: ClientTLSConfiguration(certificateFile: h.certs + "/reader-\(name).pem", keyFile: h.certs + "/reader-\(name)-key.pem", caFile: h.certs + "/ca.pem"))
+        }
+        let window = "since=2026-11-30T00:00:00Z"
+        func count(_ c: HTTPClient, _ extra: String = "") throws -> Int? {
+            Int(try c.request(method: "GET", url: base + "/v1/events?count=true&\(window)\(extra)").bodyText.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        /// Every event through pages of 97, following the cursor.
+        func all(_ c: HTTPClient) throws -> [String] {
+            var out: [String] = [], after = ""
+            while true {
+                let r = try c.request(method: "GET", url: base + "/v1/events?limit=97&\(window)" + (after.isEmpty ? "" : "&after=" + after))
+                #expect(r.status == 200)
+                out += r.bodyText.split(separator: "\n").map(String.init)
+                guard let next = r.headers["x-auditship-next-cursor"], !next.isEmpty else { return out }
+                after = next.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? next
+            }
+        }
+        let admin = try client("admin"), prod = try client("prod-team"), staging = try client("staging-team"), both = try client("both")
+        let total = (perCluster["prod"] ?? 0) + (perCluster["staging"] ?? 0)
+        #expect(try count(admin) == total)
+        #expect(try count(prod) == perCluster["prod"])
+        #expect(try count(staging) == perCluster["staging"])
+        #expect(try count(both) == total)
+        #expect(try count(prod, "&q=verb:get") == (try count(admin, "&cluster=prod&q=verb:get")))
+
+        // Naming another cluster is refused, and says which clusters this reader may read.
+        let refused = try prod.request(method: "GET", url: base + "/v1/events?cluster=staging&\(window)")
+        #expect(refused.status == 403 && refused.bodyText.contains("prod only"))
+
+        // Facets, statistics, histograms and exports hold the reader's clusters only.
+        let facets = try prod.request(method: "GET", url: base + "/v1/facets?fields=cluster&\(window)").bodyText
+        #expect(facets.contains(#""value":"prod""#) && !facets.contains("staging"))
+        let stats = try staging.request(method: "GET", url: base + "/v1/stats?\(window)").bodyText
+        #expect(stats.contains(#""staging":\#(perCluster["staging"] ?? 0)"#) && !stats.contains(#""prod""#))
+        let histogram = try prod.request(method: "GET", url: base + "/v1/histogram?bucket=1h&\(window)")
+        #expect(histogram.headers["x-auditship-results"] == String(perCluster["prod"] ?? 0))
+        let export = try staging.request(method: "GET", url: base + "/v1/export?format=ndjson&\(window)").bodyText.split(separator: "\n")
+        #expect(export.count == perCluster["staging"] && export.allSatisfy { $0.hasPrefix(#"{"cluster":"staging""#) })
+
+        // Pages: the reader of both clusters walks the same events, in the same order, as the reader of all.
+        let everything = try all(admin)
+        #expect(everything.count == total)
+        #expect(try all(both) == everything)
+        let prodPages = try all(prod)
+        #expect(prodPages == everything.filter { $0.hasPrefix(#"{"cluster":"prod""#) })
+    }
 }
+
