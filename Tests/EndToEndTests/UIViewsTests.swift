@@ -151,6 +151,23 @@ import Testing
         try browser.wait("the read appears too") { try entries() == 7 }
         try browser.screenshot(shots + "/ui-object-history.png")
 
+        // A user's activity: requests by verb and resource, the refused ones first.
+        try browser.open(url + "&view=user&user=alice&since=7d")
+        try browser.wait("alice's six requests and one refusal are summed") {
+            (try browser.text("#person-summary")).contains("6 requests, 1 refused or failed")
+        }
+        let failures = try browser.script("""
+            return [...document.querySelectorAll('[data-testid=person-failures-table] tr.person-row')]
+              .map(r => [r.dataset.verb, r.dataset.resource, r.children[2].textContent, r.children[3].textContent]);
+            """) as? [[String]]
+        #expect(failures == [["patch", "configmaps", "1", "2"]], "the 409 patch, of alice's two patches")
+        let activity = try browser.script("""
+            return [...document.querySelectorAll('[data-testid=person-activity-table] tr.person-row')]
+              .map(r => r.dataset.verb + ' ' + r.dataset.resource + ' ' + r.children[2].textContent);
+            """) as? [String]
+        #expect(activity == ["create configmaps 2", "get configmaps 1", "patch configmaps 2", "update configmaps 1"])
+        try browser.screenshot(shots + "/ui-user-activity.png")
+
         // From an event's detail to its object's history.
         try browser.open(url.replacingOccurrences(of: "?token=", with: "?since=2026-11-30T00:00:00Z&q=auditID:obj-4&token="))
         try browser.wait("the update is found") { (try browser.script("return document.querySelectorAll('tr.event-row').length;") as? Int) == 1 }

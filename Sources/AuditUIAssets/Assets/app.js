@@ -10,6 +10,7 @@ import {
 } from './core.js';
 import { leaveAlerts, showAlerts } from './alerts.js';
 import { leaveSearches, showSearches } from './searches.js';
+import { leavePerson, personUrl, showPerson } from './people.js';
 import { leaveObject, loadMoreObject, objectFromParams, objectOf, objectUrl, render as renderObject, showObject } from './history.js';
 
 // ---- Constants -------------------------------------------------------------------------
@@ -92,9 +93,10 @@ function showView(name) {
   if (name !== 'object') leaveObject();
   if (name !== 'alerts') leaveAlerts();
   if (name !== 'searches') leaveSearches();
+  if (name !== 'user') leavePerson();
   if (name !== 'search' && searchCtl) { searchCtl.abort(); searchCtl = null; }
   shownView = name;
-  for (const v of ['search', 'object', 'alerts', 'searches']) $('view-' + v).hidden = v !== name;
+  for (const v of ['search', 'object', 'alerts', 'searches', 'user']) $('view-' + v).hidden = v !== name;
   for (const v of ['search', 'alerts', 'searches']) {
     if (v === name) $('nav-' + v).setAttribute('aria-current', 'page'); else $('nav-' + v).removeAttribute('aria-current');
   }
@@ -118,6 +120,11 @@ function route() {
   if (view === 'searches') {
     showView('searches');
     showSearches();
+    return;
+  }
+  if (view === 'user') {
+    showView('user');
+    showPerson(p.get('user') || '', p.get('since') || '24h');
     return;
   }
   const s = readUrlState();
@@ -321,6 +328,9 @@ function openDetail(rec, tr, updateUrl) {
 
   current.event = eventKey(ev);
   $('permalink').setAttribute('href', pageUrl(current));
+  const user = str(get(ev, 'user', 'username'));
+  $('user-activity').hidden = !user;
+  if (user) $('user-activity').setAttribute('href', personUrl(user, isRelative(current.since) && !current.until ? current.since : '24h'));
   const o = objectOf(rec);
   $('object-history').hidden = !o;
   if (o) $('object-history').setAttribute('href', objectUrl(o));
@@ -667,7 +677,7 @@ function init() {
   });
   // Back/forward: restore the view from the URL.
   window.addEventListener('popstate', route);
-  for (const id of ['nav-search', 'nav-alerts', 'nav-searches', 'object-history', 'object-search']) {
+  for (const id of ['nav-search', 'nav-alerts', 'nav-searches', 'object-history', 'object-search', 'user-activity', 'person-search']) {
     $(id).addEventListener('click', (e) => {
       if (e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey) return;   // new tab: the browser's way
       e.preventDefault();
@@ -691,6 +701,17 @@ function init() {
     if (!a || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey) return;
     e.preventDefault();
     navigate(a.getAttribute('href'));
+  });
+  for (const id of ['person-failures', 'person-activity']) {
+    $(id).addEventListener('click', (e) => {
+      const a = e.target.closest('a.person-search');
+      if (!a || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey) return;
+      e.preventDefault();
+      navigate(a.getAttribute('href'));
+    });
+  }
+  $('person-range').addEventListener('change', () => {
+    navigate(personUrl(new URLSearchParams(location.search).get('user') || '', $('person-range').value));
   });
   $('object-reads').addEventListener('change', renderObject);
   $('object-managed').addEventListener('change', renderObject);
