@@ -107,6 +107,13 @@ public struct AlertRuleSet: Sendable {
         let all = (includeBuiltins ? [AlertRulesSource(yaml: BuiltinAlertRules.yaml, source: BuiltinAlertRules.source)] : []) + files
         for (i, file) in all.enumerated() {
             if !(includeBuiltins && i == 0), SigmaParser.looksLikeSigma(file.yaml) {
+                let size = file.yaml.utf8.count
+                guard size <= AlertRulesParser.maxDocumentBytes else {
+                    diagnostics.append(AlertDiagnostic(
+                        code: .tooLarge, source: file.source, line: 1, column: 1,
+                        message: "the rules file is \(size) bytes; the limit is \(AlertRulesParser.maxDocumentBytes) bytes (1 MiB)"))
+                    continue
+                }
                 var parser = SigmaParser(source: file.source)
                 parser.parse(file.yaml)
                 diagnostics += parser.diagnostics
