@@ -110,4 +110,57 @@ import Glibc
         kill(agent.processIdentifier, SIGTERM)
         agent.waitUntilExit()
     }
+
+    /// A directory of Sigma rules (and one of ours with a field-map entry) given to --alert-rules: the
+    /// event that matches the Sigma rule fires it once, at ResponseComplete (its RequestReceived
+    /// does not), and the notification and `alerts list` name it by title with its id and level.
+    @Test func sigmaRuleFromADirectoryFiresWithItsIDAndLevel() throws {
+        let h = try Harness()
+        try h.makeCertificates(cluster: "prod", nodes: ["m1"])
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let rules = "\(h.dir)/rules"
+        try FileManager.default.createDirectory(atPath: rules, withIntermediateDirectories: true)
+        try """
+            title: Payments secret read outside CI
+            id: 5d1e7c3a-8f2b-4a6e-9b0c-7e4f3a2d1c0b
+            logsource: {product: kubernetes, service: audit}
+            detection:
+                sel:
+                    verb: get
+                    objectRef.resource: secrets
+                    team: payments
+                ci:
+                    user.username|startswith: 'system:serviceaccount:ci:'
+                condition: sel and not ci
+            level: high
+            """.write(toFile: rules + "/payments.yml", atomically: true, encoding: .utf8)
+        try "apiVersion: auditship.io/v1\nkind: AlertRules\nsigmaFieldMap:\n  team: objectRef.namespace\n"
+            .write(toFile: rules + "/fields.yaml", atomically: true, encoding: .utf8)
+        try h.startAggregator(extra: ["--alert-webhook", receiver.url, "--alert-retry-max", "1s", "--alert-rules", rules])
+        let secretRead = Self.firingEvents()[0].line
+        let received = secretRead.replacingOccurrences(of: #""stage":"ResponseComplete""#, with: #""stage":"RequestReceived""#)
+        let client = try HTTPClient(tls: ClientTLSConfiguration(
+            certificateFile: h.certs + "/agent-prod-m1.pem", keyFile: h.certs + "/agent-prod-m1-key.pem", caFile: h.certs + "/ca.pem"))
+        let response = try client.request(method: "POST", url: "https://\(h.aggregatorAddress)/v1/batches", headers: [
+            "Content-Encoding: gzip", "X-Auditship-Cluster: prod", "X-Auditship-Node: m1",
+        ], body: try Gzip.compress(Array((received + "\n" + secretRead + "\n").utf8)), timeoutSeconds: 30)
+        #expect(response.status == 200, "\(response.bodyText)")
+        // The built-in secret-read rule fires too; wait for both.
+        try h.waitUntil("two alerts are delivered", seconds: 60) { receiver.delivered.count >= 2 }
+        usleep(1_000_000)
+        let bodies = receiver.delivered.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.body))) as? [String: Any] }
+        let sigma = bodies.filter { $0["ruleID"] != nil }
+        #expect(sigma.count == 1, "\(bodies)")
+        #expect(sigma.first?["rule"] as? String == "Payments secret read outside CI")
+        #expect(sigma.first?["ruleID"] as? String == "5d1e7c3a-8f2b-4a6e-9b0c-7e4f3a2d1c0b")
+        #expect(sigma.first?["level"] as? String == "high")
+        #expect(sigma.first?["severity"] as? String == "high")
+        #expect(sigma.first?["stage"] as? String == "ResponseComplete")
+        #expect(bodies.filter { $0["ruleID"] == nil }.compactMap { $0["rule"] as? String } == ["secret-read-by-non-system-user"])
+        let (_, out) = try h.run(["alerts", "list", "--store", h.storeURL, "--since", "1h", "--format", "json"])
+        let listed = splitLines(Data(out.utf8)).compactMap { (try? JSONSerialization.jsonObject(with: Data($0))) as? [String: Any] }
+        #expect(listed.compactMap { $0["ruleID"] as? String } == ["5d1e7c3a-8f2b-4a6e-9b0c-7e4f3a2d1c0b"])
+        #expect(listed.compactMap { $0["level"] as? String } == ["high"])
+    }
 }
