@@ -99,7 +99,8 @@ struct SigmaParser {
                                             message: "skipped Sigma rule '\(title)': status \(status)"))
             return
         }
-        guard logsourceIsAudit(top, title: title, at: node.mark) else { return }
+        let what = Self.value(top, "filter") == nil ? "rule" : "filter"
+        guard logsourceIsAudit(top, title: title, what: what, at: node.mark) else { return }
         if let filter = Self.value(top, "filter") {
             parseFilter(filter, title: title, at: node.mark)
             return
@@ -124,9 +125,9 @@ struct SigmaParser {
     }
 
     /// True for product kubernetes + service audit (category absent or application); else a warning.
-    mutating func logsourceIsAudit(_ top: Node.Mapping, title: String, at mark: Mark?) -> Bool {
+    mutating func logsourceIsAudit(_ top: Node.Mapping, title: String, what: String, at mark: Mark?) -> Bool {
         guard let node = Self.value(top, "logsource") else {
-            error(.missingField, mark, "Sigma rule '\(title)' has no 'logsource'")
+            error(.missingField, mark, "Sigma \(what) '\(title)' has no 'logsource'")
             return false
         }
         guard case .mapping(let map) = node else {
@@ -142,7 +143,7 @@ struct SigmaParser {
         let shown = ["category", "product", "service"].compactMap { k in fields[k].map { "\(k): \($0)" } }.joined(separator: ", ")
         warnings.append(AlertDiagnostic(
             code: .skippedSigma, source: source, line: node.mark?.line ?? 1, column: node.mark?.column ?? 1,
-            message: "skipped Sigma rule '\(title)': log source {\(shown)} is not product: kubernetes, service: audit"))
+            message: "skipped Sigma \(what) '\(title)': log source {\(shown)} is not product: kubernetes, service: audit"))
         return false
     }
 

@@ -4,8 +4,8 @@
 // What a Sigma document becomes:
 // - A rule (`detection:`) → an `AlertRule` named by its `title`, carrying its `id` (`AlertRule.ruleID`)
 //   and `level` (`AlertRule.level`); the level maps onto our severity: informational → info, low,
-//   medium, high, critical (no level: medium). Its message is the title and the request
-//   (`{{user}} {{verb}} {{resource}} {{namespacedName}}`).
+//   medium, high, critical (no level: medium). Its message describes the request:
+//   `{{user}} {{verb}} {{resource}} {{namespacedName}}` (the title is the rule's name).
 // - A filter (`filter:`, Sigma Filters v2) → a site exception: for each rule it names (by `id` or
 //   `title`) the rule fires only when its condition holds and the filter's does not.
 // - Skipped, with a warning (`AlertRuleSet.warnings`): a log source other than product kubernetes +

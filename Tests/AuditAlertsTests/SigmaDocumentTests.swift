@@ -142,12 +142,16 @@ struct SigmaDocumentTests {
         let k8s = sigmaRule(title: "K8s thing", logsource: "category: application\n    product: kubernetes\n    service: audit",
                             detection: "    sel:\n        verb: get\n    condition: sel")
         let deprecated = sigmaRule(title: "Old", detection: "    sel:\n        verb: get\n    condition: sel").replacingOccurrences(of: "status: test", with: "status: deprecated")
-        let set = try loadSigma([gcp, k8s, deprecated])
+        let azureFilter = "title: AKS exception\nlogsource: {product: azure, service: activitylogs}\nfilter:\n    rules: [K8s thing]\n    sel: {verb: get}\n    condition: sel\n"
+        let set = try loadSigma([gcp, k8s, deprecated, azureFilter])
         #expect(set.rules.map(\.name) == ["K8s thing"])
         #expect(set.warnings.map(\.description) == [
             "rule1.yml:5:5: skipped Sigma rule 'GKE thing': log source {product: gcp, service: gcp.audit} is not product: kubernetes, service: audit",
             "rule3.yml:1:1: skipped Sigma rule 'Old': status deprecated",
+            "rule4.yml:2:12: skipped Sigma filter 'AKS exception': log source {product: azure, service: activitylogs} is not product: kubernetes, service: audit",
         ])
+        // The skipped filter does not touch the rule it names.
+        #expect(!AlertEngine(rules: set).matchingRules(view: eventView(json: auditEvent(verb: "get", resource: "pods"))).isEmpty)
     }
 
     @Test("Sigma filters exclude events from the rules they name, by id or by title")
