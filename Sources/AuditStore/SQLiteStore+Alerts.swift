@@ -4,7 +4,7 @@ import GRDB
 /// Alerts in the SQLite store (schema v3):
 /// - `alerts(id, rule, severity, message, cluster, node, audit_id, stage, group_key, matches,
 ///   event_ts, event_seq, fired_at, notify, delivered_at, failed_attempts, last_error)`, unique on
-///   `(rule, event_seq)`: a rule fires at most once per stored event; migration `v7-alert-rule-id` adds
+///   `(rule, event_seq)`: a rule fires at most once per stored event; migration `v8-alert-rule-id` adds
 ///   `rule_id` and `rule_level` (a Sigma rule's id and level; NULL for our rules).
 /// - `alert_state(id = 1, evaluated_through)`: the evaluation watermark (an ingest sequence).
 extension SQLiteStore: AlertLog {
@@ -44,7 +44,7 @@ extension SQLiteStore: AlertLog {
 
     /// A Sigma rule's id and level beside its title (`rule`).
     static func registerAlertRuleIDMigration(_ m: inout DatabaseMigrator) {
-        m.registerMigration("v7-alert-rule-id") { db in
+        m.registerMigration("v8-alert-rule-id") { db in
             try db.execute(sql: """
                 ALTER TABLE alerts ADD COLUMN rule_id TEXT;
                 ALTER TABLE alerts ADD COLUMN rule_level TEXT;

@@ -117,9 +117,6 @@ struct AggregatorCommand: AsyncParsableCommand {
             configuration.retention = d
         }
         configuration.alerts = try alertConfiguration(file)
-        for warning in configuration.alerts?.rules.warnings ?? [] {
-            logger.warning("alert rules: \(warning)")
-        }
         if let keyFile = try checkpointKey ?? file.string("checkpoint-key") {
             let signer: CheckpointSigner
             do { signer = try CheckpointSigner(file: keyFile) } catch { throw ValidationError("--checkpoint-key: \(error)") }
@@ -140,6 +137,9 @@ struct AggregatorCommand: AsyncParsableCommand {
         }
         let eventStore = try await Aggregator.openStore(location, passwordFile: try storePasswordFile ?? file.string("store-password-file"), logger: logger)
         logger.info("store opened", metadata: ["store": "\(location)"])
+        for warning in configuration.alerts?.rules.warnings ?? [] {
+            logger.warning("alert rules: \(warning)")
+        }
         try await Aggregator(configuration: configuration, store: eventStore, logger: logger).run()
         try await eventStore.close()
         withExtendedLifetime(storeLock) {}
