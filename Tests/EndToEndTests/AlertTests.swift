@@ -137,6 +137,8 @@ import Glibc
             """.write(toFile: rules + "/payments.yml", atomically: true, encoding: .utf8)
         try "apiVersion: auditship.io/v1\nkind: AlertRules\nsigmaFieldMap:\n  team: objectRef.namespace\n"
             .write(toFile: rules + "/fields.yaml", atomically: true, encoding: .utf8)
+        try "title: GKE only\nlogsource: {product: gcp, service: gcp.audit}\ndetection:\n    sel: {verb: get}\n    condition: sel\n"
+            .write(toFile: rules + "/gke.yml", atomically: true, encoding: .utf8)
         try h.startAggregator(extra: ["--alert-webhook", receiver.url, "--alert-retry-max", "1s", "--alert-rules", rules])
         let secretRead = Self.firingEvents()[0].line
         let received = secretRead.replacingOccurrences(of: #""stage":"ResponseComplete""#, with: #""stage":"RequestReceived""#)
@@ -162,5 +164,15 @@ import Glibc
         let listed = splitLines(Data(out.utf8)).compactMap { (try? JSONSerialization.jsonObject(with: Data($0))) as? [String: Any] }
         #expect(listed.compactMap { $0["ruleID"] as? String } == ["5d1e7c3a-8f2b-4a6e-9b0c-7e4f3a2d1c0b"])
         #expect(listed.compactMap { $0["level"] as? String } == ["high"])
+
+        // The same directory through `alerts test` (a warning for the GKE rule) and `alerts check`.
+        let events = "\(h.dir)/events.log"
+        try (received + "\n" + secretRead + "\n").write(toFile: events, atomically: true, encoding: .utf8)
+        let (_, tested) = try h.run(["alerts", "test", "--rules", rules, "--no-builtins", "--format", "json", events])
+        #expect(tested.contains("warning: \(rules)/gke.yml:2:12: skipped Sigma rule 'GKE only'"), "\(tested)")
+        let lines = tested.split(separator: "\n").filter { $0.hasPrefix("{") }
+        #expect(lines == [#"{"rule":"Payments secret read outside CI","severity":"high","auditID":"0b6f5a52-0001-4c1e-9e55-32fbeea29301","stage":"ResponseComplete","ruleID":"5d1e7c3a-8f2b-4a6e-9b0c-7e4f3a2d1c0b","level":"high"}"#])
+        let (_, checked) = try h.run(["alerts", "check", rules])
+        #expect(checked.contains("1 rules checked, 0 findings"), "\(checked)")
     }
 }
