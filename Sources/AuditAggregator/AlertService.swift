@@ -73,7 +73,8 @@ struct AlertEvaluationService: Service {
                             fired.append(NewAlert(rule: f.rule, severity: f.severity.rawValue, message: f.message, cluster: f.cluster,
                                                   node: f.node, auditID: f.auditID, stage: f.stage, groupKey: f.groupKey,
                                                   matches: f.count, eventTime: time, eventSequence: event.sequence,
-                                                  notify: configuration.webhookURL != nil && oldest.map { time >= $0 } ?? true))
+                                                  notify: configuration.webhookURL != nil && oldest.map { time >= $0 } ?? true,
+                                                  ruleID: f.ruleID, level: f.level))
                         }
                     }
                     guard try await log.recordAlerts(fired, evaluatedFrom: watermark, through: last.sequence, at: nowMicros) else {
@@ -206,6 +207,8 @@ public enum AlertNotification {
                 "groupKey": a.groupKey, "matches": a.matches, "firedAt": rfc3339(stored.firedAt), "source": "auditship",
             ]
             if let t = a.eventTime { o["eventTime"] = rfc3339(t) }
+            if let id = a.ruleID { o["ruleID"] = id }
+            if let level = a.level { o["level"] = level }
             object = o
         case .slack:
             object = ["text": "[\(a.severity)] \(a.rule): \(a.message) (cluster \(a.cluster), node \(a.node), auditID \(a.auditID))"]

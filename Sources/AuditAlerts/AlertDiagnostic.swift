@@ -28,6 +28,10 @@ public struct AlertDiagnostic: Sendable, Hashable, CustomStringConvertible {
         public static let tooLarge = Code(rawValue: "too_large")
         /// `disable:` or a list reference names something that does not exist.
         public static let unknownName = Code(rawValue: "unknown_name")
+        /// A Sigma feature we do not implement (correlation, keywords, `|expand`, an unknown modifier, …).
+        public static let unsupportedSigma = Code(rawValue: "unsupported_sigma")
+        /// A warning: a Sigma rule skipped (another log source, deprecated) or a filter naming no loaded rule.
+        public static let skippedSigma = Code(rawValue: "skipped_sigma")
     }
 
     public var code: Code

@@ -16,10 +16,14 @@ public struct AlertFiring: Sendable, Hashable, Codable {
     public var eventTime: Date?
     /// Matches counted when a threshold rule fired (1 for a rule without threshold).
     public var count: Int
+    /// The rule's `AlertRule.ruleID` (a Sigma rule's id); nil for our rules.
+    public var ruleID: String?
+    /// The rule's `AlertRule.level` (a Sigma rule's level); nil for our rules.
+    public var level: String?
 
     public init(
         rule: String, severity: AlertSeverity, message: String, auditID: String, stage: String, cluster: String,
-        node: String, groupKey: String, eventTime: Date?, count: Int = 1
+        node: String, groupKey: String, eventTime: Date?, count: Int = 1, ruleID: String? = nil, level: String? = nil
     ) {
         self.rule = rule
         self.severity = severity
@@ -31,6 +35,8 @@ public struct AlertFiring: Sendable, Hashable, Codable {
         self.groupKey = groupKey
         self.eventTime = eventTime
         self.count = count
+        self.ruleID = ruleID
+        self.level = level
     }
 }
 
@@ -236,7 +242,8 @@ public final class AlertEngine {
         statistics.firings[name, default: 0] += 1
         return AlertFiring(
             rule: name, severity: rule.rule.severity, message: message, auditID: auditID, stage: event.stage ?? "",
-            cluster: cluster, node: node, groupKey: groupKey, eventTime: event.timestamp, count: count)
+            cluster: cluster, node: node, groupKey: groupKey, eventTime: event.timestamp, count: count,
+            ruleID: rule.rule.ruleID, level: rule.rule.level)
     }
 
     private func store(_ rule: CompiledRule, _ key: String, _ state: GroupState) {

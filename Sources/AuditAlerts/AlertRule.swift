@@ -98,6 +98,8 @@ public enum AlertTest: Sendable, Hashable {
     case contains(String)
     /// Some string value matches the regular expression (ICU syntax, unanchored; `(?i)` for case-insensitive).
     case matches(String)
+    /// A Sigma value match (wildcards, case-insensitive by default, `|re`, `|cidr`; see `SigmaValueMatch`).
+    case sigma(SigmaValueMatch)
 }
 
 /// A `{{field}}` message template.
@@ -164,11 +166,16 @@ public struct AlertRule: Sendable, Hashable {
     public var origin: String
     /// True for a rule of the built-in pack (also when a user file overrode some of its fields).
     public var isBuiltin: Bool
+    /// A Sigma rule's `id` (nil for our rules, and for a Sigma rule without one).
+    public var ruleID: String?
+    /// A Sigma rule's `level` as Sigma names it (`informational`, `low`, …); nil for our rules.
+    public var level: String?
 
     public init(
         name: String, description: String = "", severity: AlertSeverity, condition: AlertCondition,
         threshold: AlertThreshold? = nil, suppress: TimeInterval? = nil, message: MessageTemplate,
-        enabled: Bool = true, stages: Set<AlertStage>? = nil, origin: String = "", isBuiltin: Bool = false
+        enabled: Bool = true, stages: Set<AlertStage>? = nil, origin: String = "", isBuiltin: Bool = false,
+        ruleID: String? = nil, level: String? = nil
     ) {
         self.name = name
         self.description = description
@@ -181,6 +188,8 @@ public struct AlertRule: Sendable, Hashable {
         self.stages = stages
         self.origin = origin
         self.isBuiltin = isBuiltin
+        self.ruleID = ruleID
+        self.level = level
     }
 
     /// The stages this rule is evaluated on.

@@ -21,12 +21,20 @@ public struct AlertRulesSource: Sendable, Hashable {
 ///   `{name: pod-exec, enabled: false}` turns it off);
 /// - `disable: [names]` of built-in rules;
 /// - set `lists:` used by `in: {list: NAME}` — a list replaces the one of that name, `{append: [...]}` adds to it.
-///   The pack's lists: see `BuiltinAlertRules`.
+///   The pack's lists: see `BuiltinAlertRules`;
+/// - set `sigmaFieldMap:` for the Sigma rules loaded with it (see `SigmaFieldMapping`).
+///
+/// Sigma rule files (and directories of them) load beside these: see `SigmaRule.swift`.
 public struct AlertRuleSet: Sendable {
     /// Every rule, enabled or not, built-ins first (in pack order), then new rules in file order.
     public private(set) var rules: [AlertRule]
     /// Named value lists after every file was applied.
     public private(set) var lists: [String: [String]]
+    /// What loading reported without failing: Sigma rules skipped (another log source, deprecated) and
+    /// Sigma filters naming no loaded rule, each `file:line:col: message`.
+    public private(set) var warnings: [AlertDiagnostic] = []
+    /// The Sigma field mapping in effect (`SigmaFieldMapping.defaults` with `sigmaFieldMap:` entries applied).
+    public private(set) var sigmaFieldMap: [String: [String]] = SigmaFieldMapping.defaults
 
     public init(rules: [AlertRule], lists: [String: [String]] = [:]) {
         self.rules = rules
@@ -56,28 +64,64 @@ public struct AlertRuleSet: Sendable {
         try load(files: [AlertRulesSource(yaml: yaml, source: source)], includeBuiltins: includeBuiltins)
     }
 
-    /// Reads and loads files on top of the pack.
+    /// Reads and loads files on top of the pack. A path that is a directory stands for every `.yml` and
+    /// `.yaml` file in it (not in its subdirectories), sorted by name. Each file is our format or a Sigma
+    /// document, told apart by content (see `SigmaParser.looksLikeSigma`).
     public static func load(paths: [String], includeBuiltins: Bool = true) throws(AlertRulesError) -> AlertRuleSet {
         var sources: [AlertRulesSource] = []
         var errors: [AlertDiagnostic] = []
+        func cannotRead(_ path: String, _ why: String) {
+            errors.append(AlertDiagnostic(code: .yamlSyntax, source: path, line: 1, column: 1, message: why))
+        }
         for path in paths {
-            do {
-                let text = try String(contentsOfFile: path, encoding: .utf8)
-                sources.append(AlertRulesSource(yaml: text, source: path))
-            } catch {
-                errors.append(AlertDiagnostic(code: .yamlSyntax, source: path, line: 1, column: 1, message: "cannot read the file: \(error.localizedDescription)"))
+            var isDirectory: ObjCBool = false
+            var files = [path]
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+                guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else {
+                    cannotRead(path, "cannot list the directory")
+                    continue
+                }
+                files = names.filter { $0.hasSuffix(".yml") || $0.hasSuffix(".yaml") }.sorted().map { (path as NSString).appendingPathComponent($0) }
+                if files.isEmpty { cannotRead(path, "the directory has no .yml or .yaml file") }
+            }
+            for file in files {
+                do {
+                    let text = try String(contentsOfFile: file, encoding: .utf8)
+                    sources.append(AlertRulesSource(yaml: text, source: file))
+                } catch {
+                    cannotRead(file, "cannot read the file: \(error.localizedDescription)")
+                }
             }
         }
         if !errors.isEmpty { throw AlertRulesError(diagnostics: errors) }
         return try load(files: sources, includeBuiltins: includeBuiltins)
     }
 
-    /// Parses every file (collecting every error of every file) and merges them onto the pack.
+    /// Parses every file (collecting every error of every file) and merges them onto the pack; Sigma
+    /// files become rules after ours (see `SigmaRule.swift`), their skips go to `warnings`.
     public static func load(files: [AlertRulesSource], includeBuiltins: Bool = true) throws(AlertRulesError) -> AlertRuleSet {
         var diagnostics: [AlertDiagnostic] = []
+        var warnings: [AlertDiagnostic] = []
         var specs: [RulesFileSpec] = []
+        var sigma = SigmaFileSpec()
         let all = (includeBuiltins ? [AlertRulesSource(yaml: BuiltinAlertRules.yaml, source: BuiltinAlertRules.source)] : []) + files
-        for file in all {
+        for (i, file) in all.enumerated() {
+            if !(includeBuiltins && i == 0), SigmaParser.looksLikeSigma(file.yaml) {
+                let size = file.yaml.utf8.count
+                guard size <= AlertRulesParser.maxDocumentBytes else {
+                    diagnostics.append(AlertDiagnostic(
+                        code: .tooLarge, source: file.source, line: 1, column: 1,
+                        message: "the rules file is \(size) bytes; the limit is \(AlertRulesParser.maxDocumentBytes) bytes (1 MiB)"))
+                    continue
+                }
+                var parser = SigmaParser(source: file.source)
+                parser.parse(file.yaml)
+                diagnostics += parser.diagnostics
+                warnings += parser.warnings
+                sigma.rules += parser.file.rules
+                sigma.filters += parser.file.filters
+                continue
+            }
             var parser = AlertRulesParser(source: file.source)
             let spec = parser.parse(file.yaml)
             diagnostics += parser.diagnostics
@@ -89,8 +133,17 @@ public struct AlertRuleSet: Sendable {
         for (i, spec) in specs.enumerated() {
             merger.apply(spec, isBuiltin: includeBuiltins && i == 0)
         }
-        let result = merger.finish()
-        if !merger.diagnostics.isEmpty { throw AlertRulesError(diagnostics: merger.diagnostics) }
+        var result = merger.finish()
+        var fieldMap = SigmaFieldMapping.defaults
+        for (name, paths) in merger.sigmaFieldMap { fieldMap[name] = paths }
+        var compiler = SigmaCompiler(fieldMap: fieldMap)
+        let taken = Dictionary(result.rules.map { ($0.name, $0.origin) }, uniquingKeysWith: { a, _ in a })
+        let sigmaRules = compiler.compile(sigma, taken: taken)
+        let errors = merger.diagnostics + compiler.diagnostics
+        if !errors.isEmpty { throw AlertRulesError(diagnostics: errors) }
+        result.rules += sigmaRules
+        result.warnings = warnings + compiler.warnings
+        result.sigmaFieldMap = fieldMap
         return result
     }
 }
@@ -102,6 +155,7 @@ private struct Merger {
     var userDefined: [String: SourceLoc] = [:]
     var disabled: Set<String> = []
     var lists: [String: [String]] = [:]
+    var sigmaFieldMap: [(String, [String])] = []
     var diagnostics: [AlertDiagnostic] = []
 
     mutating func error(_ code: AlertDiagnostic.Code, _ at: SourceLoc, _ message: String) {
@@ -109,6 +163,7 @@ private struct Merger {
     }
 
     mutating func apply(_ file: RulesFileSpec, isBuiltin: Bool) {
+        sigmaFieldMap += file.sigmaFieldMap
         for list in file.lists {
             if list.append { lists[list.name, default: []] += list.values } else { lists[list.name] = list.values }
         }

@@ -7,6 +7,8 @@
 //     disable: [configmap-modified]            # built-in rules to turn off
 //     lists:
 //       sensitive_secrets: [prod/db-password]   # replaces a list; {append: [...]} extends it
+//     sigmaFieldMap:                            # Sigma short names → dotted paths (SigmaFieldMapping)
+//       team: requestObject.metadata.labels.team
 //     rules:
 //       - name: pod-exec                        # a built-in name: override only the fields given
 //         severity: critical
@@ -34,6 +36,9 @@
 // Parsing is strict: unknown keys, wrong types, unknown operators, fields, severities, stages,
 // lists and rule names are errors, all collected, each `file:line:col: message` with a
 // did-you-mean suggestion where one is near (`AlertRulesError`).
+//
+// Sigma rules (product kubernetes, service audit) load beside this format, from the same paths
+// (files or directories, told apart by content): see `SigmaRule.swift`.
 //
 // Use:
 //

@@ -42,13 +42,15 @@ struct RulesFileSpec: Sendable {
     var rules: [RuleSpec] = []
     var disable: [(String, SourceLoc)] = []
     var lists: [ListSpec] = []
+    /// `sigmaFieldMap:` entries: a Sigma short name and the dotted paths it reads.
+    var sigmaFieldMap: [(String, [String])] = []
 }
 
 /// Walks a composed YAML tree, collecting every diagnostic.
 struct AlertRulesParser {
     static let apiVersion = "auditship.io/v1"
     static let kind = "AlertRules"
-    static let topFields = ["apiVersion", "kind", "metadata", "rules", "disable", "lists"]
+    static let topFields = ["apiVersion", "kind", "metadata", "rules", "disable", "lists", "sigmaFieldMap"]
     static let ruleFields = ["name", "description", "severity", "when", "threshold", "suppress", "message", "enabled", "stages"]
     static let thresholdFields = ["count", "window", "groupBy"]
     static let combinators = ["all", "any", "not"]
@@ -323,6 +325,9 @@ struct AlertRulesParser {
                 }
             case "lists":
                 parseLists(value, into: &file)
+            case "sigmaFieldMap":
+                sawRules = true
+                parseSigmaFieldMap(value, into: &file)
             default:
                 unknownKey(key, keyNode.mark, valid: Self.topFields, context: "AlertRules")
             }
@@ -334,7 +339,7 @@ struct AlertRulesParser {
             report(.missingField, root.mark, "missing field 'apiVersion' (expected 'apiVersion: \(Self.apiVersion)')")
         }
         if !sawRules, file.disable.isEmpty, file.lists.isEmpty {
-            report(.missingField, root.mark, "missing field 'rules' (a file needs rules, disable or lists)")
+            report(.missingField, root.mark, "missing field 'rules' (a file needs rules, disable, lists or sigmaFieldMap)")
         }
         var seen: [String: SourceLoc] = [:]
         for rule in file.rules {
@@ -376,6 +381,32 @@ struct AlertRulesParser {
             } else if let values = strings(value, field: "lists.\(name)") {
                 file.lists.append(ListSpec(name: name, values: values, append: false, location: loc(keyNode.mark)))
             }
+        }
+    }
+
+    /// `sigmaFieldMap: {NAME: path or [paths]}` (see `SigmaFieldMapping`).
+    mutating func parseSigmaFieldMap(_ node: Node, into file: inout RulesFileSpec) {
+        if Self.isNull(node) { return }
+        guard case .mapping(let map) = node else {
+            report(.wrongType, node.mark, "'sigmaFieldMap' must be a mapping of Sigma field names to dotted paths, got \(Self.describe(node))")
+            return
+        }
+        for (keyNode, value) in map {
+            guard let name = Self.key(keyNode) else { continue }
+            var paths: [String] = []
+            if case .sequence(let seq) = value {
+                for item in seq { if let p = string(item, field: "sigmaFieldMap.\(name)[]") { paths.append(p) } }
+                if paths.count != seq.count { continue }
+            } else if let p = string(value, field: "sigmaFieldMap.\(name)") {
+                paths = [p]
+            } else {
+                continue
+            }
+            if paths.isEmpty || paths.contains(where: { $0.isEmpty || $0.hasPrefix(".") || $0.hasSuffix(".") }) {
+                report(.invalidValue, value.mark, "'sigmaFieldMap.\(name)' must be one or more dotted paths such as objectRef.apiGroup")
+                continue
+            }
+            file.sigmaFieldMap.append((name, paths))
         }
     }
 

@@ -193,7 +193,8 @@ public enum AlertTester {
 /// Text forms of firings.
 public enum AlertFiringRenderer {
     /// One JSON object per firing, one per line: `{"rule":"…","severity":"…","auditID":"…","stage":"…"}`
-    /// (this exact shape is the `alerts test --format json` contract).
+    /// (this exact shape is the `alerts test --format json` contract); a Sigma rule's firing adds
+    /// `"ruleID":"…"` (when the rule has an id) and `"level":"…"` (its Sigma level) at the end.
     public static func jsonLines(_ firings: [AlertFiring]) -> String {
         firings.map { json($0) + "\n" }.joined()
     }
@@ -201,7 +202,8 @@ public enum AlertFiringRenderer {
     /// `{"rule":"…","severity":"…","auditID":"…","stage":"…"}`.
     public static func json(_ f: AlertFiring) -> String {
         #"{"rule":"# + quote(f.rule) + #","severity":"# + quote(f.severity.rawValue) + #","auditID":"#
-            + quote(f.auditID) + #","stage":"# + quote(f.stage) + "}"
+            + quote(f.auditID) + #","stage":"# + quote(f.stage)
+            + (f.ruleID.map { #","ruleID":"# + quote($0) } ?? "") + (f.level.map { #","level":"# + quote($0) } ?? "") + "}"
     }
 
     /// A table for people: severity, rule, stage, auditID, message.

@@ -132,7 +132,31 @@ public struct AuditEventView {
             }
             guard let start else { return false }
             return walk(start, steps[...], expandLists: expandLists, body)
+        case .dotted(let parts):
+            return walkDotted(root, parts[...], expandLists: expandLists, body)
         }
+    }
+
+    /// Sigma's resolution of a dotted name: at a mapping, the longest run of parts that is a key first
+    /// (a literal key with dots, like an annotation's), then shorter runs; every resolution is tried
+    /// until `body` returns true. A list before the last part fans out to its elements.
+    private func walkDotted(_ value: Any, _ parts: ArraySlice<String>, expandLists: Bool, _ body: (JSONValue, Bool) -> Bool) -> Bool {
+        guard let first = parts.first else { return terminal(value, expandLists: expandLists, body) }
+        if let a = value as? [Any] {
+            for element in a where walkDotted(element, parts, expandLists: expandLists, body) { return true }
+            return false
+        }
+        guard let d = value as? [String: Any] else { return false }
+        var end = parts.endIndex
+        while end > parts.startIndex + 1 {
+            if let next = d[parts[parts.startIndex..<end].joined(separator: ".")],
+               walkDotted(next, parts[end...], expandLists: expandLists, body) {
+                return true
+            }
+            end -= 1
+        }
+        guard let next = d[first] else { return false }
+        return walkDotted(next, parts.dropFirst(), expandLists: expandLists, body)
     }
 
     private func walk(_ value: Any, _ steps: ArraySlice<Step>, expandLists: Bool, _ body: (JSONValue, Bool) -> Bool) -> Bool {

@@ -4,7 +4,9 @@ import Foundation
 /// NSRegularExpression is immutable and documented thread-safe.
 final class RegexBox: @unchecked Sendable {
     let regex: NSRegularExpression?
-    init(_ pattern: String) { regex = try? NSRegularExpression(pattern: pattern) }
+    init(_ pattern: String, options: NSRegularExpression.Options = []) {
+        regex = try? NSRegularExpression(pattern: pattern, options: options)
+    }
 
     func matches(_ s: String) -> Bool {
         guard let regex else { return false }
@@ -26,6 +28,7 @@ indirect enum CompiledCondition {
         case compare(Comparison, Double)
         case contains(String)
         case matches(RegexBox)
+        case sigma(SigmaMatcher)
     }
 
     case constant(Bool)
@@ -85,6 +88,7 @@ indirect enum CompiledCondition {
             case .lessOrEqual(let d): return .test(field, .compare(.lte, d))
             case .contains(let s): return .test(field, .contains(s))
             case .matches(let p): return .test(field, .matches(RegexBox(p)))
+            case .sigma(let m): return .test(field, .sigma(SigmaMatcher(m)))
             }
         }
     }
@@ -179,6 +183,11 @@ indirect enum CompiledCondition {
             return event.anyValue(field) { v, _ in
                 guard case .string(let s) = v else { return false }
                 return box.matches(s)
+            }
+        case .sigma(let matcher):
+            return event.anyValue(field) { v, _ in
+                guard let text = v.text else { return false }
+                return matcher.matches(text)
             }
         }
     }

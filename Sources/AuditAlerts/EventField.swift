@@ -42,6 +42,8 @@ public struct EventField: Sendable, Hashable, CustomStringConvertible {
     enum Kind: Sendable, Hashable {
         case named(Named)
         case path(Root, [Step])
+        /// A Sigma field name split at its dots, resolved over the whole event (see `SigmaFieldMapping`).
+        case dotted([String])
     }
 
     /// The field as written.
@@ -119,6 +121,14 @@ public struct EventField: Sendable, Hashable, CustomStringConvertible {
         if root == .event, steps.isEmpty { return fail("'event' needs a step, such as event.user.extra") }
         if let k = steps.firstIndex(of: .keys), k != steps.count - 1 { return fail("[keys] must be the last step") }
         return .success(EventField(text: text, kind: .path(root, steps)))
+    }
+
+    /// A Sigma field name (`objectRef.resource`, `annotations.authorization.k8s.io/decision`), resolved
+    /// from the event's root: at each level the longest run of dot-separated parts that is a key of the
+    /// mapping is tried first, then shorter runs (so a literal key containing dots wins over nesting,
+    /// and both are tried); a list on the way fans out to its elements.
+    static func sigma(_ name: String) -> EventField {
+        EventField(text: name, kind: .dotted(name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)))
     }
 
     init(text: String, kind: Kind) {

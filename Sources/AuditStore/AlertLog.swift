@@ -20,9 +20,14 @@ public struct NewAlert: Sendable, Hashable {
     public var eventSequence: Int64
     /// False for events older than the notification age at evaluation (backfill): recorded, never sent.
     public var notify: Bool
+    /// A Sigma rule's `id` (nil for our rules, and for alerts recorded before the store kept it).
+    public var ruleID: String?
+    /// A Sigma rule's `level` (`informational`, `low`, …); nil for our rules.
+    public var level: String?
 
     public init(rule: String, severity: String, message: String, cluster: String, node: String, auditID: String,
-                stage: String, groupKey: String, matches: Int, eventTime: Int64?, eventSequence: Int64, notify: Bool) {
+                stage: String, groupKey: String, matches: Int, eventTime: Int64?, eventSequence: Int64, notify: Bool,
+                ruleID: String? = nil, level: String? = nil) {
         self.rule = rule
         self.severity = severity
         self.message = message
@@ -35,6 +40,8 @@ public struct NewAlert: Sendable, Hashable {
         self.eventTime = eventTime
         self.eventSequence = eventSequence
         self.notify = notify
+        self.ruleID = ruleID
+        self.level = level
     }
 }
 

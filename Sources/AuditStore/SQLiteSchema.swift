@@ -59,6 +59,7 @@ extension SQLiteStore {
         registerAlertMigrations(&m)
         registerChainMigrations(&m)
         registerBlockMigration(&m)
+        registerAlertRuleIDMigration(&m)
         return m
     }
 }

@@ -4,7 +4,8 @@ import GRDB
 /// Alerts in the SQLite store (schema v3):
 /// - `alerts(id, rule, severity, message, cluster, node, audit_id, stage, group_key, matches,
 ///   event_ts, event_seq, fired_at, notify, delivered_at, failed_attempts, last_error)`, unique on
-///   `(rule, event_seq)`: a rule fires at most once per stored event.
+///   `(rule, event_seq)`: a rule fires at most once per stored event; migration `v8-alert-rule-id` adds
+///   `rule_id` and `rule_level` (a Sigma rule's id and level; NULL for our rules).
 /// - `alert_state(id = 1, evaluated_through)`: the evaluation watermark (an ingest sequence).
 extension SQLiteStore: AlertLog {
     static func registerAlertMigrations(_ m: inout DatabaseMigrator) {
@@ -41,6 +42,16 @@ extension SQLiteStore: AlertLog {
         }
     }
 
+    /// A Sigma rule's id and level beside its title (`rule`).
+    static func registerAlertRuleIDMigration(_ m: inout DatabaseMigrator) {
+        m.registerMigration("v8-alert-rule-id") { db in
+            try db.execute(sql: """
+                ALTER TABLE alerts ADD COLUMN rule_id TEXT;
+                ALTER TABLE alerts ADD COLUMN rule_level TEXT;
+                """)
+        }
+    }
+
     public func alertWatermark() async throws -> Int64 {
         try await pool.read { db in
             try Self.requireAlerts(db)
@@ -55,13 +66,13 @@ extension SQLiteStore: AlertLog {
             guard db.changesCount == 1 else { return false }
             let insert = try db.cachedStatement(sql: """
                 INSERT INTO alerts(rule, severity, message, cluster, node, audit_id, stage, group_key, matches,
-                                   event_ts, event_seq, fired_at, notify)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                   event_ts, event_seq, fired_at, notify, rule_id, rule_level)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(rule, event_seq) DO NOTHING
                 """)
             for a in alerts {
                 insert.setUncheckedArguments([a.rule, a.severity, a.message, a.cluster, a.node, a.auditID, a.stage, a.groupKey,
-                                              a.matches, a.eventTime, a.eventSequence, now, a.notify ? 1 : 0])
+                                              a.matches, a.eventTime, a.eventSequence, now, a.notify ? 1 : 0, a.ruleID, a.level])
                 try insert.execute()
             }
             return true
@@ -116,7 +127,7 @@ extension SQLiteStore: AlertLog {
             alert: NewAlert(rule: row["rule"], severity: row["severity"], message: row["message"], cluster: row["cluster"],
                             node: row["node"], auditID: row["audit_id"], stage: row["stage"], groupKey: row["group_key"],
                             matches: row["matches"], eventTime: row["event_ts"], eventSequence: row["event_seq"],
-                            notify: (row["notify"] as Int) != 0),
+                            notify: (row["notify"] as Int) != 0, ruleID: row["rule_id"], level: row["rule_level"]),
             firedAt: row["fired_at"], deliveredAt: row["delivered_at"], failedAttempts: row["failed_attempts"],
             lastError: row["last_error"])
     }

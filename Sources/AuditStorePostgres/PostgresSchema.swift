@@ -111,6 +111,9 @@ enum PostgresSchema {
         ]),
         Migration(version: 2, name: "alerts and the alert evaluation watermark", statements: alertStatements),
         Migration(version: 3, name: "hash chain, checkpoints, signer keys", statements: PostgresStore.chainStatements),
+        Migration(version: 4, name: "alerts: a Sigma rule's id and level", statements: [
+            "ALTER TABLE alerts ADD COLUMN rule_id TEXT", "ALTER TABLE alerts ADD COLUMN rule_level TEXT",
+        ]),
     ]
 
     /// Applies the migrations this database lacks. Holds a session advisory lock

@@ -8,7 +8,7 @@ import PostgresNIO
 extension PostgresStore: AlertLog {
     static let alertColumns = """
         id, rule, severity, message, cluster, node, audit_id, stage, group_key, matches, event_ts, event_seq,
-        fired_at, notify, delivered_at, failed_attempts, last_error
+        fired_at, notify, delivered_at, failed_attempts, last_error, rule_id, rule_level
         """
 
     public func alertWatermark() async throws -> Int64 {
@@ -37,9 +37,10 @@ extension PostgresStore: AlertLog {
                     for a in alerts {
                         try await Self.exec(conn, """
                             INSERT INTO alerts(rule, severity, message, cluster, node, audit_id, stage, group_key, matches,
-                                               event_ts, event_seq, fired_at, notify)
+                                               event_ts, event_seq, fired_at, notify, rule_id, rule_level)
                             VALUES (\(a.rule), \(a.severity), \(a.message), \(a.cluster), \(a.node), \(a.auditID), \(a.stage),
-                                    \(a.groupKey), \(Int64(a.matches)), \(a.eventTime), \(a.eventSequence), \(now), \(a.notify))
+                                    \(a.groupKey), \(Int64(a.matches)), \(a.eventTime), \(a.eventSequence), \(now), \(a.notify),
+                                    \(a.ruleID), \(a.level))
                             ON CONFLICT (rule, event_seq) DO NOTHING
                             """, logger)
                     }
@@ -118,11 +119,13 @@ extension PostgresStore: AlertLog {
         let deliveredAt = try r[14].decode(Int64?.self)
         let failed = try r[15].decode(Int64.self)
         let lastError = try r[16].decode(String?.self)
+        let ruleID = try r[17].decode(String?.self)
+        let level = try r[18].decode(String?.self)
         return StoredAlert(
             id: id,
             alert: NewAlert(rule: rule, severity: severity, message: message, cluster: cluster, node: node, auditID: auditID,
                             stage: stage, groupKey: groupKey, matches: Int(matches), eventTime: eventTime,
-                            eventSequence: eventSequence, notify: notify),
+                            eventSequence: eventSequence, notify: notify, ruleID: ruleID, level: level),
             firedAt: firedAt, deliveredAt: deliveredAt, failedAttempts: Int(failed), lastError: lastError)
     }
 }

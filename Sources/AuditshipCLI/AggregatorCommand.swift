@@ -29,7 +29,7 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(help: "Write HOST:PORT to this file once listening.") var readyFile: String?
     @Option(help: "Serve /metrics, /healthz and /readyz over plain HTTP on HOST:PORT (no client certificate).") var metricsListen: String?
     @Option(help: "Delete events older than this (e.g. 90d, 12h). Default: keep everything.") var retention: String?
-    @Option(help: "Alert rules file on top of the built-in pack (repeatable; a rule of the same name overrides, `disable:` turns built-ins off).") var alertRules: [String] = []
+    @Option(help: "Alert rules file on top of the built-in pack (repeatable; a rule of the same name overrides, `disable:` turns built-ins off); also a Sigma rule file or a directory of rule files.") var alertRules: [String] = []
     @Flag(help: "Do not evaluate alert rules.") var noAlerts = false
     @Option(help: "Send alerts to this URL (https; http only to 127.0.0.1 or localhost).") var alertWebhook: String?
     @Option(help: "json (one object per alert) or slack ({\"text\": …}). Default json.") var alertWebhookFormat: String?
@@ -153,6 +153,9 @@ struct AggregatorCommand: AsyncParsableCommand {
         }
         let eventStore = try await Aggregator.openStore(location, passwordFile: try storePasswordFile ?? file.string("store-password-file"), logger: logger)
         logger.info("store opened", metadata: ["store": "\(location)"])
+        for warning in configuration.alerts?.rules.warnings ?? [] {
+            logger.warning("alert rules: \(warning)")
+        }
         try await Aggregator(configuration: configuration, store: eventStore, logger: logger).run()
         try await eventStore.close()
         withExtendedLifetime(storeLock) {}

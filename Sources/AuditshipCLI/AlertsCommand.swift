@@ -6,7 +6,7 @@ struct AlertsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "alerts",
         abstract: "Alert rules on audit events.",
-        subcommands: [AlertsTestCommand.self, AlertsListCommand.self])
+        subcommands: [AlertsTestCommand.self, AlertsCheckCommand.self, AlertsListCommand.self])
 }
 
 struct AlertsTestCommand: ParsableCommand {
@@ -16,14 +16,17 @@ struct AlertsTestCommand: ParsableCommand {
         discussion: """
             Without --rules the built-in pack is used; with --rules, the files are applied on top of it
             (a rule of the same name overrides the built-in one; `disable:` turns built-ins off).
-            Reads JSON lines, pretty-printed JSON events, JSON arrays and EventLists. Thresholds and
-            suppression run on each event's own timestamp. --format json prints one object per firing:
-            {"rule":"…","severity":"…","auditID":"…","stage":"…"}.
+            --rules also takes Sigma rules (product kubernetes, service audit) and directories of
+            .yml/.yaml files, told apart by content; a Sigma rule for another log source is skipped
+            with a warning on stderr. Reads JSON lines, pretty-printed JSON events, JSON arrays and
+            EventLists. Thresholds and suppression run on each event's own timestamp. --format json
+            prints one object per firing: {"rule":"…","severity":"…","auditID":"…","stage":"…"}, and
+            for a Sigma rule (named by its title) also "ruleID" (its id) and "level" (its level).
             """)
 
     enum Format: String, ExpressibleByArgument { case table, json }
 
-    @Option(help: "Alert rules file (repeatable).") var rules: [String] = []
+    @Option(help: "Alert rules file, Sigma rule file, or a directory of them (repeatable).") var rules: [String] = []
     @Flag(help: "Use only the given rules, not the built-in pack.") var noBuiltins = false
     @Option(help: "table or json.") var format: Format = .table
     @Argument(help: "Audit log files.") var logs: [String]
@@ -34,6 +37,9 @@ struct AlertsTestCommand: ParsableCommand {
             ruleSet = rules.isEmpty && !noBuiltins ? .builtin : try AlertRuleSet.load(paths: rules, includeBuiltins: !noBuiltins)
         } catch {
             throw ValidationError("\(error)")
+        }
+        for warning in ruleSet.warnings {
+            FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
         }
         var all: [AlertFiring] = []
         for log in logs {

@@ -56,6 +56,8 @@ struct AlertsListCommand: AsyncParsableCommand {
                     "matches": a.matches, "notify": a.notify, "delivered": s.deliveredAt != nil,
                 ]
                 if let t = a.eventTime { o["eventTime"] = AlertNotification.rfc3339(t) }
+                if let id = a.ruleID { o["ruleID"] = id }
+                if let level = a.level { o["level"] = level }
                 let data = try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .withoutEscapingSlashes])
                 print(String(decoding: data, as: UTF8.self))
             case .table:

@@ -381,6 +381,20 @@ enum StoreBackend: String, CaseIterable, CustomStringConvertible, Sendable {
         try await store.close()
     }
 
+    @Test("a Sigma rule's id and level are kept beside its title; our rules' are nil", arguments: StoreBackend.allCases)
+    func sigmaRuleIDAndLevelRoundTrip(backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let log = try #require(store as? any AlertLog)
+        var sigma = alert("Secret read by a stranger", seq: 5)
+        sigma.ruleID = "11111111-2222-4333-8444-555555555555"
+        sigma.level = "informational"
+        #expect(try await log.recordAlerts([sigma, alert("ours", seq: 5)], evaluatedFrom: 0, through: 5, at: 10))
+        let all = try await log.alerts(since: 0, limit: nil)
+        #expect(all.map(\.alert) == [sigma, alert("ours", seq: 5)])
+        #expect(try await log.pendingAlerts(limit: 5).first?.alert.ruleID == "11111111-2222-4333-8444-555555555555")
+        try await store.close()
+    }
+
     @Test(arguments: StoreBackend.allCases)
     func outboxHoldsWhatToNotifyUntilDelivered(backend: StoreBackend) async throws {
         let store = try await backend.make()

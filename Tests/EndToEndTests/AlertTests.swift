@@ -110,4 +110,69 @@ import Glibc
         kill(agent.processIdentifier, SIGTERM)
         agent.waitUntilExit()
     }
+
+    /// A directory of Sigma rules (and one of ours with a field-map entry) given to --alert-rules: the
+    /// event that matches the Sigma rule fires it once, at ResponseComplete (its RequestReceived
+    /// does not), and the notification and `alerts list` name it by title with its id and level.
+    @Test func sigmaRuleFromADirectoryFiresWithItsIDAndLevel() throws {
+        let h = try Harness()
+        try h.makeCertificates(cluster: "prod", nodes: ["m1"])
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let rules = "\(h.dir)/rules"
+        try FileManager.default.createDirectory(atPath: rules, withIntermediateDirectories: true)
+        try """
+            title: Payments secret read outside CI
+            id: 5d1e7c3a-8f2b-4a6e-9b0c-7e4f3a2d1c0b
+            logsource: {product: kubernetes, service: audit}
+            detection:
+                sel:
+                    verb: get
+                    objectRef.resource: secrets
+                    team: payments
+                ci:
+                    user.username|startswith: 'system:serviceaccount:ci:'
+                condition: sel and not ci
+            level: high
+            """.write(toFile: rules + "/payments.yml", atomically: true, encoding: .utf8)
+        try "apiVersion: auditship.io/v1\nkind: AlertRules\nsigmaFieldMap:\n  team: objectRef.namespace\n"
+            .write(toFile: rules + "/fields.yaml", atomically: true, encoding: .utf8)
+        try "title: GKE only\nlogsource: {product: gcp, service: gcp.audit}\ndetection:\n    sel: {verb: get}\n    condition: sel\n"
+            .write(toFile: rules + "/gke.yml", atomically: true, encoding: .utf8)
+        try h.startAggregator(extra: ["--alert-webhook", receiver.url, "--alert-retry-max", "1s", "--alert-rules", rules])
+        let secretRead = Self.firingEvents()[0].line
+        let received = secretRead.replacingOccurrences(of: #""stage":"ResponseComplete""#, with: #""stage":"RequestReceived""#)
+        let client = try HTTPClient(tls: ClientTLSConfiguration(
+            certificateFile: h.certs + "/agent-prod-m1.pem", keyFile: h.certs + "/agent-prod-m1-key.pem", caFile: h.certs + "/ca.pem"))
+        let response = try client.request(method: "POST", url: "https://\(h.aggregatorAddress)/v1/batches", headers: [
+            "Content-Encoding: gzip", "X-Auditship-Cluster: prod", "X-Auditship-Node: m1",
+        ], body: try Gzip.compress(Array((received + "\n" + secretRead + "\n").utf8)), timeoutSeconds: 30)
+        #expect(response.status == 200, "\(response.bodyText)")
+        // The built-in secret-read rule fires too; wait for both.
+        try h.waitUntil("two alerts are delivered", seconds: 60) { receiver.delivered.count >= 2 }
+        usleep(1_000_000)
+        let bodies = receiver.delivered.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.body))) as? [String: Any] }
+        let sigma = bodies.filter { $0["ruleID"] != nil }
+        #expect(sigma.count == 1, "\(bodies)")
+        #expect(sigma.first?["rule"] as? String == "Payments secret read outside CI")
+        #expect(sigma.first?["ruleID"] as? String == "5d1e7c3a-8f2b-4a6e-9b0c-7e4f3a2d1c0b")
+        #expect(sigma.first?["level"] as? String == "high")
+        #expect(sigma.first?["severity"] as? String == "high")
+        #expect(sigma.first?["stage"] as? String == "ResponseComplete")
+        #expect(bodies.filter { $0["ruleID"] == nil }.compactMap { $0["rule"] as? String } == ["secret-read-by-non-system-user"])
+        let (_, out) = try h.run(["alerts", "list", "--store", h.storeURL, "--since", "1h", "--format", "json"])
+        let listed = splitLines(Data(out.utf8)).compactMap { (try? JSONSerialization.jsonObject(with: Data($0))) as? [String: Any] }
+        #expect(listed.compactMap { $0["ruleID"] as? String } == ["5d1e7c3a-8f2b-4a6e-9b0c-7e4f3a2d1c0b"])
+        #expect(listed.compactMap { $0["level"] as? String } == ["high"])
+
+        // The same directory through `alerts test` (a warning for the GKE rule) and `alerts check`.
+        let events = "\(h.dir)/events.log"
+        try (received + "\n" + secretRead + "\n").write(toFile: events, atomically: true, encoding: .utf8)
+        let (_, tested) = try h.run(["alerts", "test", "--rules", rules, "--no-builtins", "--format", "json", events])
+        #expect(tested.contains("warning: \(rules)/gke.yml:2:12: skipped Sigma rule 'GKE only'"), "\(tested)")
+        let lines = tested.split(separator: "\n").filter { $0.hasPrefix("{") }
+        #expect(lines == [#"{"rule":"Payments secret read outside CI","severity":"high","auditID":"0b6f5a52-0001-4c1e-9e55-32fbeea29301","stage":"ResponseComplete","ruleID":"5d1e7c3a-8f2b-4a6e-9b0c-7e4f3a2d1c0b","level":"high"}"#])
+        let (_, checked) = try h.run(["alerts", "check", rules])
+        #expect(checked.contains("1 rules checked, 0 findings"), "\(checked)")
+    }
 }
