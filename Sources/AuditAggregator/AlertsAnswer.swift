@@ -10,6 +10,9 @@ public struct AlertResponse: Codable, Sendable {
     public var alertID: Int64
     public var firedAt: String
     public var rule: String
+    /// A Sigma rule's `id` and `level`; absent for the built-in pack and our own rules.
+    public var ruleID: String?
+    public var level: String?
     public var severity: String
     public var message: String
     public var cluster: String
@@ -29,6 +32,8 @@ public struct AlertResponse: Codable, Sendable {
         alertID = s.id
         firedAt = AlertNotification.rfc3339(s.firedAt)
         rule = a.rule
+        ruleID = a.ruleID
+        level = a.level
         severity = a.severity
         message = a.message
         cluster = a.cluster

@@ -98,6 +98,10 @@ extension SQLiteStore {
 
     func blockHistogram(_ db: Database, _ plan: QueryPlan, bucket: Int64, into counts: inout [Int64: Int]) throws {
         let f = plan.filter
+        if !f.timeOnly, f.onlyIndexedFilters {
+            try projectedHistogram(db, plan, bucket: bucket, into: &counts)
+            return
+        }
         for meta in try candidates(db, plan, order: .none) {
             let first = Analytics.bucketStart(meta.minTS, bucket)
             if f.timeOnly, f.covers(minTS: meta.minTS, maxTS: meta.maxTS), first == Analytics.bucketStart(meta.maxTS, bucket) {
@@ -119,6 +123,46 @@ extension SQLiteStore {
                 continue
             }
             try forEachMatch(db, plan, meta) { _, row in counts[Analytics.bucketStart(row.time, bucket), default: 0] += 1 }
+        }
+    }
+
+    /// A histogram under indexed equality filters (node, user, verb, resource, namespace) and time:
+    /// a block inside one bucket and the window is counted from the index (one filter: its
+    /// `block_terms` count, read for all candidate blocks in one statement); any other block over
+    /// the dictionary ids of the filtered columns and its times, without making a row per event.
+    func projectedHistogram(_ db: Database, _ plan: QueryPlan, bucket: Int64, into counts: inout [Int64: Int]) throws {
+        let f = plan.filter
+        let filters: [(BlockField, String)] = [(.node, f.node), (.user, f.user), (.verb, f.verb), (.resource, f.resource), (.namespace, f.namespace)]
+            .compactMap { field, value in value.map { (field, $0) } }
+        let blocks = try candidates(db, plan, order: .none)
+        guard let lowest = blocks.map(\.firstID).min(), let highest = blocks.map(\.firstID).max() else { return }
+        var indexed: [Int64: Int] = [:]
+        if plan.terms.count == 1 {
+            let rows = try Row.fetchCursor(db, sql: "SELECT block, events FROM block_terms WHERE term = ? AND block BETWEEN ? AND ?",
+                                           arguments: [plan.terms[0], lowest, highest])
+            while let row = try rows.next() { indexed[row[0]] = row[1] }
+        }
+        let wanted = Set(filters.map(\.0))
+        for meta in blocks {
+            let first = Analytics.bucketStart(meta.minTS, bucket)
+            if f.covers(minTS: meta.minTS, maxTS: meta.maxTS), first == Analytics.bucketStart(meta.maxTS, bucket), let n = indexed[meta.firstID] {
+                counts[first, default: 0] += n
+                continue
+            }
+            let p = try blockProjection(db, meta, fields: wanted)
+            var need: [(ids: [Int32], id: Int32)] = []
+            var absent = false
+            for (field, value) in filters {
+                guard let id = p.id(of: value, in: field), let ids = p.ids[field] else { absent = true; break }
+                need.append((ids, id))
+            }
+            if absent { continue }
+            for i in 0..<p.count {
+                let t = p.times[i]
+                if let since = f.since, t < since { continue }
+                if let until = f.until, t >= until { continue }
+                if need.allSatisfy({ $0.ids[i] == $0.id }) { counts[Analytics.bucketStart(t, bucket), default: 0] += 1 }
+            }
         }
     }
 

@@ -52,6 +52,14 @@ function textCell(text, cls) {
   return td;
 }
 
+/** The rule's name; a Sigma rule's id and level in its title. */
+function ruleCell(a) {
+  const td = textCell(str(get(a, 'rule')));
+  const id = str(get(a, 'ruleID')), level = str(get(a, 'level'));
+  if (id) td.setAttribute('title', titleText(`${str(get(a, 'rule'))} (Sigma rule ${id}${level ? ', level ' + level : ''})`));
+  return td;
+}
+
 function alertRow(a) {
   const severity = str(get(a, 'severity'));
   const tr = el('tr', { class: 'alert-row', 'data-severity': severity, 'data-rule': str(get(a, 'rule')) });
@@ -67,7 +75,7 @@ function alertRow(a) {
     textCell(eventTime ? shortTime(eventTime) : '', 't'),
     textCell(shortTime(fired), 't'),
     el('td', { class: 'sev' }, el('span', { class: `severity severity-${SEVERITY_ORDER.includes(severity) ? severity : 'info'}` }, textNodes(severity))),
-    textCell(str(get(a, 'rule'))),
+    ruleCell(a),
     textCell(str(get(a, 'cluster'))),
     textCell(str(get(a, 'message'))),
     textCell(delivery + (failed && delivery !== 'sent' ? ` (${failed} failed)` : '')),
