@@ -45,7 +45,7 @@ let package = Package(
         // Alert rules on audit events: YAML rules, the built-in pack, the engine.
         .target(name: "AuditAlerts", dependencies: ["AuditModel", .product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
         // Wire protocol between agents, webhook clients and the aggregator.
-        .target(name: "AuditWire", dependencies: ["AuditModel", "Gzip", "OpenSSLKit"], swiftSettings: swiftSettings),
+        .target(name: "AuditWire", dependencies: ["AuditModel", "Gzip", "Zstd", "OpenSSLKit"], swiftSettings: swiftSettings),
         // Deterministic generator of realistic audit logs.
         .target(name: "AuditGenerator", dependencies: ["AuditModel"], swiftSettings: swiftSettings),
         // The agent: tail, checkpoint, batch, compress, ship. No server stack.
@@ -80,7 +80,7 @@ let package = Package(
         // them to libFuzzer in a -sanitize=fuzzer build (Tests/Fuzz/run) or replays files otherwise.
         .target(name: "CLibFuzzer", path: "Tests/Fuzz/CLibFuzzer"),
         .target(name: "AuditFuzzTargets", dependencies: [
-            "AuditModel", "AuditWire", "AuditAgent", "AuditPolicy", "AuditAlerts", "AuditChain", "AuditBlock", "Gzip", "OpenSSLKit",
+            "AuditModel", "AuditWire", "AuditAgent", "AuditPolicy", "AuditAlerts", "AuditChain", "AuditBlock", "Gzip", "Zstd", "OpenSSLKit",
         ], path: "Tests/Fuzz/Targets", swiftSettings: swiftSettings),
         .executableTarget(name: "auditship-fuzz", dependencies: ["AuditFuzzTargets", "CLibFuzzer"],
                           path: "Tests/Fuzz/Driver", swiftSettings: swiftSettings),

@@ -389,12 +389,12 @@ public final class Agent {
         }
         switch shipper.attempt(body: head.body, eventCount: head.eventCount, batchID: head.batchID) {
         case .acknowledged(let answer):
-            let lines = (try? Gzip.decompress(head.body, limit: 1 << 30).split(separator: 0x0A, omittingEmptySubsequences: false)) ?? []
+            let lines = (try? WireCompression.decompress(head.body, limit: 1 << 30).split(separator: 0x0A, omittingEmptySubsequences: false)) ?? []
             acknowledged(answer, sources: sources.enumerated().map { i, s in (s.0, s.1, i < lines.count ? Array(lines[i]) : []) })
             popSpool()
             return true
         case .tooLarge where head.eventCount > 1:
-            guard let plain = try? Gzip.decompress(head.body, limit: 1 << 30) else { return false }
+            guard let plain = try? WireCompression.decompress(head.body, limit: 1 << 30) else { return false }
             let lines = plain.split(separator: 0x0A).map(Array.init)
             let half = lines.count / 2
             do {
@@ -423,7 +423,7 @@ public final class Agent {
     }
 
     func quarantineSpoolHead(_ head: SpooledBatch, _ sources: [(String, Int64)], status: Int, message: String) {
-            let lines = (try? Gzip.decompress(head.body, limit: 1 << 30).split(separator: 0x0A)) ?? []
+            let lines = (try? WireCompression.decompress(head.body, limit: 1 << 30).split(separator: 0x0A)) ?? []
             quarantineBatch(sources.enumerated().map { i, s in (s.0, s.1, i < lines.count ? Optional(Array(lines[i])) : nil) },
                             status: status, message: message)
             popSpool()

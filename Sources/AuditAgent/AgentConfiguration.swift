@@ -1,3 +1,5 @@
+import AuditWire
+
 /// Everything the agent needs to run.
 ///
 /// - Configuration keys (flags of `auditship agent`, or keys of its YAML `--config` file):
@@ -12,6 +14,8 @@
 ///   - `batch-max-events` (int, default 1000), `batch-max-bytes` (int, default 4 MiB uncompressed),
 ///     `batch-linger-ms` (int, default 1000): a batch is cut at the first limit reached (the count and size limits are checked after each 256 KiB read, so a batch may exceed them by one read).
 ///   - `gzip-level` (int 1–9, default 1).
+///   - `compression` (`gzip`, default, or `zstd`): how batch bodies are compressed on the wire
+///     (`Content-Encoding`); zstd at level 1.
 ///   - `max-line-bytes` (int, default 4 MiB): a longer line is quarantined.
 ///   - `poll-interval-ms` (int, default 200): how often files are checked for new data.
 ///   - `spool-max-bytes` (int, default 1 GiB): the on-disk spool's limit; when full, reading pauses.
@@ -35,6 +39,8 @@ public struct AgentConfiguration: Sendable {
     public var batchMaxBytes: Int = 4 << 20
     public var batchLingerMilliseconds: Int = 1000
     public var gzipLevel: Int32 = 1
+    /// Batch bodies on the wire: gzip (the protocol's default) or zstd.
+    public var compression: WireCompression = .gzip
     public var maxLineBytes: Int = 4 << 20
     public var pollIntervalMilliseconds: Int = 200
     public var retryInitialMilliseconds: Int = 500

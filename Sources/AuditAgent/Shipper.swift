@@ -70,7 +70,7 @@ public final class Shipper {
             body.append(contentsOf: line)
             body.append(0x0A)
         }
-        return try Gzip.compress(body, level: configuration.gzipLevel)
+        return try configuration.compression.compress(body, gzipLevel: configuration.gzipLevel)
     }
 
     /// One delivery attempt of a compressed body, offered to each aggregator at most
@@ -107,7 +107,7 @@ public final class Shipper {
         let url = base.trimmingSuffix("/") + BatchProtocol.batchPath
         let headers = [
             "Content-Type: \(BatchProtocol.contentType)",
-            "Content-Encoding: gzip",
+            "Content-Encoding: \(WireCompression.of(compressed).contentEncoding)",
             "\(BatchProtocol.clusterHeader): \(configuration.cluster)",
             "\(BatchProtocol.nodeHeader): \(configuration.node)",
             "\(BatchProtocol.batchIDHeader): \(batchID)",

@@ -9,7 +9,7 @@ public struct SpooledBatch: Sendable {
     /// The file name without `.batch` (sorts in delivery order).
     public var key: String
     public var batchID: String
-    /// The gzip-compressed NDJSON body, exactly as it will be sent.
+    /// The compressed NDJSON body (gzip or zstd, told apart by its first bytes), exactly as it will be sent.
     public var body: [UInt8]
     public var eventCount: Int
     /// For each event (in order): index into `paths` and the line number.

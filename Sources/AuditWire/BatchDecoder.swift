@@ -1,5 +1,6 @@
 import AuditModel
 import Gzip
+import Zstd
 import OpenSSLKit
 
 /// Limits on what a client may send.
@@ -160,8 +161,17 @@ public struct BatchDecoder: Sendable {
                 }
                 throw Refusal(status: 400, code: "bad_gzip", message: "the body is not valid gzip: \(error.message)")
             }
+        case "zstd":
+            do {
+                return try Zstd.decompress(body, limit: limits.maxDecompressedBytes)
+            } catch {
+                if error.code == .tooLarge {
+                    throw Refusal(status: 413, code: "too_large", message: "the batch decompresses to more than \(limits.maxDecompressedBytes) bytes; split it")
+                }
+                throw Refusal(status: 400, code: "bad_zstd", message: "the body is not valid zstd: \(error.message)")
+            }
         default:
-            throw Refusal(status: 415, code: "bad_encoding", message: "Content-Encoding '\(encoding ?? "")' is not supported: send gzip or identity")
+            throw Refusal(status: 415, code: "bad_encoding", message: "Content-Encoding '\(encoding ?? "")' is not supported: send gzip, zstd or identity")
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AuditAgent
+import AuditWire
 import Logging
 
 struct AgentCommand: ParsableCommand {
@@ -26,6 +27,7 @@ struct AgentCommand: ParsableCommand {
     @Option(help: "Uncompressed bytes per batch at most. Default 4194304.") var batchMaxBytes: Int?
     @Option(help: "Milliseconds a batch waits for more events. Default 1000.") var batchLingerMs: Int?
     @Option(help: "gzip level 1-9. Default 1.") var gzipLevel: Int?
+    @Option(help: "Batch bodies on the wire: gzip (default) or zstd (level 1; the aggregator accepts both).") var compression: String?
     @Option(help: "Longest line kept; longer ones are quarantined. Default 4194304.") var maxLineBytes: Int?
     @Option(help: "Milliseconds between checks for new data. Default 200.") var pollIntervalMs: Int?
     @Option(help: "First retry delay in milliseconds (doubling, with jitter). Default 500.") var retryInitialMs: Int?
@@ -38,7 +40,7 @@ struct AgentCommand: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String?
 
     static let keys = ["aggregator", "cluster", "node", "path", "state-dir", "tls-cert", "tls-key", "ca", "batch-max-events",
-                       "batch-max-bytes", "batch-linger-ms", "gzip-level", "max-line-bytes", "poll-interval-ms",
+                       "batch-max-bytes", "batch-linger-ms", "gzip-level", "compression", "max-line-bytes", "poll-interval-ms",
                        "exit-when-caught-up", "log-level", "policy", "retry-initial-ms", "retry-max-ms", "metrics-listen", "shutdown-timeout-ms", "spool-max-bytes"]
 
     /// `--aggregator` (repeated), else the config file's `aggregator` (a URL or a list); each must be https.
@@ -68,6 +70,10 @@ struct AgentCommand: ParsableCommand {
         if let v = try batchMaxEvents ?? file.int("batch-max-events") { c.batchMaxEvents = max(1, v) }
         if let v = try batchMaxBytes ?? file.int("batch-max-bytes") { c.batchMaxBytes = max(1024, v) }
         if let v = try batchLingerMs ?? file.int("batch-linger-ms") { c.batchLingerMilliseconds = max(0, v) }
+        if let v = try compression ?? file.string("compression") {
+            guard let w = WireCompression(rawValue: v) else { throw ValidationError("--compression must be gzip or zstd, not '\(v)'") }
+            c.compression = w
+        }
         if let v = try gzipLevel ?? file.int("gzip-level") {
             guard (1...9).contains(v) else { throw ValidationError("--gzip-level must be 1 to 9") }
             c.gzipLevel = Int32(v)

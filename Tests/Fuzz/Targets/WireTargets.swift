@@ -2,6 +2,7 @@ import AuditModel
 import AuditWire
 import Foundation
 import Gzip
+import Zstd
 import OpenSSLKit
 
 /// `EventList` decoding: kube-apiserver's webhook body (`EventListScanner.items`, then the
@@ -76,16 +77,16 @@ enum EventListTarget {
     }
 }
 
-/// The aggregator's batch body decoder: gzip with a decompressed-size limit, then NDJSON.
+/// The aggregator's batch body decoder: gzip or zstd with a decompressed-size limit, then NDJSON.
 ///
 /// Properties: the decompressed output never exceeds the limit (a bomb is refused with 413 when it
 /// reaches it); a body is refused as a whole only for its encoding or size; otherwise every
 /// non-blank line is stored with exactly its bytes or refused with its line number; the same body
-/// sent gzip-compressed decodes to the same events and refusals.
+/// sent gzip- or zstd-compressed decodes to the same events and refusals.
 enum BatchBodyTarget {
     static let name = "batch"
     static let limits = IngestLimits(maxBodyBytes: 1 << 20, maxDecompressedBytes: 64 << 10, maxEventBytes: 8 << 10, maxJSONDepth: 64)
-    static let target = FuzzTarget(name: name, summary: "batch body decoder (gzip with limit, NDJSON lines)", maxLength: 16384) { data throws(PropertyViolation) in
+    static let target = FuzzTarget(name: name, summary: "batch body decoder (gzip or zstd with limit, NDJSON lines)", maxLength: 16384) { data throws(PropertyViolation) in
         let decoder = BatchDecoder(limits: limits)
         // 1. The input as a gzip body: whatever it is, the output stays within the limit.
         switch attempt({ () throws(GzipError) in try Gzip.decompress(data, limit: limits.maxDecompressedBytes) }) {
@@ -96,6 +97,16 @@ enum BatchBodyTarget {
         }
         if case .failure(let error) = attempt({ () throws(Refusal) in try decoder.decodeBatch(body: data, contentEncoding: "gzip") }) {
             try require(error.status == 400 || error.status == 413, name, "a bad gzip body got status \(error.status)")
+        }
+        // The input as a zstd body likewise (a frame's declared sizes and windows are not trusted).
+        switch attempt({ () throws(ZstdError) in try Zstd.decompress(data, limit: limits.maxDecompressedBytes) }) {
+        case .success(let out):
+            try require(out.count <= limits.maxDecompressedBytes, name, "zstd produced \(out.count) bytes, over the limit \(limits.maxDecompressedBytes)")
+        case .failure(let error):
+            try require(!error.message.isEmpty, name, "a zstd error without a message")
+        }
+        if case .failure(let error) = attempt({ () throws(Refusal) in try decoder.decodeBatch(body: data, contentEncoding: "zstd") }) {
+            try require(error.status == 400 || error.status == 413, name, "a bad zstd body got status \(error.status)")
         }
         // 2. The input as NDJSON, plain and compressed.
         let plain: BatchDecoder.Decoded
@@ -122,12 +133,16 @@ enum BatchBodyTarget {
         for (line, event) in zip(stored, plain.events) {
             try require(event.bytes == Array(line.bytes), name, "line \(line.number) was stored with other bytes than were sent")
         }
-        guard let compressed = try? Gzip.compress(data, level: 1) else { return }
-        switch attempt({ () throws(Refusal) in try decoder.decodeBatch(body: compressed, contentEncoding: "gzip") }) {
-        case .success(let viaGzip):
-            try require(viaGzip.events.map(\.bytes) == plain.events.map(\.bytes) && viaGzip.rejected == plain.rejected, name, "the same body compressed decoded differently")
-        case .failure(let error):
-            try require(false, name, "the same body compressed was refused: \(error)")
+        for encoding in WireCompression.allCases {
+            guard let compressed = try? encoding.compress(data, gzipLevel: 1) else { continue }
+            try require(WireCompression.of(compressed) == encoding, name, "a \(encoding) body is not told apart by its first bytes")
+            switch attempt({ () throws(Refusal) in try decoder.decodeBatch(body: compressed, contentEncoding: encoding.contentEncoding) }) {
+            case .success(let decoded):
+                try require(decoded.events.map(\.bytes) == plain.events.map(\.bytes) && decoded.rejected == plain.rejected, name,
+                            "the same body compressed with \(encoding) decoded differently")
+            case .failure(let error):
+                try require(false, name, "the same body compressed with \(encoding) was refused: \(error)")
+            }
         }
     }
 }
