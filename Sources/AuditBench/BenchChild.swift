@@ -3,9 +3,11 @@ import AuditChain
 import AuditGenerator
 import AuditModel
 import AuditStore
+import AuditWire
 import Foundation
 import Gzip
 import OpenSSLKit
+import Zstd
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,6 +18,7 @@ public enum BenchChild {
     public static func run(_ mode: String, file: String, policy: String, gzipLevel: Int32) throws {
         var events = 0
         var bytes = 0
+        var compressed = 0
         let level = gzipLevel
         switch mode {
         case "pipeline", "pipeline-without-policy":
@@ -47,8 +50,9 @@ public enum BenchChild {
                 }
                 if !body.isEmpty { _ = try Gzip.compress(body, level: level) }
             }
-        case "zlib":
-            // The same bytes in batch-sized pieces (about 1000 events each), deflated.
+        case "zlib", "zstd":
+            // The same bytes in batch-sized pieces (about 1000 events each), deflated (zlib at the
+            // agent's gzip level) or zstd-compressed (level 1, what `--compression zstd` sends).
             let f = try OpenFile(path: file)
             let (_, size) = try f.identity()
             var chunk = [UInt8](repeating: 0, count: 800 * 1024)
@@ -58,7 +62,10 @@ public enum BenchChild {
                 if n == 0 { break }
                 offset += Int64(n)
                 bytes += n
-                _ = try chunk.withUnsafeBytes { try Gzip.compress(UnsafeRawBufferPointer(rebasing: $0[0..<n]), level: level) }
+                compressed += try chunk.withUnsafeBytes { raw -> Int in
+                    let piece = UnsafeRawBufferPointer(rebasing: raw[0..<n])
+                    return mode == "zlib" ? try Gzip.compress(piece, level: level).count : try Zstd.compress(piece, level: WireCompression.zstdLevel).count
+                }
             }
             events = -1
         default:
@@ -71,6 +78,6 @@ public enum BenchChild {
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
         let hwm = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }?
             .split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Int($0) } ?? usage.ru_maxrss
-        print("{\"events\":\(events),\"bytes\":\(bytes),\"cpu\":\(cpu),\"maxrss_kib\":\(hwm)}")
+        print("{\"events\":\(events),\"bytes\":\(bytes),\"cpu\":\(cpu),\"maxrss_kib\":\(hwm),\"compressed\":\(compressed)}")
     }
 }

@@ -58,7 +58,11 @@ extension Bench {
         return p
     }
 
-    struct ChildResult: Decodable { var events: Int; var bytes: Int; var cpu: Double; var maxrss_kib: Int }
+    struct ChildResult: Decodable {
+        var events: Int; var bytes: Int; var cpu: Double; var maxrss_kib: Int
+        /// Bytes out of a compression reference (zlib, zstd).
+        var compressed: Int?
+    }
 
     func child(_ mode: String, file: String) throws -> (ChildResult, wall: Double) {
         let t = ContinuousClock.now

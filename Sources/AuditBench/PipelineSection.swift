@@ -18,6 +18,7 @@ extension Bench {
         _ = try generate(file, events: events, seed: 11, node: "master-1", keep: false)
         say("agent pipeline: measuring")
         let (z, _) = try child("zlib", file: file)
+        let (zs, _) = try child("zstd", file: file)
         let (p, _) = try child("pipeline", file: file)
         let (n, _) = try child("pipeline-without-policy", file: file)
         let mb = Double(p.bytes) / 1e6
@@ -33,6 +34,13 @@ extension Bench {
         figures.append(BenchFigure(section: "agent pipeline", name: "peak RSS reading \(Int(mb)) MB", value: Double(p.maxrss_kib) / 1024, unit: "MiB",
                                    referenceName: "zlib reference process", reference: Double(z.maxrss_kib) / 1024,
                                    target: "≤ 48 MiB", met: Double(p.maxrss_kib) / 1024 <= 48))
+        // --compression zstd: the compressor alone, beside zlib, over the same bytes and pieces.
+        figures.append(BenchFigure(section: "agent pipeline", name: "zstd level 1 alone (what --compression zstd sends), CPU seconds per GB",
+                                   value: zs.cpu / (Double(zs.bytes) / 1e9), unit: "s/GB",
+                                   referenceName: "zlib deflate alone, level \(level)", reference: z.cpu / (Double(z.bytes) / 1e9)))
+        figures.append(BenchFigure(section: "agent pipeline", name: "zstd level 1 alone, compressed bytes per input byte",
+                                   value: Double(zs.compressed ?? 0) / Double(max(1, zs.bytes)), unit: "ratio",
+                                   referenceName: "zlib deflate alone, level \(level)", reference: Double(z.compressed ?? 0) / Double(max(1, z.bytes))))
         let policyShare = max(0, p.cpu - n.cpu) / p.cpu
         figures.append(BenchFigure(section: "agent pipeline", name: "share of per-event time spent in the policy", value: policyShare * 100, unit: "%",
                                    referenceName: "pipeline without policy, events/s", reference: nil,
