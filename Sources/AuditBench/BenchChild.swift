@@ -21,8 +21,9 @@ public enum BenchChild {
         var compressed = 0
         let level = gzipLevel
         switch mode {
-        case "pipeline", "pipeline-without-policy":
-            let filter = mode == "pipeline" ? try PolicyFilter(policy: Agent.loadPolicy(policy)) : nil
+        case "pipeline", "pipeline-without-policy", "pipeline-zstd":
+            let filter = mode != "pipeline-without-policy" ? try PolicyFilter(policy: Agent.loadPolicy(policy)) : nil
+            let wire: WireCompression = mode == "pipeline-zstd" ? .zstd : .gzip
             let f = try OpenFile(path: file)
             let (identity, _) = try f.identity()
             let tailed = TailedFile(path: file, file: f, identity: identity, offset: 0, line: 0, maxLineBytes: 4 << 20)
@@ -48,7 +49,7 @@ public enum BenchChild {
                     body.append(contentsOf: out)
                     body.append(0x0A)
                 }
-                if !body.isEmpty { _ = try Gzip.compress(body, level: level) }
+                if !body.isEmpty { _ = try wire.compress(body, gzipLevel: level) }
             }
         case "zlib", "zstd":
             // The same bytes in batch-sized pieces (about 1000 events each), deflated (zlib at the
