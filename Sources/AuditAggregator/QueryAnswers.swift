@@ -16,6 +16,9 @@ public struct QueryAnswers: Sendable {
     public static let nextCursorHeader = HTTPField.Name("X-Auditship-Next-Cursor") ?? .contentType
     /// How many results an answer holds (events on the page, the count, the histogram's total, …).
     public static let resultsHeader = HTTPField.Name("X-Auditship-Results") ?? .contentType
+    /// Header of `/v1/events`: the store's last ingest sequence when the answer was made, from
+    /// which `ingestedAfter` follows what is stored next (a live tail).
+    public static let lastSequenceHeader = HTTPField.Name("X-Auditship-Last-Sequence") ?? .contentType
 
     public init(store: any EventStore, clusters: Set<String>? = nil) {
         self.store = store
@@ -54,19 +57,30 @@ public struct QueryAnswers: Sendable {
                 return Response(status: .ok, headers: [.contentType: "text/plain", Self.resultsHeader: String(n)],
                                 body: .init(byteBuffer: ByteBuffer(string: "\(n)\n")))
             }
+            // Read before the events: a tail from it misses nothing the page did not hold.
+            let last = try await store.lastSequence()
             let events = try await scopedEvents(query)
             var out = ByteBuffer()
             for e in events {
                 out.writeBytes(JSONText.taggedEventLine(cluster: e.cluster, node: e.node, event: e.bytes))
                 out.writeInteger(UInt8(ascii: "\n"))
             }
-            var headers: HTTPFields = [.contentType: "application/x-ndjson", Self.resultsHeader: String(events.count)]
+            var headers: HTTPFields = [.contentType: "application/x-ndjson", Self.resultsHeader: String(events.count),
+                                       Self.lastSequenceHeader: String(Self.tailFrom(query, events, storeLast: last))]
             if let limit = query.limit, events.count == limit, let last = events.last {
                 // More may follow: pass this back as `after` for the next page.
                 headers[Self.nextCursorHeader] = last.cursor.description
             }
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: out))
         }
+    }
+
+    /// Where a live tail goes on after this page: the last event's sequence when the page was
+    /// cut at its limit (more are waiting), else the store's last sequence (or the page's, if newer).
+    static func tailFrom(_ query: EventQuery, _ events: [StoredEvent], storeLast: Int64) -> Int64 {
+        guard query.ingestOrder else { return storeLast }
+        if let limit = query.limit, events.count == limit, let last = events.last { return last.sequence }
+        return max(storeLast, events.last?.sequence ?? 0, query.ingestedAfter ?? 0)
     }
 
     public func histogram(_ request: Request) async -> Response {

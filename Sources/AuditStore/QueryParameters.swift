@@ -26,7 +26,8 @@ public enum QueryParameters {
 
     /// A query from the parameters of an HTTP request (`/v1/events`, `/v1/histogram`, …):
     /// `cluster`, `node`, `user`, `verb`, `resource`, `namespace`, `group`, `apiGroup`, `name`,
-    /// `code`, `stage`, `text`, `since`, `until`, `limit`, `after`, and `q`, the search box's text
+    /// `code`, `stage`, `text`, `since`, `until`, `limit`, `after`, `ingestedAfter` (events stored
+    /// after that sequence, in the order they were stored: a live tail), and `q`, the search box's text
     /// (`SearchQuery`), whose terms may not repeat a parameter given on its own.
     public static func query(_ value: (String) -> String?, now: Timestamp) throws(StoreError) -> EventQuery {
         func time(_ k: String) throws(StoreError) -> Timestamp? {
@@ -46,6 +47,12 @@ public enum QueryParameters {
             guard let c = EventCursor(v) else { throw StoreError("after='\(v)' is not a cursor from X-Auditship-Next-Cursor") }
             after = c
         }
+        var ingestedAfter: Int64?
+        if let v = value("ingestedAfter") {
+            guard let n = Int64(v), n >= 0 else { throw StoreError("ingestedAfter='\(v)' is not a sequence from X-Auditship-Last-Sequence") }
+            guard after == nil else { throw StoreError("ingestedAfter and after cannot be combined: one follows new arrivals, the other pages in time order") }
+            ingestedAfter = n
+        }
         var code: (code: Int?, codeClass: Int?) = (nil, nil)
         if let v = value("code") {
             guard let c = QueryParameters.code(v) else { throw StoreError("code='\(v)' is not a response code like 404 or a class like 4xx") }
@@ -56,6 +63,10 @@ public enum QueryParameters {
                                since: try time("since"), until: try time("until"), limit: limit, after: after,
                                group: value("group"), apiGroup: value("apiGroup"), name: value("name"), code: code.code,
                                codeClass: code.codeClass, stage: value("stage"), text: value("text"))
+        if let ingestedAfter {
+            query.ingestedAfter = ingestedAfter
+            query.ingestOrder = true
+        }
         if let q = value("q"), !q.trimmingCharacters(in: .whitespaces).isEmpty {
             var fromSearch = EventQuery()
             try SearchQuery.apply(q, to: &fromSearch)

@@ -42,7 +42,7 @@ public struct StoreQuerySource: UIQuerySource {
 
 /// An aggregator asked over mutual TLS with a reader certificate (`auditship ui --aggregator`):
 /// the request's path and parameters are passed on as they are, the answer's status, type,
-/// cursor header and body passed back.
+/// cursor, last-sequence and results headers and body passed back.
 public struct AggregatorQuerySource: UIQuerySource {
     public let base: String
     public let tls: ClientTLSConfiguration
@@ -67,8 +67,8 @@ public struct AggregatorQuerySource: UIQuerySource {
         do {
             let r = try await get(url)
             var headers: HTTPFields = [.contentType: r.headers["content-type"] ?? "application/octet-stream"]
-            if let cursor = r.headers[QueryAnswers.nextCursorHeader.canonicalName.lowercased()] {
-                headers[QueryAnswers.nextCursorHeader] = cursor
+            for name in [QueryAnswers.nextCursorHeader, QueryAnswers.lastSequenceHeader, QueryAnswers.resultsHeader] {
+                if let value = r.headers[name.canonicalName.lowercased()] { headers[name] = value }
             }
             return Response(status: .init(code: r.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: r.body)))
         } catch {

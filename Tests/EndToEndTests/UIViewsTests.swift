@@ -186,6 +186,30 @@ import Testing
         let csvRows = (try browser.script("return window.__csv.trim().split('\\r\\n').length;") as? Int) ?? -1
         #expect(csvRows == deletes + 1)
 
+        // Live tail: events stored after the search was opened appear above the results, counted.
+        try browser.open(url.replacingOccurrences(of: "?token=", with: "?since=24h&q=user:live-tester&token="))
+        try browser.wait("the search shows no event yet") { try browser.text("#match-count") == "0" }
+        try browser.click("#live")
+        let now = Date()
+        let stamp = ISO8601DateFormatter()
+        stamp.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let arrivals = (0..<3).map { i -> String in
+            let t = stamp.string(from: now.addingTimeInterval(Double(i) - 60))
+            return #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"live-\#(i)","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/default/pods","verb":"list","user":{"username":"live-tester"},"sourceIPs":["10.0.0.5"],"objectRef":{"resource":"pods","namespace":"default","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":200},"requestReceivedTimestamp":"\#(t)","stageTimestamp":"\#(t)"}"#
+        }
+        let agentHTTP = try HTTPClient(tls: ClientTLSConfiguration(certificateFile: h.certs + "/agent-prod-m1.pem", keyFile: h.certs + "/agent-prod-m1-key.pem",
+                                                                   caFile: h.certs + "/ca.pem"))
+        let posted = try agentHTTP.request(method: "POST", url: "https://\(h.aggregatorAddress)/v1/batches", headers: [
+            "Content-Type: application/x-ndjson", "X-Auditship-Cluster: prod", "X-Auditship-Node: m1", "X-Auditship-Batch-Id: live-tail-1",
+        ], body: Array(arrivals.map { $0 + "\n" }.joined().utf8))
+        #expect(posted.status == 200)
+        try browser.wait("the three arrivals appear live, newest first", seconds: 30) {
+            try browser.script("return [...document.querySelectorAll('#live-rows tr.event-row')].map(r => r.dataset.auditid);") as? [String]
+                == ["live-2", "live-1", "live-0"]
+        }
+        #expect(try browser.text("#match-count") == "3")
+        try browser.click("#live")
+
         // The alerts view: what the aggregator recorded, newest first, each linked to its event.
         try browser.click("#nav-alerts")
         try browser.wait("the alerts are listed") { (try browser.script("return document.querySelectorAll('#alerts tr.alert-row').length;") as? Int) == min(alerts.count, 1000) }

@@ -181,6 +181,7 @@ const setStatus = (text) => { $('status').textContent = text; };
 async function loadPage(f, after, signal) {
   const res = await api('/v1/events', { ...f, limit: PAGE_SIZE, after }, signal);
   const next = res.headers.get('X-Auditship-Next-Cursor') || '';
+  if (!after) liveFrom = res.headers.get('X-Auditship-Last-Sequence') || '';
   const records = parseNdjson(await res.text());
   if (signal.aborted) return;
   appendRows(records);
@@ -210,13 +211,60 @@ async function loadCount(f, signal) {
   if (!signal.aborted && Number.isFinite(total)) $('match-count').textContent = String(total);
 }
 
+// ---- Live tail -------------------------------------------------------------------------
+
+const LIVE_EVERY_MS = 2000;
+const LIVE_MAX_ROWS = 1000;
+let liveFrom = '';        // X-Auditship-Last-Sequence: new events are those stored after it
+let liveTimer = null;
+let liveBusy = false;
+
+/** Turns the live tail on or off: new matching events appear above the results as they are stored. */
+function setLive(on) {
+  $('live').setAttribute('aria-pressed', on ? 'true' : 'false');
+  $('live').classList.toggle('on', on);
+  if (liveTimer) { clearInterval(liveTimer); liveTimer = null; }
+  if (on) liveTimer = setInterval(liveTick, LIVE_EVERY_MS);
+}
+
+async function liveTick() {
+  if (liveBusy || !liveFrom || shownView !== 'search' || !searchCtl) return;
+  liveBusy = true;
+  const signal = searchCtl.signal;
+  try {
+    // Pages of arrivals in the order they were stored, until none is left.
+    for (let round = 0; round < 10; round++) {
+      const res = await api('/v1/events', { ...filterParams(current), ingestedAfter: liveFrom, limit: 500 }, signal);
+      const records = parseNdjson(await res.text());
+      if (signal.aborted) return;
+      liveFrom = res.headers.get('X-Auditship-Last-Sequence') || liveFrom;
+      if (!records.length) break;
+      const body = $('live-rows');
+      const frag = document.createDocumentFragment();
+      for (const rec of records.reverse()) {
+        const tr = eventRow(rec);
+        tr.classList.add('live-row');
+        frag.append(tr);
+      }
+      body.prepend(frag);
+      while (body.rows.length > LIVE_MAX_ROWS) body.lastElementChild.remove();
+      const count = Number($('match-count').textContent);
+      if (Number.isFinite(count) && $('match-count').textContent !== '') $('match-count').textContent = String(count + records.length);
+      body.querySelector('tr.no-rows')?.remove();
+      tbody().querySelector('tr.no-rows')?.remove();
+      if (records.length < 500) break;
+    }
+  } catch (err) { report(err); } finally { liveBusy = false; }
+}
+
 // ---- Results table ---------------------------------------------------------------------
 
 const rowRecords = new WeakMap();   // tr -> {cluster, node, event}
-const tbody = () => $('results').tBodies[0];
+const tbody = () => $('result-rows');
 
 function clearResults() {
   tbody().replaceChildren();
+  $('live-rows').replaceChildren();
   cursor = '';
   shown = 0;
   $('load-more').hidden = true;
@@ -312,7 +360,7 @@ function openDetail(rec, tr, updateUrl) {
   if (!rec) return;
   detailRecord = rec;
   const ev = rec.event;
-  for (const row of tbody().querySelectorAll('tr.selected')) row.classList.remove('selected');
+  for (const row of $('results').querySelectorAll('tr.selected')) row.classList.remove('selected');
   if (tr) tr.classList.add('selected');
 
   const meta = $('detail-meta');
@@ -341,7 +389,7 @@ function openDetail(rec, tr, updateUrl) {
 function closeDetail(updateUrl) {
   $('detail').hidden = true;
   detailRecord = null;
-  for (const row of tbody().querySelectorAll('tr.selected')) row.classList.remove('selected');
+  for (const row of $('results').querySelectorAll('tr.selected')) row.classList.remove('selected');
   current.event = '';
   if (updateUrl) history.replaceState(null, '', pageUrl(current));
 }
@@ -349,7 +397,7 @@ function closeDetail(updateUrl) {
 /** Opens the event named by a permalink key: from the table, else fetched by auditID. */
 async function openByKey(key, signal) {
   const k = parseKey(key);
-  for (const tr of tbody().querySelectorAll('tr.event-row')) {
+  for (const tr of $('results').querySelectorAll('tr.event-row')) {
     if (matchesKey(rowRecords.get(tr).event, k)) {
       openDetail(rowRecords.get(tr), tr, false);
       tr.scrollIntoView({ block: 'nearest' });
@@ -658,8 +706,11 @@ function init() {
     $(id).addEventListener('input', () => { $('range-select').value = 'custom'; });
   }
   $('facets').addEventListener('click', onFacetClick);
-  tbody().addEventListener('click', onTableEvent);
-  tbody().addEventListener('keydown', onTableEvent);
+  for (const body of [tbody(), $('live-rows')]) {
+    body.addEventListener('click', onTableEvent);
+    body.addEventListener('keydown', onTableEvent);
+  }
+  $('live').addEventListener('click', () => setLive($('live').getAttribute('aria-pressed') !== 'true'));
   $('load-more').addEventListener('click', loadMore);
   $('detail-close').addEventListener('click', () => closeDetail(true));
   $('copy-json').addEventListener('click', copyJson);
