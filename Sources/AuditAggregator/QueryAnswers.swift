@@ -4,6 +4,7 @@ import AuditWire
 import Foundation
 import HTTPTypes
 import Hummingbird
+import OpenSSLKit
 
 /// The query API's answers (`/v1/events`, `/v1/histogram`, `/v1/facets`, `/v1/stats`,
 /// `/v1/collisions`, `/v1/export`, `/v1/alerts`) from a store and a request's parameters. Who may ask is decided before:
@@ -12,6 +13,8 @@ public struct QueryAnswers: Sendable {
     public let store: any EventStore
     /// The clusters the caller may read (nil: every cluster); see `ClusterScope.swift`.
     public let clusters: Set<String>?
+    /// Public keys that checkpoint signatures are checked against (`/v1/proof`); nil: the store's own.
+    public let trustedKeys: [String: PublicKey]?
     /// Header of `/v1/events` holding the cursor of the next page.
     public static let nextCursorHeader = HTTPField.Name("X-Auditship-Next-Cursor") ?? .contentType
     /// How many results an answer holds (events on the page, the count, the histogram's total, …).
@@ -20,9 +23,10 @@ public struct QueryAnswers: Sendable {
     /// which `ingestedAfter` follows what is stored next (a live tail).
     public static let lastSequenceHeader = HTTPField.Name("X-Auditship-Last-Sequence") ?? .contentType
 
-    public init(store: any EventStore, clusters: Set<String>? = nil) {
+    public init(store: any EventStore, clusters: Set<String>? = nil, trustedKeys: [String: PublicKey]? = nil) {
         self.store = store
         self.clusters = clusters
+        self.trustedKeys = trustedKeys
     }
 
     /// Routes `path` (one of the API's paths) to its answer; nil for another path.
@@ -35,6 +39,7 @@ public struct QueryAnswers: Sendable {
         case "/v1/collisions": await collisions(request)
         case "/v1/export": await export(request)
         case "/v1/alerts": await alerts(request)
+        case "/v1/proof": await proof(request)
         default: nil
         }
     }

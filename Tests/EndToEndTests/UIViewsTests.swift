@@ -186,6 +186,13 @@ import Testing
         let csvRows = (try browser.script("return window.__csv.trim().split('\\r\\n').length;") as? Int) ?? -1
         #expect(csvRows == deletes + 1)
 
+        // Integrity: this aggregator signs no checkpoint, so the events shown are in the unsigned tail.
+        try browser.wait("the integrity line says the shown events are not signed yet") {
+            let state = try browser.script("return document.getElementById('integrity').dataset.state || '';") as? String
+            let text = try browser.text("#integrity")
+            return state == "warn" && text.contains("not signed yet")
+        }
+
         // Live tail: events stored after the search was opened appear above the results, counted.
         try browser.open(url.replacingOccurrences(of: "?token=", with: "?since=24h&q=user:live-tester&token="))
         try browser.wait("the search shows no event yet") { try browser.text("#match-count") == "0" }
@@ -348,6 +355,38 @@ import Testing
         #expect(try all(both) == everything)
         let prodPages = try all(prod)
         #expect(prodPages == everything.filter { $0.hasPrefix(#"{"cluster":"prod""#) })
+    }
+
+    /// /v1/proof: the events of a page are covered by the aggregator's own signed checkpoint, and
+    /// the bundle it exports verifies with `auditship verify --proof` and the public key.
+    @Test func theIntegrityOfAPageAndItsProofBundle() throws {
+        let h = try Harness()
+        try h.makeCertificates(cluster: "prod", nodes: ["m1"], readers: ["admin"])
+        try h.run(["generate", "--events", "300", "--seed", "5", "--start", "2026-12-01T00:00:00Z", "--rate", "1", "--out", h.dir + "/gen.log"])
+        try h.run(["backfill", "--store", h.storeURL, "--cluster", "prod", "--node", "m1", "--state-dir", h.dir + "/bstate", h.dir + "/gen.log"])
+        try h.startAggregator(extra: ["--checkpoint-key", h.certs + "/checkpoint-key.pem", "--checkpoint-interval", "1s"])
+        defer { h.stopAggregator() }
+        let reader = try HTTPClient(tls: ClientTLSConfiguration(certificateFile: h.certs + "/reader-admin.pem", keyFile: h.certs + "/reader-admin-key.pem",
+                                                                caFile: h.certs + "/ca.pem"))
+        let base = "https://\(h.aggregatorAddress)/v1/proof?since=2026-11-30T00:00:00Z&q=verb:get"
+        var summary: [String: Any] = [:]
+        try h.waitUntil("a checkpoint covers the stored events", seconds: 30) {
+            let r = try reader.request(method: "GET", url: base)
+            summary = (try? JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any]) ?? [:]
+            return (summary["verified"] as? Int ?? 0) > 0
+        }
+        let n = try #require(summary["events"] as? Int)
+        #expect(n == 50, "the first page")
+        #expect(summary["verified"] as? Int == n && summary["unsignedTail"] as? Int == 0)
+        #expect((summary["problems"] as? [Any])?.isEmpty == true)
+        #expect(summary["keys"] as? String == "aggregator", "checked with the aggregator's own key")
+        let bundle = try reader.request(method: "GET", url: base + "&limit=200&format=bundle")
+        #expect(bundle.status == 200 && bundle.headers["content-disposition"]?.contains("auditship-proof.json") == true)
+        try Data(bundle.body).write(to: URL(fileURLWithPath: h.dir + "/proof.json"))
+        let verified = try h.run(["verify", "--proof", h.dir + "/proof.json", "--public-key", h.certs + "/checkpoint-key.pub.pem"])
+        #expect(verified.status == 0)
+        let tooMany = try reader.request(method: "GET", url: base + "&limit=5000")
+        #expect(tooMany.status == 400 && tooMany.bodyText.contains("at most 1000"))
     }
 }
 

@@ -163,7 +163,10 @@ function runSearch(s) {
   const f = filterParams(s);
   for (const format of ['ndjson', 'csv']) $('export-' + format).setAttribute('href', '/v1/export?' + encodeParams({ ...f, format }));
   const jobs = [
-    loadPage(f, '', signal).then(() => { if (current.event) openByKey(current.event, signal); }),
+    loadPage(f, '', signal).then(() => {
+      if (current.event) openByKey(current.event, signal);
+      return loadIntegrity(f, signal);
+    }),
     loadHistogram(s, signal),
     loadFacets(f, signal),
     loadCount(f, signal),
@@ -209,6 +212,51 @@ async function loadCount(f, signal) {
   const res = await api('/v1/events', { ...f, count: 'true' }, signal);
   const total = Number((await res.text()).trim());
   if (!signal.aborted && Number.isFinite(total)) $('match-count').textContent = String(total);
+}
+
+// ---- Integrity -------------------------------------------------------------------------
+
+/** Whether the first page's events are covered by a signed checkpoint that verifies (GET /v1/proof). */
+async function loadIntegrity(f, signal) {
+  const box = $('integrity');
+  box.hidden = true;
+  box.replaceChildren();
+  if (!shown) return;
+  let s;
+  try {
+    s = await getJSON('/v1/proof', { ...f, limit: PAGE_SIZE }, signal);
+  } catch (err) {
+    if (err && err.name === 'AbortError') return;
+    return;   // a store without a chain: no line
+  }
+  if (signal.aborted || !isObj(s)) return;
+  const n = Number(get(s, 'events')) || 0, ok = Number(get(s, 'verified')) || 0;
+  const tail = Number(get(s, 'unsignedTail')) || 0, unchained = Number(get(s, 'unchained')) || 0;
+  const problems = Array.isArray(get(s, 'problems')) ? s.problems.map(str) : [];
+  const cps = Array.isArray(get(s, 'checkpoints')) ? s.checkpoints : [];
+  const keys = str(get(s, 'keys')) === 'aggregator' ? "the aggregator's signing key" : 'the key the store recorded';
+  let state, text;
+  if (problems.length) {
+    state = 'bad';
+    text = `✖ The ${n} shown do not verify: ${problems[0]}`;
+  } else if (ok === n) {
+    state = 'ok';
+    const cp = cps[0];
+    text = `✔ The ${n} shown are covered by a signed checkpoint` + (cp ? ` (${str(get(cp, 'chain'))} height ${str(get(cp, 'height'))}, signed ${shortTime(str(get(cp, 'signedAt')))})` : '');
+  } else {
+    state = 'warn';
+    const parts = [`${ok} of the ${n} shown covered by a signed checkpoint`];
+    if (tail) parts.push(`${tail} newer than the last checkpoint (not signed yet)`);
+    if (unchained) parts.push(`${unchained} stored before the chain existed`);
+    text = '◐ ' + parts.join('; ');
+  }
+  box.className = 'integrity integrity-' + state;
+  box.dataset.state = state;
+  box.setAttribute('title', titleText(`Checked with ${keys}. For evidence, check the proof bundle with auditship verify --proof and your own copy of the public key.`));
+  box.append(el('span', {}, textNodes(clip(text, 300))), ' ',
+    el('a', { href: '/v1/proof?' + encodeParams({ ...f, limit: 1000, format: 'bundle' }), download: 'auditship-proof.json',
+      'data-testid': 'proof-bundle' }, 'proof bundle'));
+  box.hidden = false;
 }
 
 // ---- Live tail -------------------------------------------------------------------------
