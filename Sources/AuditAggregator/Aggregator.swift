@@ -95,7 +95,7 @@ public struct Aggregator: Sendable {
         router.get("/metrics") { _, _ in self.metricsResponse() }
         // Proofs are checked against this aggregator's own signing key when it has one.
         let trusted = configuration.checkpoints.map { [$0.signer.keyID: $0.signer.publicKey] }
-        for path in ["/v1/stats", "/v1/collisions", "/v1/histogram", "/v1/facets", "/v1/export", "/v1/alerts", "/v1/proof", BatchProtocol.eventsPath] {
+        for path in ["/v1/stats", "/v1/collisions", "/v1/histogram", "/v1/facets", "/v1/export", "/v1/alerts", "/v1/proof", "/v1/values", BatchProtocol.eventsPath] {
             router.get(RouterPath(path)) { request, context in
                 await self.query(request, context) { caller in
                     await QueryAnswers(store: self.store, clusters: caller.clusters.map(Set.init), trustedKeys: trusted)

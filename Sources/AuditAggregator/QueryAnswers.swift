@@ -40,6 +40,7 @@ public struct QueryAnswers: Sendable {
         case "/v1/export": await export(request)
         case "/v1/alerts": await alerts(request)
         case "/v1/proof": await proof(request)
+        case "/v1/values": await values(request)
         default: nil
         }
     }

@@ -95,7 +95,8 @@ extension Aggregator {
             return json(ErrorResponse(error: error.code, message: error.message, retryable: false), status: .init(code: error.status))
         }
         let response = await answer(caller)
-        if let log = queryLog {
+        // Autocomplete asks at every keystroke: not a search of its own.
+        if let log = queryLog, request.uri.path != "/v1/values" {
             let entry = QueryLog.Entry(time: QueryParameters.now.format(fractionDigits: 3), reader: caller.reader, person: caller.person,
                                        path: request.uri.path, filter: request.uri.query ?? "", status: Int(response.status.code),
                                        results: response.headers[QueryAnswers.resultsHeader].flatMap { Int($0) })

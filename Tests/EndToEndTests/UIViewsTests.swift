@@ -151,6 +151,23 @@ import Testing
         try browser.wait("the read appears too") { try entries() == 7 }
         try browser.screenshot(shots + "/ui-object-history.png")
 
+        // Autocomplete: field names, then the field's values from the store's dictionary.
+        try browser.open(url + "&since=2026-11-30T00:00:00Z")
+        func suggestions() throws -> [String] {
+            (try browser.script("return [...document.querySelectorAll('#suggest li')].map(l => l.textContent);") as? [String]) ?? []
+        }
+        try browser.type("#search-input", "ver")
+        try browser.wait("the field name is suggested") { try suggestions() == ["verb:"] }
+        try browser.click("#suggest li")
+        try browser.wait("the verbs stored are suggested") { try suggestions().contains("delete") && suggestions().contains("patch") }
+        _ = try browser.script("""
+            const li = [...document.querySelectorAll('#suggest li')].find(l => l.textContent === 'delete');
+            li.dispatchEvent(new MouseEvent('mousedown', { bubbles: true, cancelable: true })); return null;
+            """)
+        try browser.wait("the term is completed") { (try browser.script("return document.getElementById('search-input').value;") as? String) == "verb:delete " }
+        try browser.type("#search-input", "user:ali")
+        try browser.wait("user names starting so are suggested") { try suggestions().contains("alice") && suggestions().allSatisfy { $0.hasPrefix("ali") } }
+
         // A user's activity: requests by verb and resource, the refused ones first.
         try browser.open(url + "&view=user&user=alice&since=7d")
         try browser.wait("alice's six requests and one refusal are summed") {

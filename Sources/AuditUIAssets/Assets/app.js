@@ -11,6 +11,7 @@ import {
 import { leaveAlerts, showAlerts } from './alerts.js';
 import { leaveSearches, showSearches } from './searches.js';
 import { leavePerson, personUrl, showPerson } from './people.js';
+import { initSuggest } from './suggest.js';
 import { leaveObject, loadMoreObject, objectFromParams, objectOf, objectUrl, render as renderObject, showObject } from './history.js';
 
 // ---- Constants -------------------------------------------------------------------------
@@ -817,6 +818,7 @@ function init() {
   $('object-more').addEventListener('click', loadMoreObject);
   $('alerts-range').addEventListener('change', () => navigate('?' + encodeParams({ view: 'alerts', since: $('alerts-range').value })));
   initHistogramDrag();
+  initSuggest();
   loadInfo();
   shownView = '';
   route();
