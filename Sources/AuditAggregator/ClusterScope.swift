@@ -68,13 +68,7 @@ extension QueryAnswers {
                 for v in values { counts[field, default: [:]][v.value, default: 0] += v.count }
             }
         }
-        var out: [FacetField: [FacetValue]] = [:]
-        for f in fields {
-            out[f] = (counts[f] ?? [:]).map { FacetValue(value: $0.key, count: $0.value) }
-                .sorted { ($1.count, $0.value) < ($0.count, $1.value) }
-                .prefix(max(0, top)).map { $0 }
-        }
-        return out
+        return Analytics.top(counts, fields: fields, top: top)
     }
 
     func scopedStatistics(_ q: EventQuery) async throws -> StoreStatistics {

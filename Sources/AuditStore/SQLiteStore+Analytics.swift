@@ -126,14 +126,37 @@ extension SQLiteStore {
         }
     }
 
+    /// The indexed equality filters of a plan (node, user, verb, resource, namespace) as (column, value).
+    static func equalityFilters(_ f: EventFilter) -> [(BlockField, String)] {
+        [(.node, f.node), (.user, f.user), (.verb, f.verb), (.resource, f.resource), (.namespace, f.namespace)]
+            .compactMap { field, value in value.map { (field, $0) } }
+    }
+
+    /// The rows of a projected block inside the window whose filtered columns hold the filters'
+    /// values (compared as dictionary ids; a value the block lacks matches no row).
+    static func matchingRows(_ p: BlockProjection, _ filters: [(BlockField, String)], _ f: EventFilter) -> [Int] {
+        var need: [(ids: [Int32], id: Int32)] = []
+        for (field, value) in filters {
+            guard let id = p.id(of: value, in: field), let ids = p.ids[field] else { return [] }
+            need.append((ids, id))
+        }
+        var matching: [Int] = []
+        for i in 0..<p.count {
+            let t = p.times[i]
+            if let since = f.since, t < since { continue }
+            if let until = f.until, t >= until { continue }
+            if need.allSatisfy({ $0.ids[i] == $0.id }) { matching.append(i) }
+        }
+        return matching
+    }
+
     /// A histogram under indexed equality filters (node, user, verb, resource, namespace) and time:
     /// a block inside one bucket and the window is counted from the index (one filter: its
     /// `block_terms` count, read for all candidate blocks in one statement); any other block over
     /// the dictionary ids of the filtered columns and its times, without making a row per event.
     func projectedHistogram(_ db: Database, _ plan: QueryPlan, bucket: Int64, into counts: inout [Int64: Int]) throws {
         let f = plan.filter
-        let filters: [(BlockField, String)] = [(.node, f.node), (.user, f.user), (.verb, f.verb), (.resource, f.resource), (.namespace, f.namespace)]
-            .compactMap { field, value in value.map { (field, $0) } }
+        let filters = Self.equalityFilters(f)
         let blocks = try candidates(db, plan, order: .none)
         guard let lowest = blocks.map(\.firstID).min(), let highest = blocks.map(\.firstID).max() else { return }
         var indexed: [Int64: Int] = [:]
@@ -150,19 +173,7 @@ extension SQLiteStore {
                 continue
             }
             let p = try blockProjection(db, meta, fields: wanted)
-            var need: [(ids: [Int32], id: Int32)] = []
-            var absent = false
-            for (field, value) in filters {
-                guard let id = p.id(of: value, in: field), let ids = p.ids[field] else { absent = true; break }
-                need.append((ids, id))
-            }
-            if absent { continue }
-            for i in 0..<p.count {
-                let t = p.times[i]
-                if let since = f.since, t < since { continue }
-                if let until = f.until, t >= until { continue }
-                if need.allSatisfy({ $0.ids[i] == $0.id }) { counts[Analytics.bucketStart(t, bucket), default: 0] += 1 }
-            }
+            for i in Self.matchingRows(p, filters, f) { counts[Analytics.bucketStart(p.times[i], bucket), default: 0] += 1 }
         }
     }
 
@@ -207,25 +218,11 @@ extension SQLiteStore {
     func projectedFacets(_ db: Database, _ plan: QueryPlan, fields: [FacetField], columns: Set<BlockField>,
                          into counts: inout [FacetField: [String: Int]]) throws {
         let f = plan.filter
-        let filters: [(BlockField, String)] = [(.node, f.node), (.user, f.user), (.verb, f.verb), (.resource, f.resource), (.namespace, f.namespace)]
-            .compactMap { field, value in value.map { (field, $0) } }
+        let filters = Self.equalityFilters(f)
         let wanted = columns.union(filters.map(\.0))
         for meta in try candidates(db, plan, order: .none) {
             let p = try blockProjection(db, meta, fields: wanted)
-            var need: [(ids: [Int32], id: Int32)] = []
-            var absent = false
-            for (field, value) in filters {
-                guard let id = p.id(of: value, in: field), let ids = p.ids[field] else { absent = true; break }
-                need.append((ids, id))
-            }
-            if absent { continue }
-            var matching: [Int] = []
-            for i in 0..<p.count {
-                let t = p.times[i]
-                if let since = f.since, t < since { continue }
-                if let until = f.until, t >= until { continue }
-                if need.allSatisfy({ $0.ids[i] == $0.id }) { matching.append(i) }
-            }
+            let matching = Self.matchingRows(p, filters, f)
             if matching.isEmpty { continue }
             for field in fields {
                 switch field {

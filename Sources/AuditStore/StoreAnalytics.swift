@@ -77,8 +77,8 @@ extension HistogramBucket {
     }
 }
 
-/// Counting helpers shared by every store.
-enum Analytics {
+/// Counting helpers shared by the stores (and by answers that merge several stores' counts).
+public enum Analytics {
     /// The start of the bucket a time falls in (floor, also before 1970).
     static func bucketStart(_ time: Int64, _ bucket: Int64) -> Int64 {
         let q = time / bucket
@@ -92,7 +92,7 @@ enum Analytics {
     }
 
     /// The `top` most frequent values, most frequent first, ties by value.
-    static func top(_ counts: [FacetField: [String: Int]], fields: [FacetField], top: Int) -> [FacetField: [FacetValue]] {
+    public static func top(_ counts: [FacetField: [String: Int]], fields: [FacetField], top: Int) -> [FacetField: [FacetValue]] {
         var out: [FacetField: [FacetValue]] = [:]
         for f in fields {
             out[f] = (counts[f] ?? [:]).map { FacetValue(value: $0.key, count: $0.value) }

@@ -8,21 +8,7 @@ import Testing
 /// response code too, rebuilt from its blocks when a writer opens it: counts, facets and
 /// statistics of whole hours then agree with the events counted one by one.
 @Suite struct RollupUpgradeTests {
-    static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Fixtures/store-v6").path
-
-    func oldStore() throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("auditship-v6-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let path = dir + "/store.sqlite"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", "gzip -dc '\(Self.fixture)/store.sqlite.gz' > '\(path)'"]
-        try p.run()
-        p.waitUntilExit()
-        try #require(p.terminationStatus == 0, "gzip could not unpack the fixture")
-        return path
-    }
+    func oldStore() throws -> String { try FixtureStores.unpack("store-v6") }
 
     @Test func theRollupIsRebuiltWithNodeAndCode() async throws {
         let store = try SQLiteStore(path: try oldStore())

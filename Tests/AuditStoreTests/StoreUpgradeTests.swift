@@ -10,22 +10,10 @@ import Testing
 /// upgraded to blocks in place when a writer opens it: every event, id, collision mark and the
 /// chain survive, and the checkpoint that release exported still verifies.
 @Suite struct StoreUpgradeTests {
-    static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Fixtures/store-v4").path
+    static let fixture = FixtureStores.directory("store-v4")
 
     /// A fresh copy of the old store, unzipped.
-    func oldStore() throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("auditship-upgrade-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let path = dir + "/store.sqlite"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", "gzip -dc '\(Self.fixture)/store.sqlite.gz' > '\(path)'"]
-        try p.run()
-        p.waitUntilExit()
-        try #require(p.terminationStatus == 0, "gzip could not unpack the fixture")
-        return path
-    }
+    func oldStore() throws -> String { try FixtureStores.unpack("store-v4") }
 
     func expectedDigests() throws -> [String] {
         let text = try String(contentsOfFile: Self.fixture + "/digests.txt", encoding: .utf8)
