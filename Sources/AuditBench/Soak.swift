@@ -190,9 +190,15 @@ public struct SoakRun {
                 let hours = max(1e-9, (last.seconds - warm.seconds) / 3600)
                 let growth = last.rss[i] - warm.rss[i]
                 let flat = growth < max(5, warm.rss[i] * 0.1)
-                out += String(format: "%@: RSS %.1f → %.1f MiB after warm-up (%+.1f MiB/h), peak %.1f; fds %d → %d (max %d); %@\n",
+                // The second half too: a bounded cache that fills during the first half (the store's
+                // term ids, capped at 200,000 entries) grows after warm-up and then stays level.
+                let half = samples.first { $0.seconds >= last.seconds / 2 } ?? warm
+                let halfGrowth = last.rss[i] - half.rss[i]
+                let halfFlat = halfGrowth < max(2, half.rss[i] * 0.02)
+                out += String(format: "%@: RSS %.1f → %.1f MiB after warm-up (%+.1f MiB/h), peak %.1f; fds %d → %d (max %d); %@; second half %.1f → %.1f MiB: %@\n",
                               names[i], warm.rss[i], last.rss[i], growth / hours, samples.map { $0.rss[i] }.max() ?? 0,
-                              warm.fds[i], last.fds[i], samples.map { $0.fds[i] }.max() ?? 0, flat ? "flat" : "GROWING")
+                              warm.fds[i], last.fds[i], samples.map { $0.fds[i] }.max() ?? 0, flat ? "flat" : "GROWING",
+                              half.rss[i], last.rss[i], halfFlat ? "level" : "GROWING")
             }
         }
         if let warm, let last = samples.last, let a = warm.sqliteMiB, let b = last.sqliteMiB {
