@@ -97,6 +97,8 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         // The web UI's page, script and style, embedded in the binary; served by `auditship ui` and the aggregator.
         .target(name: "AuditUIAssets", resources: [.embedInCode("Assets")], swiftSettings: swiftSettings),
+        // `auditship alerts hunt`: rules over stored history, reading only what the index says they can match.
+        .target(name: "AuditHunt", dependencies: ["AuditAlerts", "AuditStore", "AuditBlock", "AuditModel", "CurlClient"], swiftSettings: swiftSettings),
         // `auditship ui`: the web UI's local server on 127.0.0.1.
         .target(name: "AuditUI", dependencies: [
             "AuditModel", "AuditStore", "AuditAggregator", "AuditWire", "AuditUIAssets", "CurlClient",
@@ -109,13 +111,13 @@ let package = Package(
         // `auditship bench`: a file per section, each figure beside its reference.
         .target(name: "AuditBench", dependencies: [
             "AuditModel", "AuditUI", "AuditUIAssets", "AuditGenerator", "AuditAgent", "AuditStore", "AuditStorePostgres", "AuditChain", "AuditWire",
-            "AuditBlock", "OpenSSLKit", "Gzip", "Zstd", "CurlClient",
+            "AuditBlock", "AuditAlerts", "AuditHunt", "OpenSSLKit", "Gzip", "Zstd", "CurlClient",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         // Subcommands.
         .target(name: "AuditshipCLI", dependencies: [
             "AuditModel", "AuditPolicy", "AuditAlerts", "AuditWire", "AuditGenerator", "AuditAgent", "AuditStore", "AuditStorePostgres",
-            "AuditAggregator", "AuditBackfill", "AuditChain", "AuditBench", "AuditUI", "OpenSSLKit", "Gzip", "CurlClient", "ProcessLock",
+            "AuditAggregator", "AuditBackfill", "AuditChain", "AuditBench", "AuditUI", "AuditHunt", "OpenSSLKit", "Gzip", "CurlClient", "ProcessLock",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
@@ -129,6 +131,7 @@ let package = Package(
         .testTarget(name: "AuditModelTests", dependencies: ["AuditModel", "AuditGenerator"], swiftSettings: swiftSettings),
         .testTarget(name: "AuditPolicyTests", dependencies: ["AuditPolicy", "SharedFixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "AuditAlertsTests", dependencies: ["AuditAlerts", "SharedFixtures"], swiftSettings: swiftSettings),
+        .testTarget(name: "AuditHuntTests", dependencies: ["AuditHunt", "AuditAlerts", "AuditStore", "AuditBlock", "AuditModel", "OpenSSLKit", "SharedFixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "WrapperTests", dependencies: ["Gzip", "OpenSSLKit", "Zstd"], swiftSettings: swiftSettings),
         .testTarget(name: "AuditBlockTests", dependencies: ["AuditBlock", "AuditChain", "AuditGenerator", "AuditModel", "OpenSSLKit"], swiftSettings: swiftSettings),
         .testTarget(name: "AuditAgentTests", dependencies: ["AuditAgent", "AuditModel", "AuditPolicy", "AuditBackfill"], swiftSettings: swiftSettings),

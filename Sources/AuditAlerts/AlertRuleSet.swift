@@ -41,6 +41,17 @@ public struct AlertRuleSet: Sendable {
         self.lists = lists
     }
 
+    /// This set with only the named rules enabled (lists and everything else kept).
+    public func keeping(only names: Set<String>) -> AlertRuleSet {
+        var copy = self
+        copy.rules = rules.map { r in
+            var r = r
+            r.enabled = r.enabled && names.contains(r.name)
+            return r
+        }
+        return copy
+    }
+
     /// The rules the engine evaluates.
     public var enabledRules: [AlertRule] { rules.filter(\.enabled) }
 

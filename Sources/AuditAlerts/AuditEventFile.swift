@@ -206,6 +206,22 @@ public enum AlertFiringRenderer {
             + (f.ruleID.map { #","ruleID":"# + quote($0) } ?? "") + (f.level.map { #","level":"# + quote($0) } ?? "") + "}"
     }
 
+    /// The `json` object with where and when it happened added at the end: `"cluster"`, `"node"`,
+    /// `"eventTime"` (RFC 3339, when the event had one) and `"message"` (`alerts hunt --format json`).
+    public static func jsonWithContext(_ f: AlertFiring) -> String {
+        var out = String(json(f).dropLast())
+        out += #","cluster":"# + quote(f.cluster) + #","node":"# + quote(f.node)
+        if let t = f.eventTime { out += #","eventTime":"# + quote(rfc3339(t)) }
+        return out + #","message":"# + quote(f.message) + "}"
+    }
+
+    static func rfc3339(_ d: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        f.timeZone = TimeZone(identifier: "UTC")
+        return f.string(from: d)
+    }
+
     /// A table for people: severity, rule, stage, auditID, message.
     public static func table(_ firings: [AlertFiring]) -> String {
         let header = ["SEVERITY", "RULE", "STAGE", "AUDIT ID", "MESSAGE"]

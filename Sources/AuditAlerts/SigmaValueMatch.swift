@@ -165,6 +165,13 @@ final class SigmaMatcher: @unchecked Sendable {
         }
     }
 
+    /// The one value this matcher accepts (lowercased when it folds case), with whether it folds;
+    /// nil for prefixes, wildcards, regular expressions and networks.
+    var exactValue: (value: String, folds: Bool)? {
+        if case .exact(let s) = form { return (s, folds) }
+        return nil
+    }
+
     func matches(_ raw: String) -> Bool {
         let text = folds ? raw.lowercased() : raw
         switch form {

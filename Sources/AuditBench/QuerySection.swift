@@ -132,6 +132,7 @@ extension Bench {
                                        value: Double(compressed), unit: "bytes", referenceName: "uncompressed", reference: Double(assets.reduce(0) { $0 + $1.count }),
                                        target: "≤ 300 KB", met: compressed <= 300_000))
         }
+        try await hunt(store: store, events: events)
         try await store.close()
         for suffix in ["", "-wal", "-shm", ".lock"] { try? FileManager.default.removeItem(atPath: path + suffix) }
         let pageMedian = pageTimes.sorted()[pageTimes.count / 2] * 1000

@@ -13,12 +13,37 @@ public struct FieldMatch: Sendable, Hashable {
     public var wildcard: Bool
     /// Keep the events none of whose values match.
     public var negated: Bool
+    /// Compare `value.lowercased()` with the values, lowercased here (Sigma's default when hunting;
+    /// not in the search box). The index cannot choose blocks for such a match: rows are checked.
+    public var caseInsensitive: Bool
 
-    public init(field: BlockField, values: [String], wildcard: Bool = false, negated: Bool = false) {
+    public init(field: BlockField, values: [String], wildcard: Bool = false, negated: Bool = false, caseInsensitive: Bool = false) {
         self.field = field
-        self.values = values
+        self.values = caseInsensitive ? values.map { $0.lowercased() } : values
         self.wildcard = wildcard
         self.negated = negated
+        self.caseInsensitive = caseInsensitive
+    }
+
+    /// The exact values the index can look up (for `resource`, the part before `/`; for `code`, the
+    /// codes), when any matching event must hold one of them; nil when the index cannot help
+    /// (exclusion, wildcards, case-insensitive, code classes, fields the blocks do not index).
+    public var indexTerms: [String]? {
+        guard !negated, !caseInsensitive, !values.isEmpty, BlockField.indexed.contains(field) else { return nil }
+        if wildcard, values.contains(where: { $0.contains("*") }) { return nil }
+        switch field {
+        case .code:
+            var out: [String] = []
+            for v in values {
+                guard let c = QueryParameters.code(v), let code = c.code else { return nil }
+                out.append(String(code))
+            }
+            return out
+        case .resource:
+            return values.map { String($0.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).first ?? "") }
+        default:
+            return values
+        }
     }
 
     /// True when the event's row passes this filter.
@@ -43,6 +68,11 @@ public struct FieldMatch: Sendable, Hashable {
     }
 
     func like(_ value: String, _ pattern: String) -> Bool {
+        if caseInsensitive {
+            let folded = value.lowercased()
+            guard wildcard, pattern.contains("*") else { return folded == pattern }
+            return Glob.matches(Array(pattern.utf8), Array(folded.utf8), questionMark: false)
+        }
         guard wildcard, pattern.contains("*") else { return value == pattern }
         return Glob.matches(Array(pattern.utf8), Array(value.utf8), questionMark: false)
     }

@@ -15,6 +15,8 @@ extension SQLiteStore {
         var clusterID: Int64?
         /// Term ids every candidate block must hold (from the filters that are indexed).
         var terms: [Int64]
+        /// For each list of exact values (`verb:get,list`): a candidate block holds one of these term ids.
+        var anyTerms: [[Int64]] = []
     }
 
     enum BlockOrder { case time, ingest, none }
@@ -37,6 +39,17 @@ extension SQLiteStore {
               try term(.resource, filter.resource), try term(.namespace, filter.namespace),
               try term(.groups, filter.group), try term(.apiGroup, filter.apiGroup), try term(.name, filter.name),
               try term(.code, filter.code.map(String.init)), try term(.stage, filter.stage) else { return nil }
+        for m in filter.fieldMatches {
+            guard let values = m.indexTerms else { continue }
+            var ids: [Int64] = []
+            for v in Set(values) where !v.isEmpty {
+                if let id = try lookupTerm(db, m.field, v) { ids.append(id) }
+            }
+            // An empty value (a resource of "") is not in the index: leave such a list to the rows.
+            if values.contains("") { continue }
+            if ids.isEmpty { return nil }
+            plan.anyTerms.append(ids.sorted())
+        }
         return plan
     }
 
@@ -63,6 +76,10 @@ extension SQLiteStore {
         for t in plan.terms {
             conditions.append("EXISTS (SELECT 1 FROM block_terms t WHERE t.term = ? AND t.block = b.first_id)")
             _ = args.append(contentsOf: [t])
+        }
+        for ids in plan.anyTerms {
+            conditions.append("EXISTS (SELECT 1 FROM block_terms t WHERE t.term IN (\(ids.map { _ in "?" }.joined(separator: ","))) AND t.block = b.first_id)")
+            _ = args.append(contentsOf: StatementArguments(ids))
         }
         let whereSQL = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         let orderSQL: String

@@ -6,7 +6,7 @@ struct AlertsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "alerts",
         abstract: "Alert rules on audit events.",
-        subcommands: [AlertsTestCommand.self, AlertsCheckCommand.self, AlertsListCommand.self])
+        subcommands: [AlertsTestCommand.self, AlertsCheckCommand.self, AlertsListCommand.self, AlertsHuntCommand.self])
 }
 
 struct AlertsTestCommand: ParsableCommand {

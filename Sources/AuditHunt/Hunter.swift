@@ -1,0 +1,101 @@
+import AuditAlerts
+import AuditModel
+import AuditStore
+import Foundation
+
+/// One stored event as a hunt reads it.
+public struct HuntEvent: Sendable {
+    public var cluster: String
+    public var node: String
+    public var bytes: [UInt8]
+    /// The event's order timestamp (stageTimestamp).
+    public var timestamp: Timestamp
+
+    public init(cluster: String, node: String, bytes: [UInt8], timestamp: Timestamp) {
+        self.cluster = cluster
+        self.node = node
+        self.bytes = bytes
+        self.timestamp = timestamp
+    }
+}
+
+/// Where a hunt reads events: a store, or an aggregator's HTTPS API.
+public protocol HuntSource: Sendable {
+    /// One page of the events passing `prefilter` in `since..<until`, in timestamp order, after
+    /// `cursor` (nil: from the start), and the cursor of the next page (nil: no more).
+    func page(_ prefilter: AlertPrefilter, since: Timestamp?, until: Timestamp?, after cursor: String?, limit: Int)
+        async throws -> (events: [HuntEvent], next: String?)
+}
+
+/// What a hunt found and what it read.
+public struct HuntReport: Sendable {
+    /// What would have fired, by event time (then rule order); nothing is recorded or sent.
+    public var firings: [AlertFiring]
+    /// Events the index handed over and the engine evaluated (an event read by two scans counts twice).
+    public var eventsRead: Int
+    /// Events that could not be parsed as JSON.
+    public var malformed: Int
+    /// Scans of the store (one per distinct prefilter).
+    public var scans: Int
+    public var seconds: Double
+}
+
+/// Runs rules over stored events, as the aggregator's engine would have on arrival: each event with
+/// `now` = its own timestamp, in timestamp order.
+public enum Hunter {
+    public static func run(rules: AlertRuleSet, plan: HuntPlan, source: any HuntSource, since: Timestamp?, until: Timestamp?,
+                           pageSize: Int = 5_000) async throws -> HuntReport {
+        let start = ContinuousClock.now
+        var firings: [(order: Int, firing: AlertFiring)] = []
+        var read = 0, malformed = 0
+        let ruleOrder = Dictionary(rules.enabledRules.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for scan in plan.scans {
+            let engine = AlertEngine(rules: rules.keeping(only: Set(scan.rules)))
+            var cursor: String?
+            repeat {
+                try Task.checkCancellation()
+                let page = try await source.page(scan.prefilter, since: since, until: until, after: cursor, limit: pageSize)
+                for e in page.events {
+                    let now = Date(timeIntervalSince1970: Double(e.timestamp.microseconds) / 1_000_000)
+                    for f in engine.evaluate(event: e.bytes, cluster: e.cluster, node: e.node, now: now) {
+                        firings.append((ruleOrder[f.rule] ?? Int.max, f))
+                    }
+                }
+                read += page.events.count
+                cursor = page.next
+            } while cursor != nil
+            malformed += engine.statistics.malformedEvents
+        }
+        // Stable: within one scan firings come in event order already.
+        let sorted = firings.enumerated().sorted { a, b in
+            let ta = a.element.firing.eventTime ?? .distantPast, tb = b.element.firing.eventTime ?? .distantPast
+            if ta != tb { return ta < tb }
+            if a.element.order != b.element.order { return a.element.order < b.element.order }
+            return a.offset < b.offset
+        }.map(\.element.firing)
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return HuntReport(firings: sorted, eventsRead: read, malformed: malformed, scans: plan.scans.count, seconds: seconds)
+    }
+}
+
+/// Hunting over a store directly: its index chooses the blocks (`FieldMatch` lists of exact values
+/// are looked up in `block_terms`), each candidate's columns choose the events.
+public struct StoreHuntSource: HuntSource {
+    public let store: any EventStore
+    public let cluster: String?
+
+    public init(store: any EventStore, cluster: String? = nil) {
+        self.store = store
+        self.cluster = cluster
+    }
+
+    public func page(_ prefilter: AlertPrefilter, since: Timestamp?, until: Timestamp?, after cursor: String?, limit: Int)
+        async throws -> (events: [HuntEvent], next: String?) {
+        var q = EventQuery(cluster: cluster, since: since, until: until, limit: limit, after: cursor.flatMap(EventCursor.init))
+        q.matches = HuntPlan.matches(prefilter)
+        let events = try await store.events(q)
+        let next = events.count < limit ? nil : events.last?.cursor.description
+        return (events.map { HuntEvent(cluster: $0.cluster, node: $0.node, bytes: $0.bytes, timestamp: $0.timestamp) }, next)
+    }
+}
