@@ -130,7 +130,7 @@ let package = Package(
         .target(name: "SharedFixtures", path: "Tests/SharedFixtures", swiftSettings: swiftSettings),
         .testTarget(name: "AuditModelTests", dependencies: ["AuditModel", "AuditGenerator"], swiftSettings: swiftSettings),
         .testTarget(name: "AuditPolicyTests", dependencies: ["AuditPolicy", "SharedFixtures"], swiftSettings: swiftSettings),
-        .testTarget(name: "AuditAlertsTests", dependencies: ["AuditAlerts", "SharedFixtures"], swiftSettings: swiftSettings),
+        .testTarget(name: "AuditAlertsTests", dependencies: ["AuditAlerts", "SharedFixtures", .product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
         .testTarget(name: "AuditHuntTests", dependencies: ["AuditHunt", "AuditAlerts", "AuditStore", "AuditBlock", "AuditModel", "OpenSSLKit", "SharedFixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "WrapperTests", dependencies: ["Gzip", "OpenSSLKit", "Zstd"], swiftSettings: swiftSettings),
         .testTarget(name: "AuditBlockTests", dependencies: ["AuditBlock", "AuditChain", "AuditGenerator", "AuditModel", "OpenSSLKit"], swiftSettings: swiftSettings),

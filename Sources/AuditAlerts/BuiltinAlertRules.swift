@@ -13,7 +13,10 @@
 /// - `named-secret-access` is a template: it watches the secrets in the `sensitive_secrets` list
 ///   (`namespace/name` entries), which is empty, so the rule is inactive until a rules file sets
 ///   `lists: {sensitive_secrets: [prod/db-password]}`.
-/// - Secret and configmap edits exclude `system:` users (controllers write configmaps constantly).
+/// - Secret and configmap edits exclude `system:` users (controllers write configmaps constantly). Secrets
+///   in kube-system are not exempt (Falco exempts them): a person writing one there is worth an alert.
+/// - How the pack fares on Falco's regression matrix and Panther's rule tests, and why it differs where it
+///   does: `Protocols/alert-conformance.md`.
 /// - exec, attach and portforward fire on `ResponseStarted` (as Falco) and also on `ResponseComplete`,
 ///   once per auditID, so a log without the ResponseStarted stage still alerts.
 ///
