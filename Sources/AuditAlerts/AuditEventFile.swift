@@ -1,3 +1,4 @@
+import AuditModel
 import Foundation
 
 /// Something in a file that could not be read as an audit event.
@@ -216,10 +217,7 @@ public enum AlertFiringRenderer {
     }
 
     static func rfc3339(_ d: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        f.timeZone = TimeZone(identifier: "UTC")
-        return f.string(from: d)
+        Timestamp(microseconds: Int64((d.timeIntervalSince1970 * 1_000_000).rounded())).rfc3339
     }
 
     /// A table for people: severity, rule, stage, auditID, message.

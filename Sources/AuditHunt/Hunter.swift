@@ -31,7 +31,8 @@ public protocol HuntSource: Sendable {
 public struct HuntReport: Sendable {
     /// What would have fired, by event time (then rule order); nothing is recorded or sent.
     public var firings: [AlertFiring]
-    /// Events the index handed over and the engine evaluated (an event read by two scans counts twice).
+    /// Events the index handed over and the engines evaluated (through an aggregator, an event two
+    /// scans need is read, and counted, twice).
     public var eventsRead: Int
     /// Events that could not be parsed as JSON.
     public var malformed: Int
@@ -49,8 +50,39 @@ public enum Hunter {
         var firings: [(order: Int, firing: AlertFiring)] = []
         var read = 0, malformed = 0
         let ruleOrder = Dictionary(rules.enabledRules.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for scan in plan.scans {
-            let engine = AlertEngine(rules: rules.keeping(only: Set(scan.rules)))
+        let engines = plan.scans.map { AlertEngine(rules: rules.keeping(only: Set($0.rules))) }
+        if let s = source as? StoreHuntSource, let scanning = s.store as? any ScanningStore {
+            // One pass over the union of the scans' blocks; each event to the engines of the scans it passes.
+            try scanning.scan(plan.scans.map { HuntPlan.matches($0.prefilter) }, cluster: s.cluster, since: since, until: until) { e, scans in
+                let now = Date(timeIntervalSince1970: Double(e.timestamp.microseconds) / 1_000_000)
+                for i in scans {
+                    for f in engines[i].evaluate(event: e.bytes, cluster: e.cluster, node: e.node, now: now) {
+                        firings.append((ruleOrder[f.rule] ?? Int.max, f))
+                    }
+                }
+                read += 1
+            }
+            malformed = engines.reduce(0) { $0 + $1.statistics.malformedEvents }
+        } else {
+            try await paged(plan, engines, source, since, until, pageSize, &firings, &read, &malformed, ruleOrder)
+        }
+        // Stable: within one scan firings come in event order already.
+        let sorted = firings.enumerated().sorted { a, b in
+            let ta = a.element.firing.eventTime ?? .distantPast, tb = b.element.firing.eventTime ?? .distantPast
+            if ta != tb { return ta < tb }
+            if a.element.order != b.element.order { return a.element.order < b.element.order }
+            return a.offset < b.offset
+        }.map(\.element.firing)
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return HuntReport(firings: sorted, eventsRead: read, malformed: malformed, scans: plan.scans.count, seconds: seconds)
+    }
+
+    /// Scan after scan, page after page (a store without a single-pass scan, or an aggregator).
+    static func paged(_ plan: HuntPlan, _ engines: [AlertEngine], _ source: any HuntSource, _ since: Timestamp?, _ until: Timestamp?,
+                      _ pageSize: Int, _ firings: inout [(order: Int, firing: AlertFiring)], _ read: inout Int, _ malformed: inout Int,
+                      _ ruleOrder: [String: Int]) async throws {
+        for (scan, engine) in zip(plan.scans, engines) {
             var cursor: String?
             repeat {
                 try Task.checkCancellation()
@@ -66,16 +98,6 @@ public enum Hunter {
             } while cursor != nil
             malformed += engine.statistics.malformedEvents
         }
-        // Stable: within one scan firings come in event order already.
-        let sorted = firings.enumerated().sorted { a, b in
-            let ta = a.element.firing.eventTime ?? .distantPast, tb = b.element.firing.eventTime ?? .distantPast
-            if ta != tb { return ta < tb }
-            if a.element.order != b.element.order { return a.element.order < b.element.order }
-            return a.offset < b.offset
-        }.map(\.element.firing)
-        let elapsed = ContinuousClock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        return HuntReport(firings: sorted, eventsRead: read, malformed: malformed, scans: plan.scans.count, seconds: seconds)
     }
 }
 

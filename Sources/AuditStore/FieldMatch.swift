@@ -67,6 +67,24 @@ public struct FieldMatch: Sendable, Hashable {
         return negated ? !any : any
     }
 
+    /// This match on one value of a one-value column (the value as stored; a resource pattern is
+    /// compared with the resource column alone).
+    public func matches(value: String) -> Bool {
+        let any = values.contains { like(value, $0) }
+        return negated ? !any : any
+    }
+
+    /// This match on a response code (nil: none).
+    public func matches(code: Int?) -> Bool {
+        let any = values.contains { pattern in
+            guard let c = QueryParameters.code(pattern) else { return false }
+            if let want = c.code { return code == want }
+            if let cls = c.codeClass, let code, code >= 100, code < 600 { return code / 100 == cls }
+            return false
+        }
+        return negated ? !any : any
+    }
+
     func like(_ value: String, _ pattern: String) -> Bool {
         if caseInsensitive {
             let folded = value.lowercased()

@@ -24,6 +24,15 @@ func sigmaRules(_ yaml: String) throws -> AlertRuleSet {
     try AlertRuleSet.load(yaml: yaml, source: "test.yml", includeBuiltins: false)
 }
 
+/// The paged path over a store (as through an aggregator).
+struct PagedOnly: HuntSource {
+    let inner: StoreHuntSource
+    func page(_ prefilter: AlertPrefilter, since: Timestamp?, until: Timestamp?, after cursor: String?, limit: Int)
+        async throws -> (events: [HuntEvent], next: String?) {
+        try await inner.page(prefilter, since: since, until: until, after: cursor, limit: limit)
+    }
+}
+
 /// A firing as compared between `alerts test` and a hunt.
 struct FiringKey: Hashable, CustomStringConvertible {
     var rule: String
@@ -165,9 +174,18 @@ func tested(_ events: [[UInt8]], rules: AlertRuleSet) -> [AlertFiring] {
         #expect(want.contains { $0.rule == "pod-exec" })
         let plan = HuntPlan(rules: rules)
         #expect(plan.scans.count >= 1)
-        let report = try await Hunter.run(rules: rules, plan: plan, source: StoreHuntSource(store: s), since: nil, until: nil, pageSize: 37)
+        // One pass over the store's blocks (SQLite), and scan by scan, page by page (any other source).
+        let report = try await Hunter.run(rules: rules, plan: plan, source: StoreHuntSource(store: s), since: nil, until: nil)
         #expect(counted(report.firings) == counted(want))
         #expect(report.firings.map(FiringKey.init) == want.map(FiringKey.init), "in event order")
+        let paged = try await Hunter.run(rules: rules, plan: plan, source: PagedOnly(inner: StoreHuntSource(store: s)), since: nil, until: nil, pageSize: 37)
+        #expect(paged.firings.map(FiringKey.init) == want.map(FiringKey.init))
+        // A window: only its events.
+        let since = try #require(Timestamp(rfc3339: "2026-03-01T10:02:00Z")), until = try #require(Timestamp(rfc3339: "2026-03-01T10:04:00Z"))
+        let windowed = try await Hunter.run(rules: rules, plan: plan, source: StoreHuntSource(store: s), since: since, until: until)
+        #expect(!windowed.firings.isEmpty)
+        #expect(windowed.firings.allSatisfy { ($0.eventTime ?? .distantPast) >= Date(timeIntervalSince1970: 1_772_359_320) })
+        #expect(windowed.firings.count < want.count)
 
         // With only rules whose prefilters are closed, the hunt reads fewer events than the store holds.
         rules = rules.keeping(only: ["Secret deleted", "secret-access-denied", "pod-exec"])
