@@ -44,8 +44,10 @@ public struct AlertFiring: Sendable, Hashable, Codable {
 public struct AlertEngineStatistics: Sendable, Hashable {
     /// Events given to `evaluate`.
     public var events = 0
-    /// Events that were not a JSON object.
+    /// Events that were not a JSON object (among those parsed).
     public var malformedEvents = 0
+    /// Events not parsed: they hold none of the text any rule needs (`ByteNeeds`), so none can fire.
+    public var unparsed = 0
     /// Firings returned, per rule.
     public var firings: [String: Int] = [:]
     /// Matches that did not fire because of `suppress`, per rule.
@@ -97,6 +99,8 @@ public final class AlertEngine {
     final class CompiledRule {
         let rule: AlertRule
         let condition: CompiledCondition
+        /// Text the event's bytes must hold for the condition to be able to hold.
+        let needs: ByteNeeds
         let stages: Set<AlertStage>
         let stateful: Bool
         /// True when one request can match at two of the rule's stages (RequestReceived or ResponseStarted,
@@ -113,6 +117,7 @@ public final class AlertEngine {
         init(rule: AlertRule, lists: [String: [String]]) {
             self.rule = rule
             condition = CompiledCondition.compile(rule.condition, lists: lists)
+            needs = ByteNeeds.of(condition)
             stages = rule.effectiveStages
             oncePerAuditID = stages.count > 1 && (stages.contains(.requestReceived) || stages.contains(.responseStarted))
             stateful = rule.threshold.map { $0.count > 1 } == true || rule.suppress != nil
@@ -167,6 +172,15 @@ public final class AlertEngine {
 
     /// Evaluates one event (its JSON bytes, parsed once). Returns the rules that fire, in rule order.
     public func evaluate(event: [UInt8], cluster: String, node: String, now: Date) -> [AlertFiring] {
+        // An event that holds no rule's needles cannot fire one: it is not parsed.
+        let possible = event.withUnsafeBufferPointer { b in
+            compiled.contains { $0.needs.admits(b, escaped: false) } || ByteNeeds.mayBeEscaped(b)
+        }
+        guard possible else {
+            statistics.events += 1
+            statistics.unparsed += 1
+            return []
+        }
         guard let view = AuditEventView(bytes: event) else {
             statistics.events += 1
             statistics.malformedEvents += 1

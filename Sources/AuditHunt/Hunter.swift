@@ -36,6 +36,8 @@ public struct HuntReport: Sendable {
     public var eventsRead: Int
     /// Events that could not be parsed as JSON.
     public var malformed: Int
+    /// Events read but not parsed: they hold none of the text their rules need (`ByteNeeds`).
+    public var unparsed: Int
     /// Scans of the store (one per distinct prefilter).
     public var scans: Int
     public var seconds: Double
@@ -48,7 +50,7 @@ public enum Hunter {
                            pageSize: Int = 5_000) async throws -> HuntReport {
         let start = ContinuousClock.now
         var firings: [(order: Int, firing: AlertFiring)] = []
-        var read = 0, malformed = 0
+        var read = 0
         let ruleOrder = Dictionary(rules.enabledRules.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
         let engines = plan.scans.map { AlertEngine(rules: rules.keeping(only: Set($0.rules))) }
         if let s = source as? StoreHuntSource, let scanning = s.store as? any ScanningStore {
@@ -62,10 +64,11 @@ public enum Hunter {
                 }
                 read += 1
             }
-            malformed = engines.reduce(0) { $0 + $1.statistics.malformedEvents }
         } else {
-            try await paged(plan, engines, source, since, until, pageSize, &firings, &read, &malformed, ruleOrder)
+            try await paged(plan, engines, source, since, until, pageSize, &firings, &read, ruleOrder)
         }
+        let malformed = engines.reduce(0) { $0 + $1.statistics.malformedEvents }
+        let unparsed = engines.reduce(0) { $0 + $1.statistics.unparsed }
         // Stable: within one scan firings come in event order already.
         let sorted = firings.enumerated().sorted { a, b in
             let ta = a.element.firing.eventTime ?? .distantPast, tb = b.element.firing.eventTime ?? .distantPast
@@ -75,12 +78,12 @@ public enum Hunter {
         }.map(\.element.firing)
         let elapsed = ContinuousClock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        return HuntReport(firings: sorted, eventsRead: read, malformed: malformed, scans: plan.scans.count, seconds: seconds)
+        return HuntReport(firings: sorted, eventsRead: read, malformed: malformed, unparsed: unparsed, scans: plan.scans.count, seconds: seconds)
     }
 
     /// Scan after scan, page after page (a store without a single-pass scan, or an aggregator).
     static func paged(_ plan: HuntPlan, _ engines: [AlertEngine], _ source: any HuntSource, _ since: Timestamp?, _ until: Timestamp?,
-                      _ pageSize: Int, _ firings: inout [(order: Int, firing: AlertFiring)], _ read: inout Int, _ malformed: inout Int,
+                      _ pageSize: Int, _ firings: inout [(order: Int, firing: AlertFiring)], _ read: inout Int,
                       _ ruleOrder: [String: Int]) async throws {
         for (scan, engine) in zip(plan.scans, engines) {
             var cursor: String?
@@ -96,7 +99,6 @@ public enum Hunter {
                 read += page.events.count
                 cursor = page.next
             } while cursor != nil
-            malformed += engine.statistics.malformedEvents
         }
     }
 }

@@ -126,30 +126,6 @@ struct EventOrder: Comparable, Sendable {
     }
 }
 
-/// Substring search over bytes.
-enum ByteSearch {
-    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
-        guard !needle.isEmpty else { return true }
-        guard haystack.count >= needle.count else { return false }
-        return haystack.withUnsafeBufferPointer { h in
-            needle.withUnsafeBufferPointer { n in
-                guard let hb = h.baseAddress, let nb = n.baseAddress else { return false }
-                let first = Int32(n[0])
-                var at = 0
-                let last = h.count - n.count
-                // memchr finds each candidate first byte at memory speed; memcmp checks the rest.
-                while at <= last {
-                    guard let p = memchr(hb + at, first, last - at + 1) else { return false }
-                    let i = hb.distance(to: p.assumingMemoryBound(to: UInt8.self))
-                    if memcmp(hb + i, nb, n.count) == 0 { return true }
-                    at = i + 1
-                }
-                return false
-            }
-        }
-    }
-}
-
 extension EventQuery {
     /// This query without the event filters (`hasEventFilters`): what a store without them in its
     /// index answers before applying them to each event it reads.

@@ -105,7 +105,7 @@ struct AlertsHuntCommand: AsyncParsableCommand {
             print(report.firings.isEmpty ? "no rule would have fired" : AlertFiringRenderer.table(report.firings), terminator: "")
         }
         let rate = report.seconds > 0 ? Int(Double(report.eventsRead) / report.seconds) : report.eventsRead
-        note("hunted \(plan.scans.flatMap(\.rules).count) rules in \(report.scans) scan(s): \(report.eventsRead) events read in "
+        note("hunted \(plan.scans.flatMap(\.rules).count) rules in \(report.scans) scan(s): \(report.eventsRead) events read (\(report.eventsRead - report.unparsed) parsed) in "
              + String(format: "%.2f", report.seconds) + " s (\(rate) events/s), \(report.firings.count) would have fired"
              + (report.malformed > 0 ? ", \(report.malformed) events not readable as JSON" : ""))
     }

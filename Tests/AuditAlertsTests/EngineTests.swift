@@ -109,13 +109,22 @@ struct EngineStateTests {
     }
 
     @Test("malformed events are counted, not fatal")
-    func malformed() {
-        let engine = AlertEngine()
-        for bytes in [Array("".utf8), Array("{".utf8), Array("[1,2]".utf8), Array("{\"kind\": 0}".utf8), [0xFF, 0xFE]] {
+    func malformed() throws {
+        // A rule that needs no text: every event is parsed.
+        let engine = AlertEngine(rules: try rules("""
+              - {name: any-403, severity: low, when: {field: code, equals: 403}, message: m}
+            """))
+        let inputs = [Array("".utf8), Array("{".utf8), Array("[1,2]".utf8), Array("{\"kind\": 0}".utf8), [0xFF, 0xFE]]
+        for bytes in inputs {
             #expect(engine.evaluate(event: bytes, cluster: "c", node: "n", now: t0).isEmpty)
         }
         #expect(engine.statistics.malformedEvents == 4)  // "", "{", "[1,2]", 0xFFFE; {"kind": 0} is an object
         #expect(engine.statistics.events == 5)
+        // The built-in pack's rules each need text none of these hold: none is parsed.
+        let builtin = AlertEngine()
+        for bytes in inputs { #expect(builtin.evaluate(event: bytes, cluster: "c", node: "n", now: t0).isEmpty) }
+        #expect(builtin.statistics.unparsed == 5)
+        #expect(builtin.statistics.events == 5)
     }
 }
 

@@ -1,0 +1,78 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Substring search over bytes.
+public enum ByteSearch {
+    /// True when `needle` occurs in `haystack` (an empty needle always does).
+    public static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        haystack.withUnsafeBufferPointer { contains($0, needle) }
+    }
+
+    /// True when `needle` occurs in the bytes.
+    public static func contains(_ h: UnsafeBufferPointer<UInt8>, _ needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty else { return true }
+        guard h.count >= needle.count else { return false }
+        return needle.withUnsafeBufferPointer { n in
+            guard let hb = h.baseAddress, let nb = n.baseAddress else { return false }
+            let first = Int32(n[0])
+            var at = 0
+            let last = h.count - n.count
+            // memchr finds each candidate first byte at memory speed; memcmp checks the rest.
+            while at <= last {
+                guard let p = memchr(hb + at, first, last - at + 1) else { return false }
+                let i = hb.distance(to: p.assumingMemoryBound(to: UInt8.self))
+                if memcmp(hb + i, nb, n.count) == 0 { return true }
+                at = i + 1
+            }
+            return false
+        }
+    }
+}
+
+/// A needle searched for by its rarest byte in JSON text: `memchr` jumps between occurrences of
+/// that byte and `memcmp` checks the needle around each. Searching by the first byte is slow when
+/// it is common (`"` of a JSON key starts a candidate at every string).
+public struct ByteNeedle: Sendable, Hashable {
+    public let bytes: [UInt8]
+    /// Where in `bytes` the rarest byte is.
+    public let anchor: Int
+
+    public init(_ bytes: [UInt8]) {
+        self.bytes = bytes
+        var best = 0
+        for (i, b) in bytes.enumerated() where Self.commonness[Int(b)] < Self.commonness[Int(bytes[best])] { best = i }
+        anchor = best
+    }
+
+    /// How often a byte turns up in audit events' JSON, roughly (lower is rarer).
+    static let commonness: [UInt8] = {
+        var t = [UInt8](repeating: 10, count: 256)
+        for c in "\":,{}[] ".utf8 { t[Int(c)] = 100 }
+        for c in "etaoinsr".utf8 { t[Int(c)] = 60 }
+        for c in "lcdumhpgfbyvkw".utf8 { t[Int(c)] = 30 }
+        for c in "0123456789-./".utf8 { t[Int(c)] = 40 }
+        for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8 { t[Int(c)] = 15 }
+        return t
+    }()
+
+    /// True when the needle occurs in the bytes (an empty needle always does).
+    public func occurs(in h: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard !bytes.isEmpty else { return true }
+        guard h.count >= bytes.count, let hb = h.baseAddress else { return false }
+        return bytes.withUnsafeBufferPointer { n in
+            guard let nb = n.baseAddress else { return false }
+            let key = Int32(n[anchor])
+            // The anchor byte can sit at positions anchor ... count - (needle length - anchor).
+            var at = anchor
+            let last = h.count - bytes.count + anchor
+            while at <= last {
+                guard let p = memchr(hb + at, key, last - at + 1) else { return false }
+                let i = hb.distance(to: p.assumingMemoryBound(to: UInt8.self))
+                if memcmp(hb + i - anchor, nb, n.count) == 0 { return true }
+                at = i + 1
+            }
+            return false
+        }
+    }
+}
