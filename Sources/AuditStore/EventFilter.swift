@@ -25,6 +25,8 @@ struct EventFilter: Sendable {
     var stage: String?
     /// Matched against the raw bytes, not the row (`matchesText`).
     var text: [UInt8]?
+    /// `text`, searched by its rarest byte.
+    var textNeedle: ByteNeedle?
     var fieldMatches: [FieldMatch] = []
 
     init(_ q: EventQuery) {
@@ -35,6 +37,7 @@ struct EventFilter: Sendable {
         codeClass = q.codeClass
         stage = q.stage
         text = q.text.map { Array($0.utf8) }
+        textNeedle = text.map(ByteNeedle.init)
         fieldMatches = q.matches
         node = q.node
         user = q.user
@@ -64,8 +67,8 @@ struct EventFilter: Sendable {
 
     /// The text filter over an event's bytes.
     func matchesText(_ bytes: [UInt8]) -> Bool {
-        guard let text, !text.isEmpty else { return true }
-        return ByteSearch.contains(bytes, text)
+        guard let textNeedle, !textNeedle.bytes.isEmpty else { return true }
+        return bytes.withUnsafeBufferPointer { textNeedle.occurs(in: $0) }
     }
 
     /// True when a block whose events all lie in `minTS...maxTS` is inside the time bounds.
