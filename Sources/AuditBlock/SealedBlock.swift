@@ -107,6 +107,54 @@ public enum BlockReader {
         return out
     }
 
+    /// How many events the part holds, and the positions of those whose bytes hold `needle`, found
+    /// with one search over the decompressed part (a match running from one event into the next does
+    /// not count).
+    public static func positions(raw: [UInt8], maxBytes requested: Int, maxEvents requestedEvents: Int = SealedBlock.maxEvents,
+                                 holding needle: ByteNeedle) throws(BlockFormatError) -> (events: Int, positions: [Int]) {
+        let maxBytes = min(max(0, requested), 1 << 40)
+        let maxEvents = min(max(0, requestedEvents), SealedBlock.maxEvents)
+        let payload: [UInt8]
+        do {
+            payload = try Zstd.decompress(raw, limit: maxBytes + 10 * (maxEvents + 1))
+        } catch {
+            throw BlockFormatError(.compression, part: "raw", offset: 0, error.description)
+        }
+        var r = ByteReader(payload, part: "raw")
+        let n = try r.count(atMost: maxEvents, "the event count")
+        guard n <= payload.count else { throw r.error(.truncated, "\(n) events announced in \(payload.count) bytes") }
+        // Each event's end offset in the payload.
+        var ends: [Int] = []
+        ends.reserveCapacity(n)
+        var total = 0
+        for _ in 0..<n {
+            let length = try r.count(atMost: maxBytes, "an event's length")
+            total += length
+            guard total <= maxBytes else { throw r.error(.invalid, "the events add up to more than \(maxBytes) bytes") }
+            ends.append(total)
+        }
+        let start = r.offset
+        guard payload.count - start == total else { throw r.error(.invalid, "\(payload.count - start - total) bytes after the last event") }
+        var out: [Int] = []
+        payload.withUnsafeBufferPointer { all in
+            var event = 0
+            var from = start
+            while event < n, let hit = needle.firstOffset(in: all, from: from) {
+                let offset = hit - start
+                while event < n, ends[event] <= offset { event += 1 }
+                guard event < n else { break }
+                if offset + needle.bytes.count <= ends[event] {
+                    out.append(event)
+                    event += 1
+                    from = start + (event < n ? ends[event - 1] : total)
+                } else {
+                    from = hit + 1
+                }
+            }
+        }
+        return (n, out)
+    }
+
     /// The order timestamps of a `columns` part, in block order.
     public static func times(columns: [UInt8], maxBytes: Int = 64 << 20, maxRows: Int = SealedBlock.maxEvents) throws(BlockFormatError) -> [Int64] {
         try BlockColumns.decodeTimes(try columnsPayload(columns, maxBytes: maxBytes), maxRows: maxRows)

@@ -58,21 +58,26 @@ public struct ByteNeedle: Sendable, Hashable {
 
     /// True when the needle occurs in the bytes (an empty needle always does).
     public func occurs(in h: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard !bytes.isEmpty else { return true }
-        guard h.count >= bytes.count, let hb = h.baseAddress else { return false }
-        return bytes.withUnsafeBufferPointer { n in
-            guard let nb = n.baseAddress else { return false }
+        firstOffset(in: h, from: 0) != nil
+    }
+
+    /// Where the needle first starts in the bytes at or after `from`, or nil.
+    public func firstOffset(in h: UnsafeBufferPointer<UInt8>, from: Int) -> Int? {
+        guard !bytes.isEmpty else { return from <= h.count ? from : nil }
+        guard from >= 0, h.count - from >= bytes.count, let hb = h.baseAddress else { return nil }
+        return bytes.withUnsafeBufferPointer { n -> Int? in
+            guard let nb = n.baseAddress else { return nil }
             let key = Int32(n[anchor])
-            // The anchor byte can sit at positions anchor ... count - (needle length - anchor).
-            var at = anchor
+            // The anchor byte of a match starting at or after `from` sits at from + anchor ... count - length + anchor.
+            var at = from + anchor
             let last = h.count - bytes.count + anchor
             while at <= last {
-                guard let p = memchr(hb + at, key, last - at + 1) else { return false }
+                guard let p = memchr(hb + at, key, last - at + 1) else { return nil }
                 let i = hb.distance(to: p.assumingMemoryBound(to: UInt8.self))
-                if memcmp(hb + i - anchor, nb, n.count) == 0 { return true }
+                if memcmp(hb + i - anchor, nb, n.count) == 0 { return i - anchor }
                 at = i + 1
             }
-            return false
+            return nil
         }
     }
 }

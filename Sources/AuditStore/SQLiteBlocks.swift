@@ -327,6 +327,20 @@ extension SQLiteStore {
         }
     }
 
+    /// The positions of a block's events whose bytes hold the needle.
+    func blockPositions(_ db: Database, _ meta: BlockMeta, holding needle: ByteNeedle) throws -> [Int] {
+        let part = try rawPart(db, meta)
+        do {
+            let found = try BlockReader.positions(raw: part, maxBytes: meta.rawBytes, maxEvents: meta.count, holding: needle)
+            guard found.events == meta.count else {
+                throw StoreError("block \(meta.firstID) is damaged: its raw part holds \(found.events) events, the block says \(meta.count)")
+            }
+            return found.positions
+        } catch let error as BlockFormatError {
+            throw StoreError("block \(meta.firstID) is damaged: \(error)")
+        }
+    }
+
     /// A block's events' exact bytes, in block order.
     func blockEvents(_ db: Database, _ meta: BlockMeta) throws -> [[UInt8]] {
         let part = try rawPart(db, meta)

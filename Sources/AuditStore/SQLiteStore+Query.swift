@@ -95,6 +95,14 @@ extension SQLiteStore {
     /// Calls `body` with the position and row of each event of the block that matches the plan
     /// (the text filter reads the block's raw part as well).
     func forEachMatch(_ db: Database, _ plan: QueryPlan, _ meta: BlockMeta, _ body: (Int, BlockRow) throws -> Void) throws {
+        if let needle = plan.filter.textNeedle, !needle.bytes.isEmpty {
+            // The text first, over the decompressed part in one search: a block without it costs no rows.
+            let hits = try blockPositions(db, meta, holding: needle)
+            if hits.isEmpty { return }
+            let rows = try blockRows(db, meta)
+            for i in hits where i < rows.count && plan.filter.matches(rows[i], id: meta.firstID + Int64(i)) { try body(i, rows[i]) }
+            return
+        }
         let rows = try blockRows(db, meta)
         let raw: [[UInt8]]? = plan.filter.text == nil ? nil : try blockEvents(db, meta)
         for (i, row) in rows.enumerated() where plan.filter.matches(row, id: meta.firstID + Int64(i)) {

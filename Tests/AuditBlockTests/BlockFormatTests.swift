@@ -48,6 +48,22 @@ struct BlockFormatTests {
         #expect(try BlockColumns.decode(BlockColumns.encode([]), maxRows: 0).isEmpty)
     }
 
+    @Test func textIsFoundInTheEventsThatHoldItAndNotAcrossTwo() throws {
+        let texts = [#"{"a":"kubectl-edit"}"#, #"{"b":"kubectl-"}"#, #"{"edit":1}"#, "", #"{"c":"x kubectl-edit kubectl-edit"}"#, #"{"d":1}"#]
+        let row = BlockRow(node: "n", time: 1, auditID: "a", stage: "ResponseComplete", verb: "get", user: "u")
+        let block = try SealedBlock.seal(cluster: "c", events: texts.map { (Array($0.utf8), row) })
+        func positions(_ needle: String) throws -> [Int] {
+            let found = try BlockReader.positions(raw: block.raw, maxBytes: block.rawBytes, holding: ByteNeedle(Array(needle.utf8)))
+            #expect(found.events == texts.count)
+            return found.positions
+        }
+        #expect(try positions("kubectl-edit") == [0, 4])
+        #expect(try positions("-\"}{\"edit") == [], "a match spanning two events does not count")
+        #expect(try positions("{") == [0, 1, 2, 4, 5])
+        #expect(try positions("absent") == [])
+        #expect(throws: BlockFormatError.self) { try BlockReader.positions(raw: block.raw, maxBytes: block.rawBytes / 2, holding: ByteNeedle(Array("a".utf8))) }
+    }
+
     @Test func aBlockAlwaysReadsBackEvenWithACodeOutOfRange() throws {
         var row = BlockRow(node: "n", time: 1, auditID: "a", stage: "ResponseComplete", verb: "get", user: "u", code: 5_000_000_000)
         let block = try SealedBlock.seal(cluster: "c", events: [(Array("{}".utf8), row)])
