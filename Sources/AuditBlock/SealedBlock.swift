@@ -71,10 +71,10 @@ public enum BlockReader {
         try events(raw: raw, maxBytes: requested, maxEvents: requestedEvents, only: nil).map { $0 ?? [] }
     }
 
-    /// The bytes of the events at `only` (all when nil; the others are nil), in block order: the
-    /// part is checked whole, but only the events asked for are copied out.
-    public static func events(raw: [UInt8], maxBytes requested: Int, maxEvents requestedEvents: Int = SealedBlock.maxEvents,
-                              only: Set<Int>?) throws(BlockFormatError) -> [[UInt8]?] {
+    /// A `raw` part decompressed and its lengths read: the payload, where the events start, and
+    /// each event's end offset relative to that start.
+    static func rawPayload(_ raw: [UInt8], maxBytes requested: Int, maxEvents requestedEvents: Int) throws(BlockFormatError)
+        -> (payload: [UInt8], start: Int, ends: [Int]) {
         // Limits come from stored rows: clamp them so that no arithmetic below can overflow.
         let maxBytes = min(max(0, requested), 1 << 40)
         let maxEvents = min(max(0, requestedEvents), SealedBlock.maxEvents)
@@ -88,42 +88,6 @@ public enum BlockReader {
         var r = ByteReader(payload, part: "raw")
         let n = try r.count(atMost: maxEvents, "the event count")
         guard n <= payload.count else { throw r.error(.truncated, "\(n) events announced in \(payload.count) bytes") }
-        var lengths: [Int] = []
-        lengths.reserveCapacity(n)
-        var total = 0
-        for _ in 0..<n {
-            let length = try r.count(atMost: maxBytes, "an event's length")
-            total += length
-            guard total <= maxBytes else { throw r.error(.invalid, "the events add up to more than \(maxBytes) bytes") }
-            lengths.append(length)
-        }
-        var out: [[UInt8]?] = []
-        out.reserveCapacity(n)
-        for (i, length) in lengths.enumerated() {
-            let bytes = try r.take(length)
-            out.append(only.map { $0.contains(i) } ?? true ? Array(bytes) : nil)
-        }
-        guard r.atEnd else { throw r.error(.invalid, "\(payload.count - r.offset) bytes after the last event") }
-        return out
-    }
-
-    /// How many events the part holds, and the positions of those whose bytes hold `needle`, found
-    /// with one search over the decompressed part (a match running from one event into the next does
-    /// not count).
-    public static func positions(raw: [UInt8], maxBytes requested: Int, maxEvents requestedEvents: Int = SealedBlock.maxEvents,
-                                 holding needle: ByteNeedle) throws(BlockFormatError) -> (events: Int, positions: [Int]) {
-        let maxBytes = min(max(0, requested), 1 << 40)
-        let maxEvents = min(max(0, requestedEvents), SealedBlock.maxEvents)
-        let payload: [UInt8]
-        do {
-            payload = try Zstd.decompress(raw, limit: maxBytes + 10 * (maxEvents + 1))
-        } catch {
-            throw BlockFormatError(.compression, part: "raw", offset: 0, error.description)
-        }
-        var r = ByteReader(payload, part: "raw")
-        let n = try r.count(atMost: maxEvents, "the event count")
-        guard n <= payload.count else { throw r.error(.truncated, "\(n) events announced in \(payload.count) bytes") }
-        // Each event's end offset in the payload.
         var ends: [Int] = []
         ends.reserveCapacity(n)
         var total = 0
@@ -134,7 +98,36 @@ public enum BlockReader {
             ends.append(total)
         }
         let start = r.offset
-        guard payload.count - start == total else { throw r.error(.invalid, "\(payload.count - start - total) bytes after the last event") }
+        guard payload.count - start >= total else { throw r.error(.truncated, "the events need \(total) bytes, \(payload.count - start) are left") }
+        guard payload.count - start == total else {
+            throw BlockFormatError(.invalid, part: "raw", offset: start + total, "\(payload.count - start - total) bytes after the last event")
+        }
+        return (payload, start, ends)
+    }
+
+    /// The bytes of the events at `only` (all when nil; the others are nil), in block order: the
+    /// part is checked whole, but only the events asked for are copied out.
+    public static func events(raw: [UInt8], maxBytes requested: Int, maxEvents requestedEvents: Int = SealedBlock.maxEvents,
+                              only: Set<Int>?) throws(BlockFormatError) -> [[UInt8]?] {
+        let (payload, start, ends) = try rawPayload(raw, maxBytes: requested, maxEvents: requestedEvents)
+        var out: [[UInt8]?] = []
+        out.reserveCapacity(ends.count)
+        var from = start
+        for (i, end) in ends.enumerated() {
+            out.append(only.map { $0.contains(i) } ?? true ? Array(payload[from..<start + end]) : nil)
+            from = start + end
+        }
+        return out
+    }
+
+    /// How many events the part holds, and the positions of those whose bytes hold `needle`, found
+    /// with one search over the decompressed part (a match running from one event into the next does
+    /// not count).
+    public static func positions(raw: [UInt8], maxBytes requested: Int, maxEvents requestedEvents: Int = SealedBlock.maxEvents,
+                                 holding needle: ByteNeedle) throws(BlockFormatError) -> (events: Int, positions: [Int]) {
+        let (payload, start, ends) = try rawPayload(raw, maxBytes: requested, maxEvents: requestedEvents)
+        let n = ends.count
+        let total = ends.last ?? 0
         var out: [Int] = []
         payload.withUnsafeBufferPointer { all in
             var event = 0

@@ -31,12 +31,7 @@ struct AlertsHuntCommand: AsyncParsableCommand {
 
     enum Format: String, ExpressibleByArgument { case table, json }
 
-    @Option(help: "Store URL: sqlite:PATH or postgres://USER@HOST:PORT/DB.") var store: String?
-    @Option(help: "File holding the PostgreSQL password (else PGPASSWORD).") var storePasswordFile: String?
-    @Option(help: "Aggregator URL (with --tls-cert/--tls-key/--ca of a reader).") var aggregator: String?
-    @Option(help: "Reader certificate (PEM), with --aggregator.") var tlsCert: String?
-    @Option(help: "Reader key (PEM), with --aggregator.") var tlsKey: String?
-    @Option(help: "CA of the aggregator (PEM), with --aggregator.") var ca: String?
+    @OptionGroup var source: ReadSourceOptions
     @Option(help: "Alert rules file, Sigma rule file, or a directory of them (repeatable).") var rules: [String] = []
     @Flag(help: "Use only the given rules, not the built-in pack.") var noBuiltins = false
     @Option(help: "Only this cluster's events.") var cluster: String?
@@ -46,8 +41,7 @@ struct AlertsHuntCommand: AsyncParsableCommand {
     @Flag(help: "Print each scan (its prefilter and rules) on stderr.") var explain = false
 
     func validate() throws {
-        if (store == nil) == (aggregator == nil) { throw ValidationError("give exactly one of --store or --aggregator") }
-        if aggregator != nil, tlsCert == nil || tlsKey == nil || ca == nil {
+        if source.aggregator != nil, source.tlsCert == nil || source.tlsKey == nil || source.ca == nil {
             throw ValidationError("--aggregator needs --tls-cert, --tls-key and --ca (a reader certificate)")
         }
         if rules.isEmpty && noBuiltins { throw ValidationError("--no-builtins needs --rules") }
@@ -80,9 +74,9 @@ struct AlertsHuntCommand: AsyncParsableCommand {
             }
         }
         let report: HuntReport
-        if let store {
+        if let store = source.store {
             let logger = try LogSetup.logger("auditship.hunt", level: "warning")
-            let db = try await Aggregator.openStore(try StoreLocation(store), passwordFile: storePasswordFile, readOnly: true, logger: logger)
+            let db = try await Aggregator.openStore(try StoreLocation(store), passwordFile: source.storePasswordFile, readOnly: true, logger: logger)
             do {
                 report = try await Hunter.run(rules: ruleSet, plan: plan, source: StoreHuntSource(store: db, cluster: cluster),
                                               since: from, until: to)
@@ -91,9 +85,8 @@ struct AlertsHuntCommand: AsyncParsableCommand {
                 throw error
             }
             try? await db.close()
-        } else if let aggregator {
-            let tls = ClientTLSConfiguration(certificateFile: tlsCert, keyFile: tlsKey, caFile: ca)
-            report = try await Hunter.run(rules: ruleSet, plan: plan, source: AggregatorHuntSource(base: aggregator, tls: tls, cluster: cluster),
+        } else if let aggregator = source.aggregator {
+            report = try await Hunter.run(rules: ruleSet, plan: plan, source: AggregatorHuntSource(base: aggregator, tls: source.tls, cluster: cluster),
                                           since: from, until: to)
         } else {
             return

@@ -22,12 +22,7 @@ struct QueryCommand: AsyncParsableCommand {
 
     enum Format: String, ExpressibleByArgument { case json, table }
 
-    @Option(help: "Store URL: sqlite:PATH or postgres://USER@HOST:PORT/DB.") var store: String?
-    @Option(help: "File holding the PostgreSQL password (else PGPASSWORD).") var storePasswordFile: String?
-    @Option(help: "Aggregator URL (with --tls-cert/--tls-key/--ca of a reader).") var aggregator: String?
-    @Option(help: "Reader certificate (PEM), with --aggregator.") var tlsCert: String?
-    @Option(help: "Reader key (PEM), with --aggregator.") var tlsKey: String?
-    @Option(help: "CA of the aggregator (PEM), with --aggregator.") var ca: String?
+    @OptionGroup var source: ReadSourceOptions
     @Option var cluster: String?
     @Option var node: String?
     @Option(help: "user.username") var user: String?
@@ -56,10 +51,9 @@ struct QueryCommand: AsyncParsableCommand {
     @Option(help: "With --with-proof: use only checkpoints signed by this key (PEM; repeatable). Default: any the store holds.") var publicKey: [String] = []
 
     func validate() throws {
-        if (store == nil) == (aggregator == nil) { throw ValidationError("give exactly one of --store or --aggregator") }
-        if follow && store == nil { throw ValidationError("--follow reads a store directly: use --store") }
+        if follow && source.store == nil { throw ValidationError("--follow reads a store directly: use --store") }
         if !publicKey.isEmpty && !withProof { throw ValidationError("--public-key goes with --with-proof") }
-        if withProof && (store == nil || format != .json || count || collisions || follow) {
+        if withProof && (source.store == nil || format != .json || count || collisions || follow) {
             throw ValidationError("--with-proof needs --store and --format json, without --count, --collisions or --follow")
         }
         if parseDuration(lateness) == nil { throw ValidationError("--lateness '\(lateness)' is not a duration like 5s") }
@@ -86,9 +80,9 @@ struct QueryCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        if let store {
+        if let store = source.store {
             let logger = try LogSetup.logger("auditship.query", level: "error")
-            let db = try await Aggregator.openStore(try StoreLocation(store), passwordFile: storePasswordFile, readOnly: true, logger: logger)
+            let db = try await Aggregator.openStore(try StoreLocation(store), passwordFile: source.storePasswordFile, readOnly: true, logger: logger)
             do {
                 try await queryStore(db)
             } catch {
@@ -96,7 +90,7 @@ struct QueryCommand: AsyncParsableCommand {
                 throw error
             }
             try await db.close()
-        } else if let aggregator {
+        } else if let aggregator = source.aggregator {
             try queryAggregator(aggregator)
         }
     }
@@ -208,7 +202,7 @@ struct QueryCommand: AsyncParsableCommand {
         components?.path = histogram != nil ? "/v1/histogram" : facets != nil ? "/v1/facets" : collisions ? "/v1/collisions" : BatchProtocol.eventsPath
         components?.queryItems = items.isEmpty ? nil : items
         guard let url = components?.string else { throw ValidationError("--aggregator '\(base)' is not a URL") }
-        let client = try HTTPClient(tls: ClientTLSConfiguration(certificateFile: tlsCert, keyFile: tlsKey, caFile: ca))
+        let client = try HTTPClient(tls: source.tls)
         let response = try client.request(method: "GET", url: url, timeoutSeconds: 300, maxResponseBytes: 1 << 30)
         guard response.status == 200 else {
             throw ValidationError("aggregator answered \(response.status): \(response.bodyText)")

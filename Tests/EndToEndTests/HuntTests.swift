@@ -36,7 +36,7 @@ import Testing
         let window = ["--since", "2000-01-01T00:00:00Z", "--format", "json"]
         let (_, direct) = try h.run(["alerts", "hunt", "--store", h.storeURL, "--explain"] + window + rules)
         #expect(Self.firings(direct) == expected, "\(direct.suffix(3000))")
-        #expect(direct.contains("events read in"), "the summary says what was read")
+        #expect(direct.contains("events read ("), "the summary says what was read")
         // Hunting records and sends nothing (no aggregator has evaluated these events yet).
         let (_, recorded) = try h.run(["alerts", "list", "--store", h.storeURL, "--since", "3650d", "--format", "json"])
         #expect(!recorded.contains("{"), "\(recorded.suffix(1000))")
@@ -51,6 +51,6 @@ import Testing
         // A reader of another cluster hunts nothing of prod's.
         let (_, limited) = try h.run(["alerts", "hunt"] + reader("staging-only") + window + rules)
         #expect(Self.firings(limited).isEmpty, "\(limited.suffix(2000))")
-        #expect(limited.contains("0 events read"), "\(limited.suffix(2000))")
+        #expect(limited.contains(": 0 events read"), "\(limited.suffix(2000))")
     }
 }
