@@ -68,13 +68,18 @@ import Glibc
         #expect(try h.count() == expected.count)
     }
 
-    @Test func resumesAfterThreeKillsWithTheSameResult() throws {
+    /// Killed three times, through the aggregator or straight into the store (where the store
+    /// commits one batch while the next is read): the same events end up stored, once each.
+    @Test(arguments: [false, true]) func resumesAfterThreeKillsWithTheSameResult(straightIntoTheStore: Bool) throws {
         let h = try Harness()
         try h.makeCertificates(cluster: "t", nodes: ["m1"])
-        try h.startAggregator()
+        if !straightIntoTheStore { try h.startAggregator() }
         let expected = try history(h, into: h.dir + "/history", events: 12000)
-        let args = backfillArguments(h, state: h.dir + "/state", paths: [h.dir + "/history"],
-                                     extra: ["--rate-limit", "3000", "--batch-max-events", "200"])
+        let args = straightIntoTheStore
+            ? ["backfill", "--cluster", "t", "--node", "m1", "--state-dir", h.dir + "/state", "--store", h.storeURL,
+               "--rate-limit", "3000", "--batch-max-events", "200", h.dir + "/history"]
+            : backfillArguments(h, state: h.dir + "/state", paths: [h.dir + "/history"],
+                                extra: ["--rate-limit", "3000", "--batch-max-events", "200"])
         for round in 0..<3 {
             let p = try h.start(args, log: "backfill-\(round).log")
             usleep(useconds_t(UInt32.random(in: 700_000...1_500_000)))
