@@ -23,9 +23,12 @@ struct ByteNeeds: Sendable, Hashable {
         return true
     }
 
-    /// True when the bytes hold `\u` or `\/`: a key or string may be spelled in a way the needles miss.
+    /// True when the bytes hold `\u` or `\/` (a key or string may be spelled in a way the needles
+    /// miss), or any byte outside ASCII (a case-insensitive needle folds ASCII only, and `String`
+    /// lowercases some other letters to ASCII ones: the Kelvin sign to `k`).
     static func mayBeEscaped(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard let base = bytes.baseAddress, bytes.count > 1 else { return false }
+        if memchrHigh(bytes) { return true }
         var at = 0
         while at < bytes.count - 1 {
             guard let p = memchr(base + at, 0x5C, bytes.count - 1 - at) else { return false }
@@ -38,11 +41,29 @@ struct ByteNeeds: Sendable, Hashable {
         return false
     }
 
+    /// True when some byte is 0x80 or above.
+    static func memchrHigh(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        // Eight bytes at a time.
+        var i = 0
+        let n = bytes.count
+        guard let base = bytes.baseAddress else { return false }
+        let raw = UnsafeRawPointer(base)
+        while i + 8 <= n {
+            if raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { return true }
+            i += 8
+        }
+        while i < n {
+            if bytes[i] >= 0x80 { return true }
+            i += 1
+        }
+        return false
+    }
+
     /// The needs of a compiled condition.
     static func of(_ c: CompiledCondition) -> ByteNeeds {
         switch c {
         case .constant, .not: return .none
-        case .test(let field, let op): return ByteNeeds(clauses: test(field, op).map { $0.map(ByteNeedle.init) })
+        case .test(let field, let op): return ByteNeeds(clauses: test(field, op))
         case .all(let items): return ByteNeeds(clauses: items.flatMap { of($0).clauses })
         case .any(let items):
             // One clause: for each branch, its first clause's needles (a branch without needs: none).
@@ -55,10 +76,10 @@ struct ByteNeeds: Sendable, Hashable {
         }
     }
 
-    static func test(_ field: EventField, _ op: CompiledCondition.Op) -> [[[UInt8]]] {
+    static func test(_ field: EventField, _ op: CompiledCondition.Op) -> [[ByteNeedle]] {
         if case .exists(false) = op { return [] }
-        var clauses: [[[UInt8]]] = []
-        if let key = keyNeedle(field) { clauses.append([key]) }
+        var clauses: [[ByteNeedle]] = []
+        if let key = keyNeedle(field) { clauses.append([ByteNeedle(key)]) }
         let valued: Bool
         switch field.kind {
         case .named(let n): valued = n != .namespacedName && n != .code && n != .apiGroup
@@ -67,12 +88,23 @@ struct ByteNeeds: Sendable, Hashable {
         guard valued else { return clauses }
         switch op {
         case .equals(let v):
-            if let n = valueNeedle(v) { clauses.append([n]) }
+            if let n = valueNeedle(v) { clauses.append([ByteNeedle(n)]) }
         case .oneOf(let set):
             let needles = set.map(valueNeedle)
-            if !needles.isEmpty, needles.allSatisfy({ $0 != nil }) { clauses.append(needles.compactMap { $0 }) }
+            if !needles.isEmpty, needles.allSatisfy({ $0 != nil }) { clauses.append(needles.compactMap { $0 }.map { ByteNeedle($0) }) }
+        case .contains(let v):
+            // A string containing it, or a list element equal to it (a number as its text, which JSON
+            // may spell otherwise: only text no number's contains gives a needle).
+            if let n = textNeedle(v), notNumeric(v) { clauses.append([ByteNeedle(n)]) }
+        case .prefix(let list):
+            let needles = list.map(textNeedle)
+            if !needles.isEmpty, needles.allSatisfy({ $0 != nil }) { clauses.append(needles.compactMap { $0 }.map { ByteNeedle($0) }) }
         case .sigma(let m):
-            if let (v, folds) = m.exactValue, !folds, let n = valueNeedle(v) { clauses.append([n]) }
+            if let (text, folds) = m.requiredText {
+                // Numbers are compared as their text, which JSON may spell otherwise (4.03e2 is 403).
+                let needle = m.exactValue != nil ? valueNeedle(text) : (notNumeric(text) ? textNeedle(text) : nil)
+                if let needle { clauses.append([ByteNeedle(needle, caseInsensitive: folds)]) }
+            }
         default: break
         }
         return clauses
@@ -100,6 +132,17 @@ struct ByteNeeds: Sendable, Hashable {
     static func valueNeedle(_ v: String) -> [UInt8]? {
         guard !v.isEmpty, plain(v), Double(v) == nil else { return nil }
         return Array(v.utf8)
+    }
+
+    /// A piece of a string value (a prefix, what it contains) as JSON writes it, when no escape is needed.
+    static func textNeedle(_ v: String) -> [UInt8]? {
+        guard !v.isEmpty, plain(v) else { return nil }
+        return Array(v.utf8)
+    }
+
+    /// True when the text holds a character no number's text has (so it can only come from a string).
+    static func notNumeric(_ s: String) -> Bool {
+        s.utf8.contains { !(($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x2B || $0 == 0x2D || $0 == 0x65 || $0 == 0x45) }
     }
 
     static func plain(_ s: String) -> Bool {

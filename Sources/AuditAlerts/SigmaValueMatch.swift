@@ -172,6 +172,27 @@ final class SigmaMatcher: @unchecked Sendable {
         return nil
     }
 
+    /// Text every value this matcher accepts contains (lowercased when it folds case): the literal of
+    /// an exact value, a prefix, a suffix or a `contains`, the longest literal run of a wildcard
+    /// pattern; nil for regular expressions, networks and a lone `*`.
+    var requiredText: (text: String, folds: Bool)? {
+        switch form {
+        case .exact(let s), .prefix(let s), .suffix(let s), .contains(let s): return s.isEmpty ? nil : (s, folds)
+        case .glob(let elements):
+            var best = "", run = ""
+            for e in elements + [.anyRun] {
+                if case .scalar(let c) = e {
+                    run.unicodeScalars.append(c)
+                } else {
+                    if run.unicodeScalars.count > best.unicodeScalars.count { best = run }
+                    run = ""
+                }
+            }
+            return best.isEmpty ? nil : (best, folds)
+        case .any, .regex, .cidr: return nil
+        }
+    }
+
     func matches(_ raw: String) -> Bool {
         let text = folds ? raw.lowercased() : raw
         switch form {

@@ -37,13 +37,21 @@ public struct ByteNeedle: Sendable, Hashable {
     public let bytes: [UInt8]
     /// Where in `bytes` the rarest byte is.
     public let anchor: Int
+    /// ASCII letters match in either case (`bytes` is then lowercase).
+    public let caseInsensitive: Bool
 
-    public init(_ bytes: [UInt8]) {
-        self.bytes = bytes
+    public init(_ bytes: [UInt8], caseInsensitive: Bool = false) {
+        self.caseInsensitive = caseInsensitive
+        self.bytes = caseInsensitive ? bytes.map(Self.lower) : bytes
         var best = 0
-        for (i, b) in bytes.enumerated() where Self.commonness[Int(b)] < Self.commonness[Int(bytes[best])] { best = i }
+        // Folding case, a letter's byte is searched in both cases: prefer any other byte.
+        func cost(_ b: UInt8) -> Int { Int(Self.commonness[Int(b)]) + (caseInsensitive && Self.lower(b) != Self.upper(b) ? 1000 : 0) }
+        for (i, b) in bytes.enumerated() where cost(b) < cost(bytes[best]) { best = i }
         anchor = best
     }
+
+    static func lower(_ b: UInt8) -> UInt8 { b >= 0x41 && b <= 0x5A ? b + 32 : b }
+    static func upper(_ b: UInt8) -> UInt8 { b >= 0x61 && b <= 0x7A ? b - 32 : b }
 
     /// How often a byte turns up in audit events' JSON, roughly (lower is rarer).
     static let commonness: [UInt8] = {
@@ -65,6 +73,7 @@ public struct ByteNeedle: Sendable, Hashable {
     public func firstOffset(in h: UnsafeBufferPointer<UInt8>, from: Int) -> Int? {
         guard !bytes.isEmpty else { return from <= h.count ? from : nil }
         guard from >= 0, h.count - from >= bytes.count, let hb = h.baseAddress else { return nil }
+        if caseInsensitive { return foldedOffset(in: h, from: from) }
         return bytes.withUnsafeBufferPointer { n -> Int? in
             guard let nb = n.baseAddress else { return nil }
             let key = Int32(n[anchor])
@@ -79,5 +88,26 @@ public struct ByteNeedle: Sendable, Hashable {
             }
             return nil
         }
+    }
+
+    /// `firstOffset` with ASCII letters in either case.
+    private func foldedOffset(in h: UnsafeBufferPointer<UInt8>, from: Int) -> Int? {
+        guard let hb = h.baseAddress else { return nil }
+        let a = bytes[anchor], b = Self.upper(bytes[anchor])
+        var at = from + anchor
+        let last = h.count - bytes.count + anchor
+        while at <= last {
+            // The next anchor byte in either case.
+            var i = Int.max
+            if let p = memchr(hb + at, Int32(a), last - at + 1) { i = hb.distance(to: p.assumingMemoryBound(to: UInt8.self)) }
+            if a != b, let p = memchr(hb + at, Int32(b), min(i, last) - at + 1) { i = min(i, hb.distance(to: p.assumingMemoryBound(to: UInt8.self))) }
+            guard i != Int.max else { return nil }
+            let start = i - anchor
+            var k = 0
+            while k < bytes.count, Self.lower(h[start + k]) == bytes[k] { k += 1 }
+            if k == bytes.count { return start }
+            at = i + 1
+        }
+        return nil
     }
 }

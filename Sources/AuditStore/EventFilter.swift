@@ -37,7 +37,7 @@ struct EventFilter: Sendable {
         codeClass = q.codeClass
         stage = q.stage
         text = q.text.map { Array($0.utf8) }
-        textNeedle = text.map(ByteNeedle.init)
+        textNeedle = text.map { ByteNeedle($0) }
         fieldMatches = q.matches
         node = q.node
         user = q.user

@@ -56,6 +56,49 @@ struct ByteNeedsTests {
         #expect(ByteNeedle(Array("ab".utf8)).occurs(in: UnsafeBufferPointer(start: nil, count: 0)) == false)
     }
 
+    @Test func sigmaTextIsNeededInEitherCaseAndNonASCIIIsAlwaysParsed() throws {
+        let set = try AlertRuleSet.load(yaml: """
+            title: Scanner
+            logsource: {product: kubernetes, service: audit}
+            detection:
+                sel:
+                    userAgent|contains: trufflehog
+                    verb: list
+                condition: sel
+            level: medium
+            """, source: "s.yml", includeBuiltins: false)
+        let engine = AlertEngine(rules: set)
+        let needs = try #require(engine.compiled.first).needs
+        #expect(needs.clauses.flatMap { $0 }.contains { $0.caseInsensitive && $0.bytes == Array("trufflehog".utf8) })
+        func event(_ agent: String) -> [UInt8] {
+            Array(#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"a","stage":"ResponseComplete","verb":"LIST","userAgent":"\#(agent)","stageTimestamp":"2026-01-01T00:00:00Z"}"#.utf8)
+        }
+        func fired(_ b: [UInt8]) -> Bool { !engine.evaluate(event: b, cluster: "c", node: "n", now: Date()).isEmpty }
+        #expect(fired(event("TruffleHog/3.0")))
+        #expect(!fired(event("kubectl/1.30")))
+        // The Kelvin sign lowercases to an ASCII k: the needle cannot see it, so the event is parsed.
+        let kelvin = AlertEngine(rules: try AlertRuleSet.load(yaml: """
+            title: K
+            logsource: {product: kubernetes, service: audit}
+            detection:
+                sel:
+                    userAgent|contains: kube
+                condition: sel
+            level: low
+            """, source: "k.yml", includeBuiltins: false))
+        let withKelvin = event("\u{212A}ube-probe/1.0")
+        #expect(!kelvin.evaluate(event: withKelvin, cluster: "c", node: "n", now: Date()).isEmpty, "String.lowercased() makes it kube-probe")
+        #expect(kelvin.statistics.unparsed == 0)
+    }
+
+    @Test func aNeedleInEitherCase() {
+        let hay = Array(#"{"userAgent":"TruffleHog/3","x":"%2FBIN%2fsh"}"#.utf8)
+        for (needle, found) in [("trufflehog", true), ("%2fbin%2fsh", true), ("hog/3", true), ("hog/4", false), ("\"useragent\"", true)] {
+            #expect(hay.withUnsafeBufferPointer { ByteNeedle(Array(needle.utf8), caseInsensitive: true).occurs(in: $0) } == found, "\(needle)")
+        }
+        #expect(!hay.withUnsafeBufferPointer { ByteNeedle(Array("trufflehog".utf8)).occurs(in: $0) }, "case-sensitive by default")
+    }
+
     /// The needles are exact: over every event of the real-world logs, every rule of the built-in pack
     /// and of SigmaHQ's Kubernetes rules whose condition holds has its needles in the event's bytes.
     @Test(.needsShared("real-world/audit-logs"), .needsShared("real-world/rules/sigma"))
