@@ -506,6 +506,27 @@ extension UIViewsTests {
         let huge = try hunt(admin, "", "# " + String(repeating: "x", count: 1 << 20))
         #expect(huge.status == 413 && huge.json["error"] as? String == "too_large")
 
+        // `auditship ui` through the aggregator with the prod reader's certificate: the POST is passed on.
+        let ui = try h.start(["ui", "--aggregator", "https://\(h.aggregatorAddress)", "--tls-cert", h.certs + "/reader-prod-team.pem",
+                              "--tls-key", h.certs + "/reader-prod-team-key.pem", "--ca", h.certs + "/ca.pem", "--port", "0",
+                              "--url-file", h.dir + "/ui.url"], log: "ui.log")
+        defer { kill(ui.processIdentifier, SIGTERM); ui.waitUntilExit() }
+        try h.waitUntil("the UI prints its URL", seconds: 30) { FileManager.default.fileExists(atPath: h.dir + "/ui.url") }
+        let uiURL = try String(contentsOfFile: h.dir + "/ui.url", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        var uiBase = String(uiURL.prefix { $0 != "?" })
+        if uiBase.hasSuffix("/") { uiBase.removeLast() }
+        let token = String(uiURL.split(separator: "=").last ?? "")
+        let local = try HTTPClient(tls: ClientTLSConfiguration())
+        func throughUI(_ rules: String, _ extra: String = "") throws -> (status: Int, json: [String: Any]) {
+            let r = try local.request(method: "POST", url: uiBase + "/v1/hunt?since=2026-11-30T00:00:00Z" + extra,
+                                      headers: ["Authorization: Bearer \(token)"], body: Array(rules.utf8), timeoutSeconds: 60)
+            return (r.status, (try? JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any]) ?? [:])
+        }
+        #expect(ids(try throughUI(Self.huntRule).json) == ["prod-del"], "the reader's clusters only")
+        #expect(try throughUI(Self.huntRule, "&cluster=staging").status == 403)
+        #expect(try throughUI("title: [").json["error"] as? String == "bad_rules")
+        #expect(try throughUI("# " + String(repeating: "x", count: 1 << 20)).status == 413)
+
         // The query log records the hunt (its parameters, never its rules).
         let logged = try String(contentsOfFile: queryLog, encoding: .utf8)
         #expect(logged.contains(#""path":"\/v1\/hunt""#) || logged.contains(#""path":"/v1/hunt""#))
