@@ -21,6 +21,19 @@ public final class HuntGate: Sendable {
     func leave() { busy.store(false, ordering: .releasing) }
 }
 
+/// Where a hunt runs: a thread of its own (a Dispatch queue), not Swift's cooperative pool. Reading
+/// the store's blocks is synchronous and may take seconds; on the pool it would hold one of the few
+/// threads that every request shares.
+final class HuntExecutor: TaskExecutor, @unchecked Sendable {
+    static let shared = HuntExecutor()
+    let queue = DispatchQueue(label: "auditship.hunt")
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}
+
 /// The answer of `POST /v1/hunt`: what would have fired, and what was read.
 public struct HuntResponse: Codable, Sendable {
     public struct Firing: Codable, Sendable {
@@ -132,8 +145,10 @@ extension QueryAnswers {
             var firings: [AlertFiring] = []
             var read = 0, unparsed = 0
             for q in clusterQueries where !plan.scans.isEmpty {
-                let report = try await Hunter.run(rules: rules, plan: plan, source: StoreHuntSource(store: store, cluster: q.cluster),
-                                                  since: since, until: until)
+                let source = StoreHuntSource(store: store, cluster: q.cluster)
+                let report = try await withTaskExecutorPreference(HuntExecutor.shared) {
+                    try await Hunter.run(rules: rules, plan: plan, source: source, since: since, until: until)
+                }
                 firings += report.firings
                 read += report.eventsRead
                 unparsed += report.unparsed
