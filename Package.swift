@@ -86,7 +86,7 @@ let package = Package(
                           path: "Tests/Fuzz/Driver", swiftSettings: swiftSettings),
         // The aggregator server.
         .target(name: "AuditAggregator", dependencies: [
-            "AuditModel", "AuditWire", "AuditStore", "AuditStorePostgres", "AuditAlerts", "AuditChain", "AuditUIAssets", "Gzip", "OpenSSLKit", "CurlClient",
+            "AuditModel", "AuditWire", "AuditStore", "AuditStorePostgres", "AuditAlerts", "AuditHunt", "AuditChain", "AuditUIAssets", "Gzip", "OpenSSLKit", "CurlClient",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),

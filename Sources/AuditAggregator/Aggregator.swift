@@ -44,6 +44,8 @@ public struct Aggregator: Sendable {
     let inflight: InflightLimit
     /// The record of searches (`--query-log`), nil when none is kept.
     let queryLog: QueryLog?
+    /// One `POST /v1/hunt` at a time.
+    let huntGate = HuntGate()
     /// Free bytes that readiness takes as space having come back to a full SQLite store.
     static let freeBytesToResume: Int64 = 16 << 20
 
@@ -101,6 +103,11 @@ public struct Aggregator: Sendable {
                     await QueryAnswers(store: self.store, clusters: caller.clusters.map(Set.init), trustedKeys: trusted)
                         .answer(path, request) ?? Response(status: .notFound)
                 }
+            }
+        }
+        router.post("/v1/hunt") { request, context in
+            await self.query(request, context) { caller in
+                await QueryAnswers(store: self.store, clusters: caller.clusters.map(Set.init)).hunt(request, gate: self.huntGate)
             }
         }
         addUIRoutes(router)

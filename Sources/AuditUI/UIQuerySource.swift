@@ -19,12 +19,15 @@ public protocol UIQuerySource: Sendable {
     func answer(_ path: String, _ request: Request) async -> Response
     /// `GET /v1/export`: the whole search as a download, streamed page by page.
     func export(_ request: Request) async -> Response
+    /// `POST /v1/hunt`: rules (the body) run over the stored events (`QueryAnswers.hunt`).
+    func hunt(_ request: Request) async -> Response
 }
 
 /// A store read directly (`auditship ui --store`).
 public struct StoreQuerySource: UIQuerySource {
     public let answers: QueryAnswers
     public let label: String
+    let huntGate = HuntGate()
 
     public init(store: any EventStore, label: String) {
         answers = QueryAnswers(store: store)
@@ -37,6 +40,10 @@ public struct StoreQuerySource: UIQuerySource {
 
     public func export(_ request: Request) async -> Response {
         await answers.export(request)
+    }
+
+    public func hunt(_ request: Request) async -> Response {
+        await answers.hunt(request, gate: huntGate)
     }
 }
 
@@ -79,6 +86,36 @@ public struct AggregatorQuerySource: UIQuerySource {
 }
 
 extension AggregatorQuerySource {
+    /// The hunt through the aggregator: the rules (at most `QueryAnswers.maxHuntBody` bytes) and the
+    /// parameters passed on as a POST over the reader certificate; the answer passed back.
+    public func hunt(_ request: Request) async -> Response {
+        var request = request
+        let body: [UInt8]
+        do {
+            body = Array(try await request.collectBody(upTo: QueryAnswers.maxHuntBody).readableBytesView)
+        } catch {
+            return QueryAnswers.json(ErrorResponse(error: "too_large", message: "the rules exceed \(QueryAnswers.maxHuntBody) bytes", retryable: false),
+                                     status: .contentTooLarge)
+        }
+        let url = base + "/v1/hunt" + (request.uri.query.map { "?" + $0 } ?? "")
+        let tls = self.tls
+        do {
+            let r = try await NIOThreadPool.singleton.runIfActive { () throws -> CurlClient.HTTPResponse in
+                let client = try HTTPClient(tls: tls)
+                return try client.request(method: "POST", url: url, headers: ["Content-Type: text/plain; charset=utf-8"], body: body,
+                                          timeoutSeconds: 3600, maxResponseBytes: 64 << 20)
+            }
+            var headers: HTTPFields = [.contentType: r.headers["content-type"] ?? "application/json"]
+            for name in [QueryAnswers.resultsHeader, HTTPField.Name.retryAfter] {
+                if let value = r.headers[name.canonicalName.lowercased()] { headers[name] = value }
+            }
+            return Response(status: .init(code: r.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: r.body)))
+        } catch {
+            return QueryAnswers.json(ErrorResponse(error: "unavailable", message: "the aggregator at \(base) did not answer: \(error)", retryable: true),
+                                     status: .badGateway)
+        }
+    }
+
     /// The export through the aggregator: pages of `/v1/events` (the cursor in
     /// `X-Auditship-Next-Cursor`), each converted and written before the next is asked for, so
     /// that neither side holds more than a page.

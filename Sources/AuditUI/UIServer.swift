@@ -50,6 +50,7 @@ public struct UIServer: Sendable {
             }
         }
         router.get("/ui/info") { request, context in await server.guarded(request, context) { await server.info() } }
+        router.post("/v1/hunt") { request, context in await server.guarded(request, context) { await server.source.hunt(request) } }
         router.get("/v1/export") { request, context in await server.guarded(request, context) { await server.source.export(request) } }
         for path in [BatchProtocolPaths.events, "/v1/histogram", "/v1/facets", "/v1/stats", "/v1/collisions", "/v1/alerts", "/v1/proof", "/v1/values"] {
             router.get(RouterPath(path)) { request, context in

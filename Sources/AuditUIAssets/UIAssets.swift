@@ -3,7 +3,7 @@
 /// behind its token; the aggregator on its HTTPS listener to reader certificates.
 public enum UIAssets {
     /// Every file, served at `/` (index.html) and `/assets/NAME`.
-    public static let names = ["index.html", "app.js", "core.js", "diff.js", "history.js", "alerts.js", "searches.js", "people.js", "suggest.js", "app.css"]
+    public static let names = ["index.html", "app.js", "core.js", "diff.js", "history.js", "alerts.js", "searches.js", "people.js", "suggest.js", "hunt.js", "app.css"]
 
     public static func file(_ name: String) -> [UInt8]? {
         switch name {
@@ -16,6 +16,7 @@ public enum UIAssets {
         case "searches.js": PackageResources.searches_js
         case "people.js": PackageResources.people_js
         case "suggest.js": PackageResources.suggest_js
+        case "hunt.js": PackageResources.hunt_js
         case "app.css": PackageResources.app_css
         default: nil
         }

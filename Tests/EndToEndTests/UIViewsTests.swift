@@ -251,6 +251,56 @@ import Testing
     }
 }
 
+extension UIViewsTests {
+    /// The Hunt view: rules pasted in, run over the store, the would-be firing listed and linked to its event.
+    @Test func huntInTheBrowser() throws {
+        guard let (chromium, chromedriver) = try UITests.browser() else { return }
+        let h = try Harness()
+        try Data(AggregatorUITests.huntEvents("prod", minute: 0).utf8).write(to: URL(fileURLWithPath: h.dir + "/prod.log"))
+        try h.run(["backfill", "--store", h.storeURL, "--cluster", "prod", "--node", "m1", "--state-dir", h.dir + "/bstate", h.dir + "/prod.log"])
+        let (url, _, _, ui) = try startUI(h)
+        defer { kill(ui.processIdentifier, SIGTERM); ui.waitUntilExit() }
+        let browser = try WebDriver(dir: h.dir, chromium: chromium, chromedriver: chromedriver)
+        defer { browser.quit() }
+
+        // From the nav; the range from the URL (the events are of 2026-12-01).
+        try browser.open(url)
+        try browser.click("#nav-hunt")
+        try browser.wait("the hunt view opens") { (try browser.script("return !document.getElementById('view-hunt').hidden;") as? Bool) == true }
+        try browser.open(url + "&view=hunt&since=2026-11-30T00:00:00Z")
+        try browser.wait("the absolute range is shown") { (try browser.script("return document.getElementById('hunt-range').value;") as? String) == "custom" }
+
+        // Rules that do not load: the loader's message, where it is.
+        _ = try browser.script("document.getElementById('hunt-rules').value = arguments[0]; return null;",
+                               [AggregatorUITests.huntRule.replacingOccurrences(of: "condition: sel", with: "condition: sel and nothere")])
+        try browser.click("#hunt-run")
+        try browser.wait("the error says where") { (try browser.text("#hunt-error")).hasPrefix("request:") }
+
+        _ = try browser.script("document.getElementById('hunt-rules').value = arguments[0]; return null;", [AggregatorUITests.huntRule])
+        try browser.click("#hunt-run")
+        try browser.wait("the secret delete would have fired") {
+            (try browser.script("return [...document.querySelectorAll('#hunt-firings tr.hunt-row')].map(r => r.dataset.auditid);") as? [String]) == ["prod-del"]
+        }
+        #expect(try browser.script("return document.getElementById('hunt-error').hidden;") as? Bool == true)
+        #expect(try browser.text("#hunt-summary").contains("events read"))
+        #expect(try browser.text("#hunt-scans").contains("delete"))
+        let row = try browser.text("#hunt-firings tr.hunt-row")
+        #expect(row.contains("Secret deleted") && row.contains("level high") && row.contains("prod / m1"))
+        let state = try browser.script("return location.search;") as? String ?? ""
+        #expect(state.contains("view=hunt") && state.contains("since=2026-11-30T00%3A00%3A00Z") && state.contains("rules="), "the hunt is in the URL: \(state)")
+        try browser.screenshot(UITests.screenshots + "/ui-hunt.png")
+
+        // The firing's event in the search view.
+        try browser.click("#hunt-firings a[data-testid=hunt-event]")
+        try browser.wait("the event opens in the search view") { try browser.text("#detail-json").contains("prod-del") }
+        #expect(try browser.script("return document.getElementById('view-hunt').hidden;") as? Bool == true)
+        _ = try browser.script("history.back(); return null;")
+        try browser.wait("back shows the hunt with its firing") {
+            (try browser.script("return !document.getElementById('view-hunt').hidden && document.querySelectorAll('#hunt-firings tr.hunt-row').length === 1;") as? Bool) == true
+        }
+    }
+}
+
 /// The aggregator serves the web UI on its HTTPS listener to reader certificates, reads who is
 /// signed in from an authenticating proxy's header (and from nobody else's), and records every
 /// search in its query log, which only admins may read.
@@ -372,6 +422,115 @@ import Testing
         #expect(try all(both) == everything)
         let prodPages = try all(prod)
         #expect(prodPages == everything.filter { $0.hasPrefix(#"{"cluster":"prod""#) })
+    }
+
+    /// A Sigma rule with a threshold-free selection, hunted over hand-made events in two clusters.
+    static let huntRule = """
+        title: Secret deleted
+        id: 6f0e3c1a-0000-4000-8000-00000000beef
+        logsource: {product: kubernetes, service: audit}
+        detection:
+            sel:
+                verb: delete
+                objectRef.resource: secrets
+            condition: sel
+        level: high
+        """
+
+    /// Events of one cluster: a secret deleted, a secret read, a configmap deleted (minute apart).
+    static func huntEvents(_ cluster: String, minute: Int) -> String {
+        func event(_ id: String, _ verb: String, _ resource: String, _ m: Int) -> String {
+            let t = "2026-12-01T02:\(String(format: "%02d", m)):00"
+            return #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"\#(id)","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/team-a/\#(resource)/x","verb":"\#(verb)","user":{"username":"alice"},"sourceIPs":["10.0.0.7"],"objectRef":{"resource":"\#(resource)","namespace":"team-a","name":"x","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":200},"requestReceivedTimestamp":"\#(t).000000Z","stageTimestamp":"\#(t).001000Z"}"#
+        }
+        return [event("\(cluster)-del", "delete", "secrets", minute), event("\(cluster)-get", "get", "secrets", minute + 1),
+                event("\(cluster)-cm", "delete", "configmaps", minute + 2)].map { $0 + "\n" }.joined()
+    }
+
+    /// POST /v1/hunt: the rules of the request over the stored events; readers limited to clusters
+    /// hunt only those; rules that do not load say where; too large a body is refused.
+    @Test func huntingWithTheRequestsRules() throws {
+        let h = try Harness()
+        try h.makeCertificates(cluster: "prod", nodes: ["m1"], readers: ["admin", "prod-team=prod"])
+        for (cluster, minute) in [("staging", 0), ("prod", 10)] {
+            try Data(Self.huntEvents(cluster, minute: minute).utf8).write(to: URL(fileURLWithPath: h.dir + "/\(cluster).log"))
+            try h.run(["backfill", "--store", h.storeURL, "--cluster", cluster, "--node", "m1", "--state-dir", h.dir + "/b-\(cluster)", h.dir + "/\(cluster).log"])
+        }
+        let queryLog = h.dir + "/queries.jsonl"
+        try h.startAggregator(extra: ["--query-log", queryLog])
+        defer { h.stopAggregator() }
+        func client(_ name: String) throws -> HTTPClient {
+            try HTTPClient(tls: ClientTLSConfiguration(certificateFile: h.certs + "/reader-\(name).pem", keyFile: h.certs + "/reader-\(name)-key.pem", caFile: h.certs + "/ca.pem"))
+        }
+        let admin = try client("admin"), prod = try client("prod-team")
+        let url = "https://\(h.aggregatorAddress)/v1/hunt?since=2026-11-30T00:00:00Z"
+        func hunt(_ c: HTTPClient, _ extra: String = "", _ rules: String = Self.huntRule) throws -> (status: Int, json: [String: Any]) {
+            let r = try c.request(method: "POST", url: url + extra, headers: ["Content-Type: text/plain"], body: Array(rules.utf8), timeoutSeconds: 60)
+            return (r.status, (try? JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any]) ?? [:])
+        }
+        func ids(_ j: [String: Any]) -> [String] { ((j["firings"] as? [[String: Any]]) ?? []).compactMap { $0["auditID"] as? String } }
+
+        // Every cluster, by event time: the two secret deletes, nothing else.
+        let all = try hunt(admin)
+        #expect(all.status == 200)
+        #expect(ids(all.json) == ["staging-del", "prod-del"])
+        let first = try #require((all.json["firings"] as? [[String: Any]])?.first)
+        #expect(first["rule"] as? String == "Secret deleted" && first["severity"] as? String == "high" && first["level"] as? String == "high")
+        #expect(first["ruleID"] as? String == "6f0e3c1a-0000-4000-8000-00000000beef")
+        #expect(first["cluster"] as? String == "staging" && first["node"] as? String == "m1" && first["stage"] as? String == "ResponseComplete")
+        #expect((first["eventTime"] as? String)?.hasPrefix("2026-12-01T02:00:00") == true)
+        #expect(all.json["truncated"] as? Bool == false)
+        let read = try #require(all.json["eventsRead"] as? Int)
+        #expect(read >= 2 && read <= 6, "the index reads the deletes, not every event: \(read)")
+        let scans = try #require(all.json["scans"] as? [[String: Any]])
+        #expect(scans.count == 1 && (scans[0]["prefilter"] as? String)?.contains("delete") == true && scans[0]["rules"] as? [String] == ["Secret deleted"])
+        #expect(all.json["parsed"] is Int && all.json["seconds"] is Double && all.json["warnings"] is [Any])
+        #expect(ids(try hunt(admin, "&cluster=prod").json) == ["prod-del"])
+        #expect(ids(try hunt(admin, "&until=2026-12-01T02:05:00Z").json) == ["staging-del"])
+
+        // A reader of prod hunts prod only, and may not name staging.
+        #expect(ids(try hunt(prod).json) == ["prod-del"])
+        let forbidden = try hunt(prod, "&cluster=staging")
+        #expect(forbidden.status == 403 && forbidden.json["error"] as? String == "cluster_forbidden")
+
+        // Rules that do not load: 400 with where; bad times: 400 bad_parameter.
+        let bad = try hunt(admin, "", Self.huntRule.replacingOccurrences(of: "condition: sel", with: "condition: sel and nothere"))
+        #expect(bad.status == 400 && bad.json["error"] as? String == "bad_rules")
+        let message = bad.json["message"] as? String ?? ""
+        #expect(message.range(of: #"^request:\d+:\d+: "#, options: .regularExpression) != nil, "file:line:col: \(message)")
+        let badTime = try hunt(admin, "&until=yesterday")
+        #expect(badTime.status == 400 && badTime.json["error"] as? String == "bad_parameter")
+        #expect(try hunt(admin, "&builtins=maybe").status == 400)
+
+        // More than 1 MiB of rules: 413.
+        let huge = try hunt(admin, "", "# " + String(repeating: "x", count: 1 << 20))
+        #expect(huge.status == 413 && huge.json["error"] as? String == "too_large")
+
+        // `auditship ui` through the aggregator with the prod reader's certificate: the POST is passed on.
+        let ui = try h.start(["ui", "--aggregator", "https://\(h.aggregatorAddress)", "--tls-cert", h.certs + "/reader-prod-team.pem",
+                              "--tls-key", h.certs + "/reader-prod-team-key.pem", "--ca", h.certs + "/ca.pem", "--port", "0",
+                              "--url-file", h.dir + "/ui.url"], log: "ui.log")
+        defer { kill(ui.processIdentifier, SIGTERM); ui.waitUntilExit() }
+        try h.waitUntil("the UI prints its URL", seconds: 30) { FileManager.default.fileExists(atPath: h.dir + "/ui.url") }
+        let uiURL = try String(contentsOfFile: h.dir + "/ui.url", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        var uiBase = String(uiURL.prefix { $0 != "?" })
+        if uiBase.hasSuffix("/") { uiBase.removeLast() }
+        let token = String(uiURL.split(separator: "=").last ?? "")
+        let local = try HTTPClient(tls: ClientTLSConfiguration())
+        func throughUI(_ rules: String, _ extra: String = "") throws -> (status: Int, json: [String: Any]) {
+            let r = try local.request(method: "POST", url: uiBase + "/v1/hunt?since=2026-11-30T00:00:00Z" + extra,
+                                      headers: ["Authorization: Bearer \(token)"], body: Array(rules.utf8), timeoutSeconds: 60)
+            return (r.status, (try? JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any]) ?? [:])
+        }
+        #expect(ids(try throughUI(Self.huntRule).json) == ["prod-del"], "the reader's clusters only")
+        #expect(try throughUI(Self.huntRule, "&cluster=staging").status == 403)
+        #expect(try throughUI("title: [").json["error"] as? String == "bad_rules")
+        #expect(try throughUI("# " + String(repeating: "x", count: 1 << 20)).status == 413)
+
+        // The query log records the hunt (its parameters, never its rules).
+        let logged = try String(contentsOfFile: queryLog, encoding: .utf8)
+        #expect(logged.contains(#""path":"\/v1\/hunt""#) || logged.contains(#""path":"/v1/hunt""#))
+        #expect(!logged.contains("objectRef.resource"), "no rule text in the query log")
     }
 
     /// /v1/proof: the events of a page are covered by the aggregator's own signed checkpoint, and

@@ -9,6 +9,7 @@ import {
   textNodes, titleText, toLocalInput, toRfc3339,
 } from './core.js';
 import { leaveAlerts, showAlerts } from './alerts.js';
+import { huntFromParams, huntUrl, leaveHunt, onHuntRangeChange, readHuntForm, runHunt, showHunt } from './hunt.js';
 import { leaveSearches, showSearches } from './searches.js';
 import { leavePerson, personUrl, showPerson } from './people.js';
 import { initSuggest } from './suggest.js';
@@ -93,12 +94,13 @@ let shownView = 'search';
 function showView(name) {
   if (name !== 'object') leaveObject();
   if (name !== 'alerts') leaveAlerts();
+  if (name !== 'hunt') leaveHunt();
   if (name !== 'searches') leaveSearches();
   if (name !== 'user') leavePerson();
   if (name !== 'search' && searchCtl) { searchCtl.abort(); searchCtl = null; }
   shownView = name;
-  for (const v of ['search', 'object', 'alerts', 'searches', 'user']) $('view-' + v).hidden = v !== name;
-  for (const v of ['search', 'alerts', 'searches']) {
+  for (const v of ['search', 'object', 'alerts', 'hunt', 'searches', 'user']) $('view-' + v).hidden = v !== name;
+  for (const v of ['search', 'alerts', 'hunt', 'searches']) {
     if (v === name) $('nav-' + v).setAttribute('aria-current', 'page'); else $('nav-' + v).removeAttribute('aria-current');
   }
   if (name !== 'search' && !$('detail').hidden) closeDetail(false);
@@ -116,6 +118,11 @@ function route() {
   if (view === 'alerts') {
     showView('alerts');
     showAlerts(p.get('since') || '24h');
+    return;
+  }
+  if (view === 'hunt') {
+    showView('hunt');
+    showHunt(huntFromParams(p));
     return;
   }
   if (view === 'searches') {
@@ -777,7 +784,7 @@ function init() {
   });
   // Back/forward: restore the view from the URL.
   window.addEventListener('popstate', route);
-  for (const id of ['nav-search', 'nav-alerts', 'nav-searches', 'object-history', 'object-search', 'user-activity', 'person-search']) {
+  for (const id of ['nav-search', 'nav-alerts', 'nav-hunt', 'nav-searches', 'object-history', 'object-search', 'user-activity', 'person-search']) {
     $(id).addEventListener('click', (e) => {
       if (e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey) return;   // new tab: the browser's way
       e.preventDefault();
@@ -801,6 +808,22 @@ function init() {
     if (!a || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey) return;
     e.preventDefault();
     navigate(a.getAttribute('href'));
+  });
+  $('hunt-firings').tBodies[0].addEventListener('click', (e) => {
+    const a = e.target.closest('a[data-testid="hunt-event"]');
+    if (!a || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey) return;
+    e.preventDefault();
+    navigate(a.getAttribute('href'));
+  });
+  $('hunt-range').addEventListener('change', onHuntRangeChange);
+  $('hunt-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const s = readHuntForm();
+    if (!s) return;
+    // The range and the flag (and short rules) in the URL; the same state replaces, a new one is pushed.
+    const url = huntUrl(s);
+    if (url !== location.search) history.pushState(null, '', url);
+    runHunt(s);
   });
   for (const id of ['person-failures', 'person-activity']) {
     $(id).addEventListener('click', (e) => {
