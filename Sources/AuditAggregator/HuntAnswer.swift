@@ -60,7 +60,8 @@ public struct HuntResponse: Codable, Sendable {
     /// True when more than `QueryAnswers.maxHuntFirings` would have fired (the first ones are answered).
     public var truncated: Bool
     public var eventsRead: Int
-    /// Events parsed as JSON (the others hold none of the text their rules need).
+    /// JSON parses made (an event two scans pass is parsed for each; one holding none of the text
+    /// its rules need, by none).
     public var parsed: Int
     public var seconds: Double
     public var scans: [Scan]
@@ -143,15 +144,17 @@ extension QueryAnswers {
             defer { gate.leave() }
             let start = ContinuousClock.now
             var firings: [AlertFiring] = []
-            var read = 0, unparsed = 0
+            var read = 0, parsed = 0
+            var usedScans = plan.scans
             for q in clusterQueries where !plan.scans.isEmpty {
                 let source = StoreHuntSource(store: store, cluster: q.cluster)
                 let report = try await withTaskExecutorPreference(HuntExecutor.shared) {
                     try await Hunter.run(rules: rules, plan: plan, source: source, since: since, until: until)
                 }
                 firings += report.firings
+                usedScans = report.scanPlan
                 read += report.eventsRead
-                unparsed += report.unparsed
+                parsed += report.parsed
             }
             if clusterQueries.count > 1 {
                 // Each cluster's firings are in order already; a stable merge by event time.
@@ -165,9 +168,9 @@ extension QueryAnswers {
                 firings: firings.prefix(Self.maxHuntFirings).map(HuntResponse.Firing.init),
                 truncated: firings.count > Self.maxHuntFirings,
                 eventsRead: read,
-                parsed: read - unparsed,
+                parsed: parsed,
                 seconds: ((Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18) * 1_000).rounded() / 1_000,
-                scans: plan.scans.map { HuntResponse.Scan(prefilter: $0.prefilter.description, rules: $0.rules) },
+                scans: usedScans.map { HuntResponse.Scan(prefilter: $0.prefilter.description, rules: $0.rules) },
                 warnings: warnings)
             var response = Self.json(answer, status: .ok)
             response.headers[Self.resultsHeader] = String(firings.count)

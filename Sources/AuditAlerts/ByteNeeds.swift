@@ -66,7 +66,7 @@ struct ByteNeeds: Sendable, Hashable {
         case .test(let field, let op): return ByteNeeds(clauses: test(field, op))
         case .all(let items): return ByteNeeds(clauses: items.flatMap { of($0).clauses })
         case .any(let items):
-            // One clause: for each branch, its first clause's needles (a branch without needs: none).
+            // One clause: for each branch, one of its clauses' needles (a branch without needs: none).
             var clause: [ByteNeedle] = []
             for item in items {
                 guard let first = of(item).clauses.first else { return .none }
@@ -119,13 +119,21 @@ struct ByteNeeds: Sendable, Hashable {
         case .path(let root, let steps):
             var key: String? = root == .event ? nil : root.rawValue
             for case .key(let k) in steps { key = k }
-            guard let key, plain(key) else { return nil }
+            guard let key, plain(key), !everyEventHas.contains(key) else { return nil }
             return Array("\"\(key)\"".utf8)
         case .dotted(let parts):
-            guard let last = parts.last, !last.isEmpty, plain(last) else { return nil }
+            guard let last = parts.last, !last.isEmpty, plain(last), !everyEventHas.contains(last) else { return nil }
             return Array((parts.count == 1 ? "\"\(last)\"" : "\(last)\"").utf8)
         }
     }
+
+    /// Keys nearly every audit event holds: as needles they rule nothing out, and in an `any` they
+    /// would stand in for a branch's more telling value.
+    static let everyEventHas: Set<String> = [
+        "kind", "apiVersion", "level", "auditID", "stage", "requestURI", "verb", "user", "username", "uid", "groups",
+        "sourceIPs", "userAgent", "objectRef", "resource", "namespace", "name", "responseStatus", "code", "metadata",
+        "requestReceivedTimestamp", "stageTimestamp", "annotations", "decision", "reason",
+    ]
 
     /// A string value's text as JSON writes it, when that is the only way (no escapes needed) and
     /// it cannot be a number or literal spelled another way.

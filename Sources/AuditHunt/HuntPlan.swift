@@ -5,10 +5,13 @@ import AuditStore
 /// Which stored events a hunt reads, and with which rules: the rules' prefilters grouped so that
 /// each group is one scan of the store's index. Pure: no store, no clock.
 ///
-/// When some rule's prefilter is open (it can fire on any event), the hunt reads every event once
-/// and evaluates all rules on it. Otherwise rules with the same prefilter share a scan, and each
-/// rule is in exactly one scan, so its thresholds and suppression see exactly the events it could
-/// match, in timestamp order: the firings are those of one engine over every event.
+/// Rules with the same prefilter share a scan, and each rule is in exactly one scan, so its
+/// thresholds and suppression see exactly the events it could match, in timestamp order: the
+/// firings are those of one engine over every event. A store that reads all scans in one pass
+/// (`ScanningStore`) keeps them apart even when one of them is open (a rule that can fire on any
+/// event): each event goes to the rules of the scans it passes, so the narrow rules do not look at
+/// (nor parse) every event. A source read scan by scan (an aggregator) reads `pagedScans`, where
+/// an open scan takes every rule, so that no event is read twice.
 public struct HuntPlan: Sendable {
     public struct Scan: Sendable {
         /// What the scan's events must hold.
@@ -21,23 +24,24 @@ public struct HuntPlan: Sendable {
     /// Enabled rules that can never fire as configured (an empty list), not hunted.
     public var inactiveRules: [String]
 
+    /// The scans for a source read scan by scan: `scans`, or one scan of every event with every
+    /// rule when some scan is open.
+    public var pagedScans: [Scan] {
+        guard scans.contains(where: { $0.prefilter.isOpen }) else { return scans }
+        return [Scan(prefilter: AlertPrefilter(), rules: scans.flatMap(\.rules))]
+    }
+
     public init(rules: AlertRuleSet) {
         let engine = AlertEngine(rules: rules)
         inactiveRules = engine.inactiveRules
         let prefilters = engine.prefilters.filter { !$0.prefilter.matchesNothing }
-        if prefilters.isEmpty {
-            scans = []
-        } else if prefilters.contains(where: { $0.prefilter.isOpen }) {
-            scans = [Scan(prefilter: AlertPrefilter(), rules: prefilters.map(\.rule))]
-        } else {
-            var order: [AlertPrefilter] = []
-            var byPrefilter: [AlertPrefilter: [String]] = [:]
-            for (rule, p) in prefilters {
-                if byPrefilter[p] == nil { order.append(p) }
-                byPrefilter[p, default: []].append(rule)
-            }
-            scans = order.map { Scan(prefilter: $0, rules: byPrefilter[$0] ?? []) }
+        var order: [AlertPrefilter] = []
+        var byPrefilter: [AlertPrefilter: [String]] = [:]
+        for (rule, p) in prefilters {
+            if byPrefilter[p] == nil { order.append(p) }
+            byPrefilter[p, default: []].append(rule)
         }
+        scans = order.map { Scan(prefilter: $0, rules: byPrefilter[$0] ?? []) }
     }
 
     /// The filters of a store query for a prefilter (every event a rule of the scan can fire on passes).

@@ -36,10 +36,14 @@ public struct HuntReport: Sendable {
     public var eventsRead: Int
     /// Events that could not be parsed as JSON.
     public var malformed: Int
-    /// Events read but not parsed: they hold none of the text their rules need (`ByteNeeds`).
-    public var unparsed: Int
-    /// Scans of the store (one per distinct prefilter).
+    /// JSON parses the engines made (an event that two scans pass is parsed by each; one that holds
+    /// none of the text its rules need, `ByteNeeds`, by none).
+    public var parsed: Int
+    /// Scans of the store (one per distinct prefilter; one for every rule when read page by page
+    /// with an open scan).
     public var scans: Int
+    /// Those scans.
+    public var scanPlan: [HuntPlan.Scan]
     public var seconds: Double
 }
 
@@ -52,7 +56,9 @@ public enum Hunter {
         var firings: [(order: Int, firing: AlertFiring)] = []
         var read = 0
         let ruleOrder = Dictionary(rules.enabledRules.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
-        let engines = plan.scans.map { AlertEngine(rules: rules.keeping(only: Set($0.rules))) }
+        let singlePass = (source as? StoreHuntSource).map { $0.store is any ScanningStore } ?? false
+        let scans = singlePass ? plan.scans : plan.pagedScans
+        let engines = scans.map { AlertEngine(rules: rules.keeping(only: Set($0.rules))) }
         if let s = source as? StoreHuntSource, let scanning = s.store as? any ScanningStore {
             // One pass over the union of the scans' blocks; each event to the engines of the scans it passes.
             try scanning.scan(plan.scans.map { HuntPlan.matches($0.prefilter) }, cluster: s.cluster, since: since, until: until) { e, scans in
@@ -65,10 +71,10 @@ public enum Hunter {
                 read += 1
             }
         } else {
-            try await paged(plan, engines, source, since, until, pageSize, &firings, &read, ruleOrder)
+            try await paged(scans, engines, source, since, until, pageSize, &firings, &read, ruleOrder)
         }
         let malformed = engines.reduce(0) { $0 + $1.statistics.malformedEvents }
-        let unparsed = engines.reduce(0) { $0 + $1.statistics.unparsed }
+        let parsed = engines.reduce(0) { $0 + $1.statistics.events - $1.statistics.unparsed }
         // Stable: within one scan firings come in event order already.
         let sorted = firings.enumerated().sorted { a, b in
             let ta = a.element.firing.eventTime ?? .distantPast, tb = b.element.firing.eventTime ?? .distantPast
@@ -78,14 +84,14 @@ public enum Hunter {
         }.map(\.element.firing)
         let elapsed = ContinuousClock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        return HuntReport(firings: sorted, eventsRead: read, malformed: malformed, unparsed: unparsed, scans: plan.scans.count, seconds: seconds)
+        return HuntReport(firings: sorted, eventsRead: read, malformed: malformed, parsed: parsed, scans: scans.count, scanPlan: scans, seconds: seconds)
     }
 
     /// Scan after scan, page after page (a store without a single-pass scan, or an aggregator).
-    static func paged(_ plan: HuntPlan, _ engines: [AlertEngine], _ source: any HuntSource, _ since: Timestamp?, _ until: Timestamp?,
+    static func paged(_ scans: [HuntPlan.Scan], _ engines: [AlertEngine], _ source: any HuntSource, _ since: Timestamp?, _ until: Timestamp?,
                       _ pageSize: Int, _ firings: inout [(order: Int, firing: AlertFiring)], _ read: inout Int,
                       _ ruleOrder: [String: Int]) async throws {
-        for (scan, engine) in zip(plan.scans, engines) {
+        for (scan, engine) in zip(scans, engines) {
             var cursor: String?
             repeat {
                 try Task.checkCancellation()

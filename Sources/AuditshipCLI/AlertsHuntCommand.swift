@@ -68,11 +68,6 @@ struct AlertsHuntCommand: AsyncParsableCommand {
         }
         let plan = HuntPlan(rules: ruleSet)
         if !plan.inactiveRules.isEmpty { note("inactive (an empty list), not hunted: \(plan.inactiveRules.joined(separator: ", "))") }
-        if explain {
-            for (i, scan) in plan.scans.enumerated() {
-                note("scan \(i + 1): \(scan.prefilter) — \(scan.rules.joined(separator: ", "))")
-            }
-        }
         let report: HuntReport
         if let store = source.store {
             let logger = try LogSetup.logger("auditship.hunt", level: "warning")
@@ -91,6 +86,11 @@ struct AlertsHuntCommand: AsyncParsableCommand {
         } else {
             return
         }
+        if explain {
+            for (i, scan) in report.scanPlan.enumerated() {
+                note("scan \(i + 1): \(scan.prefilter) — \(scan.rules.joined(separator: ", "))")
+            }
+        }
         switch format {
         case .json:
             FileHandle.standardOutput.write(Data(report.firings.map { AlertFiringRenderer.jsonWithContext($0) + "\n" }.joined().utf8))
@@ -98,7 +98,7 @@ struct AlertsHuntCommand: AsyncParsableCommand {
             print(report.firings.isEmpty ? "no rule would have fired" : AlertFiringRenderer.table(report.firings), terminator: "")
         }
         let rate = report.seconds > 0 ? Int(Double(report.eventsRead) / report.seconds) : report.eventsRead
-        note("hunted \(plan.scans.flatMap(\.rules).count) rules in \(report.scans) scan(s): \(report.eventsRead) events read (\(report.eventsRead - report.unparsed) parsed) in "
+        note("hunted \(plan.scans.flatMap(\.rules).count) rules in \(report.scans) scan(s): \(report.eventsRead) events read (\(report.parsed) parsed) in "
              + String(format: "%.2f", report.seconds) + " s (\(rate) events/s), \(report.firings.count) would have fired"
              + (report.malformed > 0 ? ", \(report.malformed) events not readable as JSON" : ""))
     }

@@ -21,6 +21,7 @@ struct ByteNeedsTests {
                 == [["\"privileged\""], ["true"]])
         #expect(text(try needs("{field: resource, in: [secrets, configmaps]}")).map(Set.init) == [["secrets", "configmaps"]])
         #expect(text(try needs("{field: code, equals: 403}")).isEmpty, "numbers can be spelled many ways")
+        #expect(text(try needs("{field: 'requestObject.metadata.name', equals: web}")) == [["web"]], "a key every event has is no needle")
         #expect(text(try needs("{field: namespacedName, equals: prod/db}")).isEmpty, "a derived value is not in the bytes")
         #expect(text(try needs("{not: {field: user, equals: alice}}")).isEmpty)
         #expect(text(try needs("{field: 'requestObject.data[keys]', exists: false}")).isEmpty)
