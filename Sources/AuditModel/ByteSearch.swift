@@ -2,31 +2,11 @@
 import Glibc
 #endif
 
-/// Substring search over bytes.
+/// Substring search over bytes (by the needle's rarest byte: `ByteNeedle`).
 public enum ByteSearch {
     /// True when `needle` occurs in `haystack` (an empty needle always does).
     public static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
-        haystack.withUnsafeBufferPointer { contains($0, needle) }
-    }
-
-    /// True when `needle` occurs in the bytes.
-    public static func contains(_ h: UnsafeBufferPointer<UInt8>, _ needle: [UInt8]) -> Bool {
-        guard !needle.isEmpty else { return true }
-        guard h.count >= needle.count else { return false }
-        return needle.withUnsafeBufferPointer { n in
-            guard let hb = h.baseAddress, let nb = n.baseAddress else { return false }
-            let first = Int32(n[0])
-            var at = 0
-            let last = h.count - n.count
-            // memchr finds each candidate first byte at memory speed; memcmp checks the rest.
-            while at <= last {
-                guard let p = memchr(hb + at, first, last - at + 1) else { return false }
-                let i = hb.distance(to: p.assumingMemoryBound(to: UInt8.self))
-                if memcmp(hb + i, nb, n.count) == 0 { return true }
-                at = i + 1
-            }
-            return false
-        }
+        haystack.withUnsafeBufferPointer { ByteNeedle(needle).occurs(in: $0) }
     }
 }
 
