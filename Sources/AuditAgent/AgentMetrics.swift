@@ -11,6 +11,8 @@ public struct AgentSnapshot: Sendable {
         public var unacknowledgedBytes: Int64
         /// Seconds since the file last had nothing left to read or acknowledge.
         public var lagSeconds: Double
+        /// Seconds since the file was last read to its end (0 while it is).
+        public var readLagSeconds: Double = 0
     }
     public var stats = AgentStats()
     public var files: [FileState] = []
@@ -69,6 +71,8 @@ public final class AgentMetrics: Sendable {
         for f in s.files { out.sample("auditship_agent_file_lag_bytes", ["path": f.path], Double(f.unacknowledgedBytes)) }
         out.header("auditship_agent_file_lag_seconds", "Seconds since the file was last fully acknowledged (0 when caught up).", "gauge")
         for f in s.files { out.sample("auditship_agent_file_lag_seconds", ["path": f.path], f.lagSeconds) }
+        out.header("auditship_agent_file_read_lag_seconds", "Seconds since the file was last read to its end (0 while it is): reading never waits for the network.", "gauge")
+        for f in s.files { out.sample("auditship_agent_file_read_lag_seconds", ["path": f.path], f.readLagSeconds) }
         out.gauge("auditship_agent_spool_batches", "Batches waiting in the on-disk spool.", Double(s.spoolBatches))
         out.gauge("auditship_agent_spool_bytes", "Bytes in the on-disk spool.", Double(s.spoolBytes))
         out.counter("auditship_agent_spooled_batches_total", "Batches written to the spool because they could not be delivered at once.", s.stats.spooledBatches)

@@ -37,13 +37,24 @@ public struct SpooledBatch: Sendable {
 /// (integers little-endian). The header is `{"batchID","events","paths","sources"}`.
 /// A file that fails its checks (torn by a crash before the rename is not
 /// possible; a damaged disk is) is moved to `spool/damaged/`, logged and counted.
-public final class Spool {
+///
+/// Thread-safe: the agent's compressing thread appends while its delivery thread
+/// reads and removes the head. A batch's sequence is reserved when it is cut, so
+/// a batch spooled late (after a failed attempt) still sorts before later ones.
+public final class Spool: @unchecked Sendable {
     public let directory: String
     public let maxBytes: Int64
-    private(set) var files: [(key: String, size: Int64)] = []
+    private let lock = NSLock()
+    // Guarded by `lock`.
+    private var files: [(key: String, size: Int64)] = []
     private var nextSequence: UInt64 = 1
-    public private(set) var bytes: Int64 = 0
-    public private(set) var damaged: [String] = []
+    private var storedBytes: Int64 = 0
+    private var damagedNames: [String] = []
+
+    /// Bytes on disk.
+    public var bytes: Int64 { lock.withLock { storedBytes } }
+    /// Files set aside as damaged, oldest first.
+    public var damaged: [String] { lock.withLock { damagedNames } }
 
     struct Header: Codable {
         var batchID: String
@@ -64,23 +75,43 @@ public final class Spool {
             let attributes = try? FileManager.default.attributesOfItem(atPath: directory + "/" + name)
             let size = Int64((attributes?[.size] as? Int) ?? 0)
             files.append((key, size))
-            bytes += size
+            storedBytes += size
             nextSequence = max(nextSequence, top + 1)
         }
         files.sort { $0.key < $1.key }
     }
 
-    public var isEmpty: Bool { files.isEmpty }
-    public var count: Int { files.count }
-    public var isFull: Bool { bytes >= maxBytes }
+    public var isEmpty: Bool { lock.withLock { files.isEmpty } }
+    public var count: Int { lock.withLock { files.count } }
+    public var isFull: Bool { lock.withLock { storedBytes >= maxBytes } }
 
-    /// Durably appends a batch.
+    /// The sequence of the oldest batch, or nil when the spool is empty.
+    public var headSequence: UInt64? {
+        lock.withLock { files.first.flatMap { UInt64($0.key.split(separator: ".").first ?? "") } }
+    }
+
+    /// Reserves the sequence a batch will have if it is spooled (its place in the order).
+    public func reserveSequence() -> UInt64 {
+        lock.withLock {
+            defer { nextSequence += 1 }
+            return nextSequence
+        }
+    }
+
+    /// Durably appends a batch, with a new sequence.
     public func append(batchID: String, body: [UInt8], eventCount: Int, paths: [String], sources: [[Int64]]) throws {
-        let key = String(format: "%020llu", nextSequence)
-        nextSequence += 1
+        try append(sequence: reserveSequence(), batchID: batchID, body: body, eventCount: eventCount, paths: paths, sources: sources)
+    }
+
+    /// Durably writes a batch under a reserved sequence, in its place in the order.
+    public func append(sequence: UInt64, batchID: String, body: [UInt8], eventCount: Int, paths: [String], sources: [[Int64]]) throws {
+        let key = String(format: "%020llu", sequence)
         let size = try write(key: key, batchID: batchID, body: body, eventCount: eventCount, paths: paths, sources: sources)
-        files.append((key, size))
-        bytes += size
+        lock.withLock {
+            let at = files.firstIndex { $0.key > key } ?? files.endIndex
+            files.insert((key, size), at: at)
+            storedBytes += size
+        }
     }
 
     private func write(key: String, batchID: String, body: [UInt8], eventCount: Int, paths: [String], sources: [[Int64]]) throws -> Int64 {
@@ -90,32 +121,37 @@ public final class Spool {
     }
 
     /// The oldest batch, or nil. Damaged files are set aside (and reported in `damaged`).
+    /// Only one thread (the delivery thread) takes, removes or splits the head.
     public func head() -> SpooledBatch? {
-        while let first = files.first {
+        while let first = lock.withLock({ files.first }) {
             let path = directory + "/" + first.key + ".batch"
             if let batch = read(path, key: first.key) { return batch }
             let damagedDir = directory + "/damaged"
             try? FileManager.default.createDirectory(atPath: damagedDir, withIntermediateDirectories: true)
             _ = rename(path, damagedDir + "/" + first.key + ".batch")
-            damaged.append(first.key + ".batch")
-            files.removeFirst()
-            bytes -= first.size
+            lock.withLock {
+                damagedNames.append(first.key + ".batch")
+                files.removeAll { $0.key == first.key }
+                storedBytes -= first.size
+            }
         }
         return nil
     }
 
     /// Deletes the oldest batch (after it was acknowledged).
     public func removeHead() throws {
-        guard let first = files.first else { return }
+        guard let first = lock.withLock({ files.first }) else { return }
         try FileManager.default.removeItem(atPath: directory + "/" + first.key + ".batch")
         try Durable.syncDirectory(directory)
-        files.removeFirst()
-        bytes -= first.size
+        lock.withLock {
+            files.removeAll { $0.key == first.key }
+            storedBytes -= first.size
+        }
     }
 
     /// Replaces the oldest batch with two halves in its place (after a 413).
     public func splitHead(_ halves: [(batchID: String, body: [UInt8], eventCount: Int, paths: [String], sources: [[Int64]])]) throws {
-        guard let first = files.first else { return }
+        guard let first = lock.withLock({ files.first }) else { return }
         var added: [(key: String, size: Int64)] = []
         for (i, h) in halves.enumerated() {
             let key = first.key + ".\(i)"
@@ -123,10 +159,13 @@ public final class Spool {
         }
         try FileManager.default.removeItem(atPath: directory + "/" + first.key + ".batch")
         try Durable.syncDirectory(directory)
-        files.removeFirst()
-        bytes -= first.size
-        files.insert(contentsOf: added, at: 0)
-        bytes += added.reduce(0) { $0 + $1.size }
+        lock.withLock {
+            files.removeAll { $0.key == first.key }
+            storedBytes -= first.size
+            let at = files.firstIndex { $0.key > first.key } ?? files.endIndex
+            files.insert(contentsOf: added, at: at)
+            storedBytes += added.reduce(0) { $0 + $1.size }
+        }
     }
 
     private func read(_ path: String, key: String) -> SpooledBatch? {

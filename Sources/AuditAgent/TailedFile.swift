@@ -70,12 +70,16 @@ public final class TailedFile {
     public private(set) var bytesRead: Int64 = 0
     /// Set when the file was truncated under us: what it was and how far it had been read.
     public var truncation: (identity: FileIdentity, offset: Int64, line: Int64)?
+    /// Counts truncations: a read position taken before one does not apply after it.
+    public private(set) var generation = 0
     /// Set when the file at the live path is no longer this file (renamed or deleted by
     /// rotation) although its new name was not seen: it will not grow, and files opened
     /// after it may be read once it is read to its end.
     public var rotatedAway = false
     /// When the file was last seen with nothing left to read or acknowledge.
     public var lastCaughtUp: ContinuousClock.Instant = .now
+    /// When the file was last read to its end (for the read lag).
+    public var lastReadToEnd: ContinuousClock.Instant = .now
 
     public init(path: String, source: FileSource, identity: FileIdentity, offset: Int64, line: Int64,
                 maxLineBytes: Int, scanLimits: ScanLimits = .default, chunkBytes: Int = 256 * 1024) {
@@ -157,6 +161,7 @@ public final class TailedFile {
             if size < readOffset || rewritten {
                 // Truncated under us (copytruncate, or `> file`): start again from the beginning.
                 truncation = (identity, splitter.consumedOffset, readLine)
+                generation += 1
                 quarantined.append(QuarantinedLine(path: path, line: readLine, offset: readOffset, reason: "truncated",
                                                    message: "file was truncated (it had \(readOffset) bytes read, now holds \(size)); reading it again from 0", content: nil))
                 splitter = LineSplitter(maxLineBytes: maxLineBytes, offset: 0)

@@ -25,6 +25,9 @@ final class FaultProxy: @unchecked Sendable {
         case resetInResponse(afterRequestBytes: Int, afterBytes: Int, connections: Int)
         /// Every byte, both ways, is written on its own.
         case trickle
+        /// A slow server: the answer to each request of at least 4 KiB (a batch, not a TLS
+        /// handshake message) starts only after `milliseconds`.
+        case slowAnswers(milliseconds: Int)
     }
 
     let port: UInt16
@@ -137,6 +140,8 @@ final class FaultProxy: @unchecked Sendable {
         // For a reset inside an answer: bytes of this direction are counted from the first chunk
         // that follows enough request bytes.
         var counting = resetOnlyAfterRequest == 0
+        // For slow answers (server to client only): request bytes seen when the last answer was held.
+        var requestBytesAnswered = 0
         while true {
             let n = buffer.withUnsafeMutableBytes { recv(source, $0.baseAddress, $0.count, 0) }
             if n <= 0 { break }
@@ -156,6 +161,11 @@ final class FaultProxy: @unchecked Sendable {
                 shutdown(peers.client, Int32(SHUT_RDWR))
                 shutdown(peers.server, Int32(SHUT_RDWR))
                 return
+            }
+            if case .slowAnswers(let ms) = fault, counter == nil, let seen = requestBytes?.value.load(ordering: .relaxed),
+               seen - requestBytesAnswered >= 4096 {
+                requestBytesAnswered = seen
+                usleep(useconds_t(ms * 1000))
             }
             switch fault {
             case .partition:
@@ -178,7 +188,7 @@ final class FaultProxy: @unchecked Sendable {
                 }
                 forwarded += chunk.count
                 continue
-            case .none, .resetInRequest, .resetInResponse:
+            case .none, .resetInRequest, .resetInResponse, .slowAnswers:
                 break
             }
             var sent = 0

@@ -1,0 +1,152 @@
+import AuditModel
+import Foundation
+import Logging
+
+/// A file's read position at a batch cut: where its checkpoint may move once the batch is durable.
+struct FilePosition: Sendable, Equatable {
+    /// The file's truncation count then: a position from before a truncation is void after it.
+    var generation: Int
+    var offset: Int64
+    var line: Int64
+}
+
+/// Cutting batches, and moving checkpoints as they become durable.
+extension Agent {
+    /// Hands the batch in hand to shipping and records the read positions at the cut.
+    func cut(_ batch: inout [SourcedEvent], _ batchBytes: inout Int) {
+        guard !batch.isEmpty else { return }
+        let sequence = spool.reserveSequence()
+        var paths: [String] = []
+        var index: [Int: Int] = [:]
+        var sources: [[Int64]] = []
+        sources.reserveCapacity(batch.count)
+        var lines: [[UInt8]] = []
+        lines.reserveCapacity(batch.count)
+        for e in batch {
+            let i = index[e.fileIndex] ?? {
+                paths.append(filesByID[e.fileIndex]?.path ?? "?")
+                index[e.fileIndex] = paths.count - 1
+                return paths.count - 1
+            }()
+            sources.append([Int64(i), e.line])
+            lines.append(e.bytes)
+        }
+        ledger.cut(sequence, positions: readPositions())
+        shipping.submit(CutBatch(sequence: sequence, batchID: batchID(batch), lines: lines, paths: paths, sources: sources,
+                                 byteCount: batchBytes))
+        batch.removeAll(keepingCapacity: true)
+        batchBytes = 0
+    }
+
+    /// Every open file's position after its last complete line read.
+    func readPositions() -> [Int: FilePosition] {
+        var positions: [Int: FilePosition] = [:]
+        for source in sources {
+            for f in source.files {
+                positions[fileID(f)] = FilePosition(generation: f.generation, offset: f.consumedOffset, line: f.readLine)
+            }
+        }
+        return positions
+    }
+
+    /// A batch became durable: move the checkpoints over every batch durable in order.
+    func durable(_ sequence: UInt64) {
+        let advanced = ledger.durable(sequence)
+        guard !advanced.isEmpty else { return }
+        var changed = false
+        for (id, position) in advanced {
+            guard let f = filesByID[id], f.generation == position.generation, position.offset > f.ackedOffset else { continue }
+            f.ackedOffset = position.offset
+            f.ackedLine = position.line
+            changed = true
+        }
+        if changed { saveCheckpoints() }
+    }
+
+    /// Nothing is in flight: everything read (quarantined or dropped by the policy) may be passed.
+    func advanceToConsumed() {
+        var changed = false
+        for source in sources {
+            for f in source.files where f.consumedOffset != f.ackedOffset {
+                f.ackedOffset = f.consumedOffset
+                f.ackedLine = f.readLine
+                changed = true
+            }
+        }
+        if changed { saveCheckpoints() }
+    }
+
+    /// Retires rotated files that are read to their end and acknowledged, and notes which files are settled.
+    func retireShippedBackups() {
+        var changed = false
+        for source in sources {
+            // A backup read to its end and acknowledged is complete.
+            while let first = source.files.first, source.files.count > 1 || !isLive(first, of: source),
+                  first.reachedEnd, first.settled {
+                source.files.removeFirst()
+                retire(first)
+                changed = true
+            }
+            for f in source.files where f.caughtUp {
+                f.lastReadToEnd = .now
+                if f.settled { f.lastCaughtUp = .now }
+            }
+        }
+        if changed { saveCheckpoints() }
+    }
+
+    /// Records a file as complete and forgets it.
+    func retire(_ f: TailedFile) {
+        let record = f.checkpoint(complete: true)
+        knownRecords.removeAll { $0.identity.fingerprint == record.identity.fingerprint && $0.identity.fingerprintLength == record.identity.fingerprintLength }
+        knownRecords.append(record)
+        if let id = fileIDs.removeValue(forKey: ObjectIdentifier(f)) { filesByID[id] = nil }
+        logger.info("file shipped to its end", metadata: ["file.path": "\(f.path)", "file.lines": "\(f.ackedLine)"])
+    }
+
+    func saveCheckpoints() {
+        var records: [CheckpointRecord] = []
+        for source in sources { for f in source.files { records.append(f.checkpoint(complete: false)) } }
+        for r in knownRecords where !records.contains(where: { $0.identity.fingerprint == r.identity.fingerprint && $0.identity.fingerprintLength == r.identity.fingerprintLength }) {
+            records.append(r)
+        }
+        knownRecords = records
+        do {
+            try checkpointFile.save(records)
+            checkpointWrites += 1
+            if checkpointWriteFailing {
+                checkpointWriteFailing = false
+                logger.notice("checkpoints are written again")
+            }
+        } catch {
+            stats.checkpointWriteFailures += 1
+            if !checkpointWriteFailing {
+                checkpointWriteFailing = true
+                logger.error("cannot write the checkpoint (is the state directory's disk full?); until it can, events may be shipped again after a restart (stored once)",
+                             metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    func fileID(_ f: TailedFile) -> Int {
+        if let id = fileIDs[ObjectIdentifier(f)] { return id }
+        nextFileID += 1
+        fileIDs[ObjectIdentifier(f)] = nextFileID
+        filesByID[nextFileID] = f
+        return nextFileID
+    }
+
+    /// A deterministic id: the same events from the same place get the same id.
+    func batchID(_ batch: [SourcedEvent]) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ s: String) { for b in s.utf8 { h ^= UInt64(b); h = h &* 0x0000_0100_0000_01B3 } }
+        mix(configuration.cluster); mix("/"); mix(configuration.node)
+        if let first = batch.first, let last = batch.last {
+            mix(filesByID[first.fileIndex]?.identity.description ?? "?"); mix(":\(first.line)")
+            mix(filesByID[last.fileIndex]?.identity.description ?? "?"); mix(":\(last.line):\(batch.count)")
+        }
+        let a = FileIdentity.hex(h)
+        mix("#")
+        return a + FileIdentity.hex(h)
+    }
+}
