@@ -172,6 +172,9 @@ public final class Agent {
             for q in quarantined { record(q) }
             cutter.holding(events: batch.count, now: .now)
             let allCaughtUp = sources.allSatisfy { $0.files.allSatisfy { $0.caughtUp } }
+            // Backups waiting to be read (or the file being read was rotated away): rotation may delete
+            // them, so reading must stay ahead of a slower aggregator, through the spool.
+            shipping.setReadAhead(sources.contains { source in source.files.count > 1 || source.files.contains { !isLive($0, of: source) } })
             // 2. Cut the batch in hand: full, lingered, or at once when everything is read and
             //    shipping is idle (no latency is added then; under load batches grow instead).
             if cutter.decide(events: batch.count, bytes: batchBytes, now: .now, caughtUp: allCaughtUp,

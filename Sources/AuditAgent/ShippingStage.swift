@@ -92,6 +92,7 @@ final class ShippingStage: @unchecked Sendable {
     private var outcomes: [ShippingOutcome] = []
     private var counters = ShippingCounters()
     private var spoolFailing = false
+    private var readAhead = false
     private var stopping = false
     private var running = 0
 
@@ -147,6 +148,17 @@ final class ShippingStage: @unchecked Sendable {
     }
 
     var shippingCounters: ShippingCounters { condition.withLock { counters } }
+
+    /// Whether reading must stay ahead of delivery (rotated backups wait to be read, and
+    /// rotation may delete them): then full outboxes overflow into the spool.
+    func setReadAhead(_ value: Bool) {
+        condition.withLock {
+            if readAhead != value {
+                readAhead = value
+                condition.broadcast()
+            }
+        }
+    }
 
     /// Hands a cut batch over. Always accepted; callers check ``hasRoom`` before reading more.
     func submit(_ batch: CutBatch) {
@@ -220,8 +232,18 @@ final class ShippingStage: @unchecked Sendable {
             let route = condition.withLock {
                 ShippingRoute.decide(backingOff: ContinuousClock.now < nextAttempt,
                                      attemptRunning: attemptStarted.map { ContinuousClock.now - $0 }, spoolAfter: spoolAfter,
+                                     readAhead: readAhead,
                                      outboxBytes: outboxBytes, outboxBatches: outbox.count,
                                      outboxLimitBytes: outboxLimitBytes, outboxLimitBatches: outboxLimitBatches)
+            }
+            if route == .wait {
+                // The outbox is full and nothing is at risk: wait for delivery (it signals).
+                let stop = condition.withLock {
+                    _ = condition.wait(until: Date().addingTimeInterval(0.05))
+                    return stopping
+                }
+                if stop { return false }
+                continue
             }
             if route == .spool {
                 // What waits in the outbox would wait as long: make it durable too, so that the

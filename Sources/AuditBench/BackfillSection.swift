@@ -43,7 +43,7 @@ extension Bench {
         g.waitUntilExit()
         let gzipSeconds = seconds(since: tg)
         say("backfill: through the aggregator")
-        let certs = dir + "/certs"
+        let certs = try certificates()
         let (aggregator, address) = try startAggregator(store: dir + "/backfill.sqlite", certs: certs, name: "backfill-aggregator")
         defer { stop(aggregator) }
         let t = ContinuousClock.now

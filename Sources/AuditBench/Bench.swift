@@ -77,13 +77,14 @@ public struct Bench {
     }
 
     /// The sections, in the order a full run measures them.
-    public static let sections = ["pipeline", "ingest", "chain", "postgres", "latency", "backfill", "query", "blocks"]
+    public static let sections = ["pipeline", "agent", "ingest", "chain", "postgres", "latency", "backfill", "query", "blocks"]
 
     /// Runs every section, or those named in `only` (the ingest section's files are made by it, so
     /// `chain` and `postgres` run it too).
     public mutating func runAll(only: Set<String>? = nil) async throws {
         func wanted(_ s: String) -> Bool { only?.contains(s) ?? true }
         if wanted("pipeline") { try pipeline() }
+        if wanted("agent") { try agentProcess() }
         if wanted("ingest") || wanted("chain") || wanted("postgres") {
             try await ingest()
             try await ingestReplay()

@@ -80,6 +80,16 @@ extension Bench {
         return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 
+    /// The bench's development CA and certificates (aggregator, agents n1–n3 of cluster `bench`),
+    /// made once per run, whichever section needs them first.
+    func certificates() throws -> String {
+        let certs = dir + "/certs"
+        if !FileManager.default.fileExists(atPath: certs + "/ca.pem") {
+            _ = try run(["certs", "init", "--out", certs, "--cluster", "bench", "--node", "n1", "--node", "n2", "--node", "n3"])
+        }
+        return certs
+    }
+
     func startAggregator(store: String, certs: String, name: String) throws -> (Process, String) {
         let ready = dir + "/\(name).ready"
         try? FileManager.default.removeItem(atPath: ready)

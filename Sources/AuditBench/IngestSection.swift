@@ -14,8 +14,7 @@ extension Bench {
     mutating func ingest() async throws {
         let perAgent = quick ? 8_000 : 200_000
         say("aggregator ingest: 3 agents × \(perAgent) events")
-        let certs = dir + "/certs"
-        _ = try run(["certs", "init", "--out", certs, "--cluster", "bench", "--node", "n1", "--node", "n2", "--node", "n3"])
+        let certs = try certificates()
         var all: [[UInt8]] = []
         for i in 1...3 {
             try FileManager.default.createDirectory(atPath: dir + "/n\(i)", withIntermediateDirectories: true)
@@ -66,7 +65,7 @@ extension Bench {
     /// batches over mutual TLS on six connections (two per node), so that the agents' work does not share
     /// the machine's two cores with the aggregator. Dedupe, chain and alerts are on, as in production.
     mutating func ingestReplay() async throws {
-        let certs = dir + "/certs"
+        let certs = try certificates()
         let bodies = try ReplayClient.bodies(ingestLines)
         let total = bodies.reduce(0) { $0 + $1.events }
         say("aggregator ingest: replay client, \(total) events in \(bodies.count) gzip batches on 6 connections")

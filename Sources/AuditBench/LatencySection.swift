@@ -50,7 +50,7 @@ extension Bench {
         let lines = Array(AuditLogGenerator(GeneratorConfiguration(events: rate * seconds, seed: 51, node: "n1", rate: Double(rate))))
         var index: [[UInt8]: Int] = [:]
         for (i, l) in lines.enumerated() { index[l] = i }
-        let certs = dir + "/certs"
+        let certs = try certificates()
         let live = dir + "/latency/audit.log"
         try FileManager.default.createDirectory(atPath: dir + "/latency", withIntermediateDirectories: true)
         _ = FileManager.default.createFile(atPath: live, contents: nil)
@@ -87,7 +87,7 @@ extension Bench {
         latencies.sort()
         func pct(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] * 1000 }
         figures.append(BenchFigure(section: "end-to-end latency", name: "append → queryable at \(rate) events/s, p50", value: pct(0.5), unit: "ms"))
-        figures.append(BenchFigure(section: "end-to-end latency", name: "p99", value: pct(0.99), unit: "ms", target: "≤ 1000 ms", met: pct(0.99) <= 1000))
+        figures.append(BenchFigure(section: "end-to-end latency", name: "p99", value: pct(0.99), unit: "ms", target: "≤ 300 ms", met: pct(0.99) <= 300))
         figures.append(BenchFigure(section: "end-to-end latency", name: "max", value: (latencies.last ?? 0) * 1000, unit: "ms"))
     }
 

@@ -19,7 +19,7 @@ extension Bench {
         let password = ProcessInfo.processInfo.environment["PGPASSWORD"]
         var quiet = Logger(label: "auditship.bench.postgres")
         quiet.logLevel = .warning
-        let certs = dir + "/certs"
+        let certs = try certificates()
         let files = ingestLines
         let total = files.reduce(0) { $0 + $1.count }
         say("aggregator ingest into PostgreSQL: 3 agents → 2 aggregators, \(total) events")

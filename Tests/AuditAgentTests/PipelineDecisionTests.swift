@@ -57,8 +57,8 @@ import Testing
     }
 
     @Test func compressedBatchesGoToTheSpoolWhenWaitingInMemoryWouldHoldCheckpoints() {
-        func route(backingOff: Bool = false, running: Duration? = nil, bytes: Int = 0, batches: Int = 0) -> ShippingRoute {
-            ShippingRoute.decide(backingOff: backingOff, attemptRunning: running, spoolAfter: .seconds(1),
+        func route(backingOff: Bool = false, running: Duration? = nil, bytes: Int = 0, batches: Int = 0, readAhead: Bool = true) -> ShippingRoute {
+            ShippingRoute.decide(backingOff: backingOff, attemptRunning: running, spoolAfter: .seconds(1), readAhead: readAhead,
                                  outboxBytes: bytes, outboxBatches: batches, outboxLimitBytes: 1000, outboxLimitBatches: 4)
         }
         #expect(route() == .outbox)
@@ -67,6 +67,11 @@ import Testing
         #expect(route(running: .seconds(1)) == .spool, "a slow aggregator: new batches are made durable instead of waiting")
         #expect(route(bytes: 1000) == .spool)
         #expect(route(batches: 4) == .spool)
+        // A full outbox with no backups at risk: compression waits and the files are the buffer.
+        #expect(route(bytes: 1000, readAhead: false) == .wait)
+        #expect(route(batches: 4, readAhead: false) == .wait)
+        #expect(route(backingOff: true, readAhead: false) == .spool, "an outage still spools")
+        #expect(route(running: .seconds(2), readAhead: false) == .spool, "a slow aggregator still spools")
     }
 
     @Test func checkpointsPassOnlyAPrefixOfDurableBatches() {
