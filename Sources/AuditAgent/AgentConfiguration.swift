@@ -12,7 +12,8 @@ import AuditWire
 ///   - `state-dir` (path, required): checkpoints and quarantine.
 ///   - `tls-cert`, `tls-key`, `ca` (paths, required): client certificate, its key, and the CA of the aggregator.
 ///   - `batch-max-events` (int, default 1000), `batch-max-bytes` (int, default 4 MiB uncompressed),
-///     `batch-linger-ms` (int, default 1000): a batch is cut at the first limit reached (the count and size limits are checked after each 256 KiB read, so a batch may exceed them by one read).
+///     `batch-linger-ms` (int, default 1000): a batch is cut at the first limit reached (the count and size limits are checked after each 256 KiB read, so a batch may exceed them by one read),
+///     or at once when every file is read and shipping is idle; the linger applies only while shipping is busy.
 ///   - `gzip-level` (int 1–9, default 1).
 ///   - `compression` (`gzip`, default, or `zstd`): how batch bodies are compressed on the wire
 ///     (`Content-Encoding`); zstd at level 1.
