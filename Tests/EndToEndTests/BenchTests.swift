@@ -15,7 +15,7 @@ import Testing
         #expect(root["quick"] as? Bool == true)
         let figures = try #require(root["figures"] as? [[String: Any]])
         let sections = Set(figures.compactMap { $0["section"] as? String })
-        #expect(sections == ["agent pipeline", "aggregator ingest", "hash chain", "aggregator ingest (PostgreSQL)", "end-to-end latency", "backfill", "query",
+        #expect(sections == ["agent pipeline", "whole agent process", "aggregator ingest", "hash chain", "aggregator ingest (PostgreSQL)", "end-to-end latency", "backfill", "query",
                              "store blocks"])
         for f in figures {
             #expect((f["value"] as? Double).map { $0.isFinite && $0 >= 0 } == true, "\(f)")
