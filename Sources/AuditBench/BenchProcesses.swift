@@ -90,13 +90,13 @@ extension Bench {
         return certs
     }
 
-    func startAggregator(store: String, certs: String, name: String) throws -> (Process, String) {
+    func startAggregator(store: String, certs: String, name: String, extra: [String] = []) throws -> (Process, String) {
         let ready = dir + "/\(name).ready"
         try? FileManager.default.removeItem(atPath: ready)
         let p = try start(["aggregator", "--listen", "127.0.0.1:0", "--ready-file", ready,
                            "--tls-cert", certs + "/aggregator.pem", "--tls-key", certs + "/aggregator-key.pem",
                            "--client-ca", certs + "/ca.pem", "--store", store.hasPrefix("postgres") ? store : "sqlite:" + store,
-                           "--log-level", "warning"], log: "\(name).log")
+                           "--log-level", "warning"] + extra, log: "\(name).log")
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
             guard p.isRunning else { throw BenchError("the aggregator exited; see \(dir)/\(name).log") }
