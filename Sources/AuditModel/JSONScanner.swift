@@ -80,6 +80,19 @@ struct JSONScanner {
         let start = index
         var escapes = false
         while index < end {
+            // Eight bytes at a time while none of them needs a look: no quote, backslash,
+            // control character or non-ASCII byte (SWAR; the lowest flagged byte is exact).
+            while index + 8 <= end {
+                let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+                let flags = JSONScanner.specialStringBytes(word)
+                if flags == 0 {
+                    index += 8
+                } else {
+                    index += flags.trailingZeroBitCount >> 3
+                    break
+                }
+            }
+            guard index < end else { break }
             let byte = base[index]
             if byte == UInt8(ascii: "\"") {
                 let token = StringToken(start: start, end: index, hasEscapes: escapes)
@@ -97,6 +110,19 @@ struct JSONScanner {
             }
         }
         throw error(.invalidJSON, "unterminated string", at: start - 1)
+    }
+
+    /// High bit set in each byte of `word` (little-endian) that is a quote, a backslash, below
+    /// 0x20 or at least 0x80; bytes above the first flagged one may be flagged falsely.
+    @inlinable @inline(__always)
+    static func specialStringBytes(_ word: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        @inline(__always) func zeroBytes(_ x: UInt64) -> UInt64 { (x &- ones) & ~x & highs }
+        let quote = zeroBytes(word ^ (ones &* 0x22))
+        let backslash = zeroBytes(word ^ (ones &* 0x5C))
+        let control = (word &- ones &* 0x20) & ~word & highs
+        return quote | backslash | control | (word & highs)
     }
 
     @inlinable
@@ -328,7 +354,9 @@ struct JSONScanner {
     }
 
     /// True when the key equals `name` (ASCII), decoding escapes when the key has them.
-    @inlinable
+    /// Always inlined: the field scanners compare each key with a list of names, most of
+    /// which differ in length, so the common case is one comparison of two integers.
+    @inlinable @inline(__always)
     func keyEquals(_ key: StringToken, _ name: StaticString) -> Bool {
         let count = name.utf8CodeUnitCount
         if !key.hasEscapes {
@@ -337,7 +365,12 @@ struct JSONScanner {
             for i in 0..<count where base[key.start + i] != p[i] { return false }
             return true
         }
-        return decode(key) == name.description
+        return keyEqualsDecoding(key, name)
+    }
+
+    @inlinable @inline(never)
+    func keyEqualsDecoding(_ key: StringToken, _ name: StaticString) -> Bool {
+        decode(key) == name.description
     }
 
     /// Reads a string value (or null → nil) at the current position.

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Splits a byte stream into newline-terminated lines, incrementally.
 ///
 /// Feed it chunks of any size; it hands back each complete line (without the
@@ -42,8 +46,11 @@ public struct LineSplitter: Sendable {
         var i = 0
         let n = chunk.count
         while i < n {
-            var j = i
-            while j < n && chunk[j] != 0x0A { j += 1 }
+            // memchr: the C library's vectorized search, at memory speed.
+            var j = n
+            if let base = chunk.baseAddress, let hit = memchr(base + i, 0x0A, n - i) {
+                j = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+            }
             let segment = UnsafeBufferPointer(rebasing: chunk[i..<j])
             if !overflowing {
                 if lineLength + segment.count > maxLineBytes {

@@ -115,6 +115,38 @@ import Testing
         #expect(throws: ScanError.self) { try EventScanner.scan(bad) }
     }
 
+    /// Strings are scanned eight bytes at a time while no byte needs a look: every special
+    /// byte (quote, backslash, control character, each UTF-8 lead, a bad UTF-8 byte) at every
+    /// position of a long string, at every alignment, is seen exactly as one byte at a time would.
+    @Test func theEightByteFastPathMissesNoSpecialByte() throws {
+        let specials: [(bytes: [UInt8], valid: Bool, decoded: String?)] = [
+            (Array(#"\""#.utf8), true, "\""), (Array(#"\\"#.utf8), true, "\\"), (Array(#"\u00e9"#.utf8), true, "é"),
+            ([0x01], false, nil), ([0x1F], false, nil), ([0x09], false, nil), ([0x7F], true, "\u{7F}"),
+            (Array("é".utf8), true, "é"), (Array("€".utf8), true, "€"), (Array("𝄞".utf8), true, "𝄞"),
+            ([0xC0, 0x80], false, nil), ([0xFF], false, nil), ([0x80], false, nil), ([0xE2, 0x82], false, nil),
+        ]
+        for pad in 0..<8 {
+            for position in 0..<24 {
+                for special in specials {
+                    let prefix = String(repeating: "p", count: pad)
+                    var value = Array(String(repeating: "a", count: position).utf8)
+                    value += special.bytes
+                    value += Array(String(repeating: "z", count: 24 - position).utf8)
+                    var line = Array(#"{"kind":"Event","#.utf8) + Array(#""\#(prefix)":1,"auditID":""#.utf8)
+                    line += value
+                    line += Array(#""}"#.utf8)
+                    if special.valid {
+                        let e = try EventScanner.scan(line)
+                        let expected = String(repeating: "a", count: position) + (special.decoded ?? "") + String(repeating: "z", count: 24 - position)
+                        #expect(e.auditID == expected, "pad \(pad), position \(position), \(special.bytes)")
+                    } else {
+                        #expect(throws: ScanError.self, "pad \(pad), position \(position), \(special.bytes)") { try EventScanner.scan(line) }
+                    }
+                }
+            }
+        }
+    }
+
     @Test func depthIsLimited() throws {
         let deep = #"{"auditID":"a","x":"# + String(repeating: "[", count: 300) + String(repeating: "]", count: 300) + "}"
         #expect { try EventScanner.scan(Array(deep.utf8), limits: ScanLimits(maxDepth: 100)) } throws: { ($0 as? ScanError)?.code == .tooDeep }
