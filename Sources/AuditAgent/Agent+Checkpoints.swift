@@ -18,22 +18,23 @@ extension Agent {
         let sequence = spool.reserveSequence()
         var paths: [String] = []
         var index: [Int: Int] = [:]
-        var sources: [[Int64]] = []
+        var sources: [EventSource] = []
         sources.reserveCapacity(batch.count)
-        var lines: [[UInt8]] = []
-        lines.reserveCapacity(batch.count)
+        var ndjson: [UInt8] = []
+        ndjson.reserveCapacity(batchBytes + batch.count)
         for e in batch {
             let i = index[e.fileIndex] ?? {
                 paths.append(filesByID[e.fileIndex]?.path ?? "?")
                 index[e.fileIndex] = paths.count - 1
                 return paths.count - 1
             }()
-            sources.append([Int64(i), e.line])
-            lines.append(e.bytes)
+            sources.append(EventSource(path: Int32(i), line: e.line))
+            ndjson.append(contentsOf: e.bytes)
+            ndjson.append(0x0A)
         }
         ledger.cut(sequence, positions: readPositions())
-        shipping.submit(CutBatch(sequence: sequence, batchID: batchID(batch), lines: lines, paths: paths, sources: sources,
-                                 byteCount: batchBytes))
+        shipping.submit(CutBatch(sequence: sequence, batchID: batchID(batch), ndjson: ndjson, eventCount: batch.count,
+                                 paths: paths, sources: sources, byteCount: ndjson.count))
         batch.removeAll(keepingCapacity: true)
         batchBytes = 0
     }

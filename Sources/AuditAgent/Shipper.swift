@@ -73,6 +73,11 @@ public final class Shipper {
         return try configuration.compression.compress(body, gzipLevel: configuration.gzipLevel)
     }
 
+    /// Compresses a ready NDJSON body (each line followed by a newline).
+    public func compress(ndjson: [UInt8]) throws -> [UInt8] {
+        try configuration.compression.compress(ndjson, gzipLevel: configuration.gzipLevel)
+    }
+
     /// One delivery attempt of a compressed body, offered to each aggregator at most
     /// once, starting at the current one; never sleeps.
     public func attempt(body compressed: [UInt8], eventCount: Int, batchID: String) -> AttemptOutcome {

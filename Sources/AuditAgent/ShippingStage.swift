@@ -2,15 +2,32 @@ import AuditWire
 import Foundation
 import Logging
 
+/// Where one event of a batch came from: an index into the batch's paths, and its line.
+struct EventSource: Sendable, Equatable {
+    var path: Int32
+    var line: Int64
+
+    /// The spool's form, `[index into paths, line]`.
+    static func spooled(_ sources: [EventSource]) -> [[Int64]] { sources.map { [Int64($0.path), $0.line] } }
+
+    /// From the spool's form (validated when the record was decoded).
+    static func fromSpool(_ sources: [[Int64]]) -> [EventSource] {
+        sources.map { EventSource(path: Int32(clamping: $0.first ?? 0), line: $0.count > 1 ? $0[1] : 0) }
+    }
+}
+
 /// A batch as the reading stage cuts it: the events' bytes and where each came from.
 struct CutBatch: Sendable {
     /// Its place in the order (also its spool sequence, should it be spooled).
     var sequence: UInt64
     var batchID: String
-    var lines: [[UInt8]]
+    /// The events as NDJSON (each line and its newline), built on the reading thread so that
+    /// the lines' buffers are freed where they were allocated.
+    var ndjson: [UInt8]
+    var eventCount: Int
     /// The files its events came from, and per event `[index into paths, line]`.
     var paths: [String]
-    var sources: [[Int64]]
+    var sources: [EventSource]
     var byteCount: Int
 }
 
@@ -21,7 +38,7 @@ struct OutboxBatch: Sendable {
     var body: [UInt8]
     var eventCount: Int
     var paths: [String]
-    var sources: [[Int64]]
+    var sources: [EventSource]
 }
 
 /// What shipping reports back to the reading stage, in the order it happened.
@@ -102,10 +119,11 @@ final class ShippingStage: @unchecked Sendable {
         self.spool = spool
         self.shipper = try Shipper(configuration: configuration, logger: logger)
         self.backoff = Backoff(initialMilliseconds: configuration.retryInitialMilliseconds, maxMilliseconds: configuration.retryMaxMilliseconds)
-        // Two batches of the largest size in flight before reading waits; the outbox holds
-        // compressed bodies, a few batches' worth, before new ones go to the spool.
-        self.queueLimitBytes = max(2 * configuration.batchMaxBytes, 1 << 20)
-        self.outboxLimitBytes = max(configuration.batchMaxBytes, 1 << 20)
+        // Enough cut batches for compression to overlap reading (reading waits beyond half the
+        // largest batch, or 1 MiB: a default batch is about 0.8 MB); the outbox holds a few
+        // compressed bodies before new ones go to the spool. Both bound the agent's memory.
+        self.queueLimitBytes = max(configuration.batchMaxBytes / 2, 1 << 20)
+        self.outboxLimitBytes = max(configuration.batchMaxBytes / 2, 1 << 20)
         self.outboxLimitBatches = 4
         self.spoolAfter = .milliseconds(max(250, min(configuration.batchLingerMilliseconds, 2_000)))
     }
@@ -207,7 +225,7 @@ final class ShippingStage: @unchecked Sendable {
             guard let batch = next else { return }
             defer { condition.withLock { compressing = false; condition.broadcast() } }
             guard let body = compress(batch) else { return }
-            let item = OutboxBatch(sequence: batch.sequence, batchID: batch.batchID, body: body, eventCount: batch.lines.count,
+            let item = OutboxBatch(sequence: batch.sequence, batchID: batch.batchID, body: body, eventCount: batch.eventCount,
                                    paths: batch.paths, sources: batch.sources)
             if !place(item) { return }
             condition.withLock { queueBytes -= batch.byteCount }
@@ -218,7 +236,7 @@ final class ShippingStage: @unchecked Sendable {
     private func compress(_ batch: CutBatch) -> [UInt8]? {
         while true {
             do {
-                return try shipper.compress(batch.lines)
+                return try shipper.compress(ndjson: batch.ndjson)
             } catch {
                 logger.error("cannot compress a batch; trying again in a second", metadata: ["error": "\(error)"])
                 if stoppingWithin(.seconds(1)) { return nil }
@@ -285,7 +303,7 @@ final class ShippingStage: @unchecked Sendable {
     private func spoolAppend(_ item: OutboxBatch) -> Bool {
         do {
             try spool.append(sequence: item.sequence, batchID: item.batchID, body: item.body, eventCount: item.eventCount,
-                             paths: item.paths, sources: item.sources)
+                             paths: item.paths, sources: EventSource.spooled(item.sources))
             let recovered = condition.withLock { defer { spoolFailing = false }; return spoolFailing }
             if recovered { report(.spoolWritable) }
             report(.spooled, .durable(sequence: item.sequence))
@@ -426,7 +444,7 @@ final class ShippingStage: @unchecked Sendable {
         guard let head = spool.head() else { return }
         switch attempt(body: head.body, eventCount: head.eventCount, batchID: head.batchID) {
         case .acknowledged(let answer):
-            report(acknowledged(answer, paths: head.paths, sources: head.sources, body: head.body))
+            report(acknowledged(answer, paths: head.paths, sources: EventSource.fromSpool(head.sources), body: head.body))
             popSpool()
         case .tooLarge where head.eventCount > 1:
             guard let plain = try? WireCompression.decompress(head.body, limit: 1 << 30) else { return }
@@ -443,10 +461,10 @@ final class ShippingStage: @unchecked Sendable {
                 scheduleRetry("a spooled batch too large for the aggregator could not be split", misconfigured: false)
             }
         case .tooLarge:
-            report(refused(head.paths, head.sources, head.body, status: 413, message: "a single event is larger than the aggregator accepts"))
+            report(refused(head.paths, EventSource.fromSpool(head.sources), head.body, status: 413, message: "a single event is larger than the aggregator accepts"))
             popSpool()
         case .refused(let status, let message):
-            report(refused(head.paths, head.sources, head.body, status: status, message: message))
+            report(refused(head.paths, EventSource.fromSpool(head.sources), head.body, status: status, message: message))
             popSpool()
         case .retryLater(let why):
             scheduleRetry(why, misconfigured: false)
@@ -464,12 +482,13 @@ final class ShippingStage: @unchecked Sendable {
     }
 
     /// Where a batch's n-th event came from.
-    private static func source(_ paths: [String], _ sources: [[Int64]], _ i: Int) -> (String, Int64) {
-        guard i < sources.count, let p = sources[i].first else { return ("?", 0) }
-        return (paths.indices.contains(Int(p)) ? paths[Int(p)] : "?", sources[i].count > 1 ? sources[i][1] : 0)
+    private static func source(_ paths: [String], _ sources: [EventSource], _ i: Int) -> (String, Int64) {
+        guard i < sources.count else { return ("?", 0) }
+        let p = Int(sources[i].path)
+        return (paths.indices.contains(p) ? paths[p] : "?", sources[i].line)
     }
 
-    private func acknowledged(_ answer: BatchResponse, paths: [String], sources: [[Int64]], body: [UInt8]) -> ShippingOutcome {
+    private func acknowledged(_ answer: BatchResponse, paths: [String], sources: [EventSource], body: [UInt8]) -> ShippingOutcome {
         backoff.reset()
         var rejected: [(path: String, line: Int64, bytes: [UInt8], code: String, message: String)] = []
         if !answer.rejected.isEmpty {
@@ -483,7 +502,7 @@ final class ShippingStage: @unchecked Sendable {
         return .acknowledged(accepted: answer.accepted, duplicates: answer.duplicates, rejected: rejected)
     }
 
-    private func refused(_ paths: [String], _ sources: [[Int64]], _ body: [UInt8], status: Int, message: String) -> ShippingOutcome {
+    private func refused(_ paths: [String], _ sources: [EventSource], _ body: [UInt8], status: Int, message: String) -> ShippingOutcome {
         let lines = (try? WireCompression.decompress(body, limit: 1 << 30).split(separator: 0x0A)) ?? []
         let events = sources.indices.map { i -> (path: String, line: Int64, bytes: [UInt8]?) in
             let (path, line) = Self.source(paths, sources, i)
