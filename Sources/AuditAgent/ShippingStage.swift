@@ -110,6 +110,8 @@ final class ShippingStage: @unchecked Sendable {
     private var counters = ShippingCounters()
     private var spoolFailing = false
     private var readAhead = false
+    /// Counts the times the queue to compression shrank, so that a waiting reader wakes for room.
+    private var roomGeneration = 0
     private var stopping = false
     private var running = 0
 
@@ -119,11 +121,11 @@ final class ShippingStage: @unchecked Sendable {
         self.spool = spool
         self.shipper = try Shipper(configuration: configuration, logger: logger)
         self.backoff = Backoff(initialMilliseconds: configuration.retryInitialMilliseconds, maxMilliseconds: configuration.retryMaxMilliseconds)
-        // Enough cut batches for compression to overlap reading (reading waits beyond half the
-        // largest batch, or 1 MiB: a default batch is about 0.8 MB); the outbox holds a few
+        // Enough cut batches for compression to overlap reading (reading waits beyond a quarter of
+        // the largest batch, or 1 MiB: a default batch is about 0.8 MB); the outbox holds a few
         // compressed bodies before new ones go to the spool. Both bound the agent's memory.
-        self.queueLimitBytes = max(configuration.batchMaxBytes / 2, 1 << 20)
-        self.outboxLimitBytes = max(configuration.batchMaxBytes / 2, 1 << 20)
+        self.queueLimitBytes = max(configuration.batchMaxBytes / 4, 1 << 20)
+        self.outboxLimitBytes = max(configuration.batchMaxBytes / 4, 1 << 20)
         self.outboxLimitBatches = 4
         self.spoolAfter = .milliseconds(max(250, min(configuration.batchLingerMilliseconds, 2_000)))
     }
@@ -195,11 +197,12 @@ final class ShippingStage: @unchecked Sendable {
         }
     }
 
-    /// Waits until an outcome is reported or `timeout` passed.
+    /// Waits until an outcome is reported, the queue to compression has room again, or `timeout` passed.
     func waitForOutcome(timeout: Duration) {
         let deadline = Date().addingTimeInterval(Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18)
         condition.withLock {
-            while outcomes.isEmpty && !stopping {
+            let generation = roomGeneration
+            while outcomes.isEmpty && !stopping && roomGeneration == generation {
                 if !condition.wait(until: deadline) { break }
             }
         }
@@ -228,7 +231,11 @@ final class ShippingStage: @unchecked Sendable {
             let item = OutboxBatch(sequence: batch.sequence, batchID: batch.batchID, body: body, eventCount: batch.eventCount,
                                    paths: batch.paths, sources: batch.sources)
             if !place(item) { return }
-            condition.withLock { queueBytes -= batch.byteCount }
+            condition.withLock {
+                queueBytes -= batch.byteCount
+                roomGeneration &+= 1
+                condition.broadcast()
+            }
         }
     }
 
