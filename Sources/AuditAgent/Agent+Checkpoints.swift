@@ -54,14 +54,15 @@ extension Agent {
     func durable(_ sequence: UInt64) {
         let advanced = ledger.durable(sequence)
         guard !advanced.isEmpty else { return }
-        var changed = false
         for (id, position) in advanced {
             guard let f = filesByID[id], f.generation == position.generation, position.offset > f.ackedOffset else { continue }
             f.ackedOffset = position.offset
             f.ackedLine = position.line
-            changed = true
+            // Saved by retireShippedBackups, in the same save that marks files read to their end
+            // complete: a record at a file's end but not complete would outlive the file (rotation
+            // deletes it) and be reported as a loss after a crash.
+            checkpointsDirty = true
         }
-        if changed { saveCheckpoints() }
     }
 
     /// Nothing is in flight: everything read (quarantined or dropped by the policy) may be passed.
@@ -77,15 +78,20 @@ extension Agent {
         if changed { saveCheckpoints() }
     }
 
-    /// Retires rotated files that are read to their end and acknowledged, and notes which files are settled.
+    /// Retires rotated files that are read to their end and acknowledged, notes which files are
+    /// settled, and saves the checkpoints when anything moved.
     func retireShippedBackups() {
-        var changed = false
+        var changed = checkpointsDirty
+        checkpointsDirty = false
         for source in sources {
-            // A backup read to its end and acknowledged is complete.
-            while let first = source.files.first, source.files.count > 1 || !isLive(first, of: source),
-                  first.reachedEnd, first.settled {
-                source.files.removeFirst()
-                retire(first)
+            // A backup read to its end and acknowledged is complete, wherever it is in the order
+            // (batches become durable out of order: a newer backup can be done before an older one).
+            let done = source.files.filter { f in
+                (f !== source.files.last || !isLive(f, of: source)) && f.reachedEnd && f.settled
+            }
+            for f in done {
+                source.files.removeAll { $0 === f }
+                retire(f)
                 changed = true
             }
             for f in source.files where f.caughtUp {

@@ -45,6 +45,8 @@ public final class Agent {
     var spoolWriteFailing: Date?
     /// Set while checkpoints cannot be written; logged when it starts and when it ends.
     var checkpointWriteFailing = false
+    /// Acknowledged positions moved and are not saved yet (saved once per pass, with retirements).
+    var checkpointsDirty = false
     let quarantine: Quarantine
     let spool: Spool
     /// Compression and delivery (threads of their own while `run` runs).
@@ -195,6 +197,7 @@ public final class Agent {
         }
         shipping.finish()
         takeOutcomes()
+        retireShippedBackups()
         publishSnapshot()
         saveCheckpoints()
         let counters = shipping.shippingCounters
