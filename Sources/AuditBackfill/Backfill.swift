@@ -91,10 +91,12 @@ public final class Backfill {
     let progress: BackfillProgress
     var state: BackfillState
     let policy: PolicyFilter?
-    public private(set) var summary = BackfillSummary()
+    public internal(set) var summary = BackfillSummary()
     let started = ContinuousClock.now
     var rateStarted = ContinuousClock.now
     var rateEvents = 0
+    /// Batches handed to the sink and not yet settled, oldest first (BackfillWindow.swift).
+    var inFlight: [InFlightBatch] = []
 
     public init(options: BackfillOptions, sink: any BackfillSink, logger: Logger, progress: BackfillProgress,
                 shouldStop: @escaping () -> Bool = { StopSignal.requested }) throws {
@@ -182,10 +184,18 @@ public final class Backfill {
             }
         }
         problemsInFile = 0
-        if record.document == true {
-            try await backfillDocument(path, key: key, record: record)
-        } else {
-            try await backfillLines(path, key: key, record: record)
+        do {
+            if record.document == true {
+                try await backfillDocument(path, key: key, record: record)
+            } else {
+                try await backfillLines(path, key: key, record: record)
+            }
+            try await settleAll()
+        } catch {
+            // Batches already acknowledged still move the file's record; a later one is
+            // delivered again by the next run (the store keeps it once).
+            try? await settleAll()
+            throw error
         }
         if problemsInFile > Backfill.problemsPerFile {
             summary.problem("\(path): \(problemsInFile - Backfill.problemsPerFile) more problems not listed")
@@ -269,12 +279,11 @@ public final class Backfill {
             progress.advance(bytes: compressed ? (finished ? fileSize(path) : 0) : tailed.bytesRead - lastBytes, events: 0)
             summary.bytesRead += tailed.bytesRead - lastBytes
             lastBytes = tailed.bytesRead
-            try await ship(&batch, path: path, batchID: "\(key.prefix(16))-\(record.line)")
+            let batchID = "\(key.prefix(16))-\(record.line)"
             record.offset = tailed.consumedOffset
             record.line = tailed.readLine
             if finished { record.complete = true }
-            state.files[key] = record
-            try state.save(directory: options.stateDirectory)
+            try await ship(&batch, path: path, batchID: batchID, key: key, then: record)
         }
     }
 
@@ -330,12 +339,11 @@ public final class Backfill {
                     problem("\(path): item \(i + 1): \(error.code.rawValue): \(error.message)")
                 }
             }
-            try await ship(&batch, path: path, batchID: "\(key.prefix(16))-item-\(index)")
+            let batchID = "\(key.prefix(16))-item-\(index)"
             index = end
             record.line = Int64(index)
             if index >= ranges.count { record.complete = true }
-            state.files[key] = record
-            try state.save(directory: options.stateDirectory)
+            try await ship(&batch, path: path, batchID: batchID, key: key, then: record)
         }
         if ranges.isEmpty {
             record.complete = true
@@ -385,8 +393,9 @@ public final class Backfill {
         return events
     }
 
-    /// Applies the time range and the policy, waits for the rate limit, and delivers.
-    func ship(_ batch: inout [SourcedEvent], path: String, batchID: String) async throws {
+    /// Applies the time range and the policy, waits for the rate limit, and delivers; `record` is
+    /// the file's record once this batch is acknowledged (saved in batch order, BackfillWindow.swift).
+    func ship(_ batch: inout [SourcedEvent], path: String, batchID: String, key: String, then record: BackfillState.FileRecord) async throws {
         summary.eventsRead += batch.count
         var kept: [SourcedEvent] = []
         kept.reserveCapacity(batch.count)
@@ -404,19 +413,16 @@ public final class Backfill {
             kept.append(e)
         }
         progress.advance(bytes: 0, events: batch.count)
-        guard !kept.isEmpty else { return }
+        guard !kept.isEmpty else {
+            try await enqueueNothing(path: path, key: key, record: record)
+            return
+        }
         if let rate = options.rateLimit, rate > 0 {
             rateEvents += kept.count
             let due = Double(rateEvents) / rate
             let ahead = due - seconds(since: rateStarted)
             if ahead > 0 { try await Task.sleep(for: .milliseconds(Int(ahead * 1000))) }
         }
-        guard let delivery = try await sink.deliver(kept, batchID: batchID) else { throw Interrupted() }
-        summary.stored += delivery.stored
-        summary.duplicates += delivery.duplicates
-        for r in delivery.refused where kept.indices.contains(r.index) {
-            summary.refused += 1
-            problem("\(path):\(kept[r.index].line): refused: \(r.code): \(r.message)")
-        }
+        try await enqueue(kept, batchID: batchID, path: path, key: key, record: record)
     }
 }

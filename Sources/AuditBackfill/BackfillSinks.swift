@@ -53,17 +53,21 @@ public final class AggregatorSink: BackfillSink {
     }
 }
 
-/// Writes batches straight into a store (air-gapped imports): the same de-duplication
-/// and one durable transaction per batch, without an aggregator.
-public final class StoreSink: BackfillSink {
+/// Writes batches straight into a store (air-gapped imports): the same de-duplication, each
+/// batch acknowledged once the transaction holding it committed durably, without an aggregator.
+/// Several batches are delivered at once: each is hashed and sealed on its own task, and the
+/// store's group commit writes those that meet in one transaction.
+public final class StoreSink: ConcurrentBackfillSink {
     let store: any EventStore
     let cluster: String
     let node: String
+    public let concurrentBatches: Int
 
-    public init(store: any EventStore, cluster: String, node: String) {
+    public init(store: any EventStore, cluster: String, node: String, concurrentBatches: Int = 4) {
         self.store = store
         self.cluster = cluster
         self.node = node
+        self.concurrentBatches = max(1, concurrentBatches)
     }
 
     public func deliver(_ events: [SourcedEvent], batchID: String) async throws -> BackfillDelivery? {

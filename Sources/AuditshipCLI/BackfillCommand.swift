@@ -37,6 +37,7 @@ struct BackfillCommand: AsyncParsableCommand {
     @Option(help: "Events per second at most.") var rateLimit: Double?
     @Option(help: "Kubernetes audit Policy applied before shipping.") var policy: String?
     @Option(help: "Events per batch. Default 1000.") var batchMaxEvents: Int?
+    @Option(help: "With --store: batches hashed and sealed at once, committed together (default 4; 1 writes one after another).") var storeBatches: Int = 4
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "warning"
     @Argument(help: "Files, directories or globs to read.") var paths: [String]
 
@@ -77,7 +78,7 @@ struct BackfillCommand: AsyncParsableCommand {
         } else if let store {
             let db = try await Aggregator.openStore(try StoreLocation(store), passwordFile: storePasswordFile, logger: logger)
             opened = db
-            sink = StoreSink(store: db, cluster: cluster, node: node)
+            sink = StoreSink(store: db, cluster: cluster, node: node, concurrentBatches: storeBatches)
         } else {
             throw ValidationError("give either --aggregator or --store")
         }
