@@ -14,7 +14,8 @@ public enum BlockColumns {
     /// Most values a list field holds in one row.
     public static let maxListValues = 4096
 
-    static func single(_ field: BlockField, _ row: BlockRow) -> String? {
+    @inline(__always)
+    static func single(_ field: BlockField, _ row: borrowing BlockRow) -> String? {
         switch field {
         case .node: row.node
         case .auditID: row.auditID
@@ -66,29 +67,32 @@ public enum BlockColumns {
         var w = ByteWriter(capacity: rows.count * 24 + 64)
         w.varint(rows.count)
         var previous: Int64 = 0
-        for (i, r) in rows.enumerated() {
-            w.signed(i == 0 ? r.time : r.time &- previous)
-            previous = r.time
+        for i in rows.indices {
+            let time = rows[i].time
+            w.signed(i == 0 ? time : time &- previous)
+            previous = time
         }
-        for r in rows {
-            if let rr = r.requestReceived {
-                let delta = rr &- r.time
+        for i in rows.indices {
+            if let rr = rows[i].requestReceived {
+                let delta = rr &- rows[i].time
                 w.varint(UInt64(bitPattern: (delta << 1) ^ (delta >> 63)) &+ 1)
             } else { w.varint(0) }
         }
-        for r in rows {
+        for i in rows.indices {
             // A code outside what the decoder takes (Int32) is written as absent, so a block always reads back.
-            if let code = r.code, code >= Int(Int32.min), code <= Int(Int32.max) {
+            if let code = rows[i].code, code >= Int(Int32.min), code <= Int(Int32.max) {
                 let c = Int64(code)
                 w.varint(UInt64(bitPattern: (c << 1) ^ (c >> 63)) &+ 1)
             } else { w.varint(0) }
         }
+        // Rows are read in place (`rows[i].field`): a copy of a whole row per field would retain
+        // and release every string it holds.
         for field in singleFields {
             var dict = Dictionary()
             var ids: [UInt64] = []
             ids.reserveCapacity(rows.count)
-            for r in rows {
-                let value = single(field, r)
+            for i in rows.indices {
+                let value = single(field, rows[i])
                 if let value, !value.isEmpty || field == .user { ids.append(dict.id(value)) } else { ids.append(0) }
             }
             w.varint(dict.values.count)
@@ -99,8 +103,8 @@ public enum BlockColumns {
             var dict = Dictionary()
             var lists: [[UInt64]] = []
             lists.reserveCapacity(rows.count)
-            for r in rows {
-                let values = field == .groups ? r.groups : r.sourceIPs
+            for i in rows.indices {
+                let values = field == .groups ? rows[i].groups : rows[i].sourceIPs
                 lists.append(values.prefix(maxListValues).map { dict.id($0) })
             }
             w.varint(dict.values.count)

@@ -42,9 +42,9 @@ public struct BlockPosting: Sendable, Hashable {
                 case .userAgent: add(rows[i].userAgent, i)
                 }
             }
-            for (value, positions) in byValue.sorted(by: { $0.key < $1.key }) {
-                out.append(BlockPosting(field: field, value: value, positions: positions))
-            }
+            var postings = byValue.map { BlockPosting(field: field, value: $0.key, positions: $0.value) }
+            postings.sort { $0.value < $1.value }
+            out += postings
         }
         return out
     }
@@ -124,11 +124,16 @@ public struct RollupKey: Sendable, Hashable, Comparable {
         return floored.multipliedReportingOverflow(by: hourMicroseconds).overflow ? q * hourMicroseconds : floored * hourMicroseconds
     }
 
+    /// By hour, verb, user, resource, namespace, node, then code (none first); field by field,
+    /// without building tuples of strings.
     public static func < (a: RollupKey, b: RollupKey) -> Bool {
-        if (a.hour, a.verb, a.user, a.resource, a.namespace) != (b.hour, b.verb, b.user, b.resource, b.namespace) {
-            return (a.hour, a.verb, a.user, a.resource, a.namespace) < (b.hour, b.verb, b.user, b.resource, b.namespace)
-        }
-        return (a.node, a.code ?? -1) < (b.node, b.code ?? -1)
+        if a.hour != b.hour { return a.hour < b.hour }
+        if a.verb != b.verb { return a.verb < b.verb }
+        if a.user != b.user { return a.user < b.user }
+        if a.resource != b.resource { return a.resource < b.resource }
+        if a.namespace != b.namespace { return a.namespace < b.namespace }
+        if a.node != b.node { return a.node < b.node }
+        return (a.code ?? -1) < (b.code ?? -1)
     }
 
     public static let minuteMicroseconds: Int64 = 60_000_000
@@ -150,11 +155,13 @@ public struct RollupKey: Sendable, Hashable, Comparable {
     /// The rollup of a block's rows, sorted by key.
     public static func rollup(_ rows: [BlockRow]) -> [(key: RollupKey, count: Int)] {
         var counts: [RollupKey: Int] = [:]
-        for r in rows {
-            let key = RollupKey(hour: hour(of: r.time), verb: r.verb, user: r.user ?? "", resource: r.resource,
-                                namespace: r.namespace, node: r.node, code: r.code)
+        for i in rows.indices {
+            let key = RollupKey(hour: hour(of: rows[i].time), verb: rows[i].verb, user: rows[i].user ?? "", resource: rows[i].resource,
+                                namespace: rows[i].namespace, node: rows[i].node, code: rows[i].code)
             counts[key, default: 0] += 1
         }
-        return counts.sorted { $0.key < $1.key }.map { (key: $0.key, count: $0.value) }
+        var out = counts.map { (key: $0.key, count: $0.value) }
+        out.sort { $0.key < $1.key }
+        return out
     }
 }

@@ -36,19 +36,27 @@ public struct SealedBlock: Sendable {
 
     /// Seals events (exact bytes and the fields read from them) in the order given.
     public static func seal(cluster: String, events: [(bytes: [UInt8], row: BlockRow)], level: Int32 = defaultLevel) throws(ZstdError) -> SealedBlock {
-        precondition(events.count <= maxEvents, "a block holds at most \(maxEvents) events")
-        let rows = events.map(\.row)
-        var payload = ByteWriter(capacity: events.reduce(0) { $0 + $1.bytes.count } + events.count * 3 + 8)
-        payload.varint(events.count)
-        for e in events { payload.varint(e.bytes.count) }
-        var rawBytes = 0
-        for e in events {
-            payload.raw(e.bytes)
-            rawBytes += e.bytes.count
+        try seal(cluster: cluster, bytes: events.map(\.bytes), rows: events.map(\.row), level: level)
+    }
+
+    /// Seals events given as their bytes and their rows, in the same order.
+    public static func seal(cluster: String, bytes: [[UInt8]], rows: [BlockRow], level: Int32 = defaultLevel) throws(ZstdError) -> SealedBlock {
+        precondition(bytes.count == rows.count, "a block has one row per event")
+        precondition(bytes.count <= maxEvents, "a block holds at most \(maxEvents) events")
+        var minTime = Int64.max, maxTime = Int64.min
+        for i in rows.indices {
+            minTime = min(minTime, rows[i].time)
+            maxTime = max(maxTime, rows[i].time)
         }
+        var rawBytes = 0
+        for b in bytes { rawBytes += b.count }
+        var payload = ByteWriter(capacity: rawBytes + bytes.count * 3 + 8)
+        payload.varint(bytes.count)
+        for b in bytes { payload.varint(b.count) }
+        for b in bytes { payload.raw(b) }
         return SealedBlock(
-            cluster: cluster, count: events.count,
-            minTime: rows.map(\.time).min() ?? 0, maxTime: rows.map(\.time).max() ?? 0,
+            cluster: cluster, count: bytes.count,
+            minTime: rows.isEmpty ? 0 : minTime, maxTime: rows.isEmpty ? 0 : maxTime,
             rawBytes: rawBytes,
             raw: try Zstd.compress(payload.bytes, level: level),
             columns: try Zstd.compress(BlockColumns.encode(rows), level: level),

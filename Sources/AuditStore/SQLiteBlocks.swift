@@ -221,13 +221,32 @@ extension SQLiteStore {
         try insertBlock.execute(arguments: [firstID, clusterID, block.count, block.minTime, block.maxTime, block.rawBytes,
                                             Int(SealedBlock.formatVersion), Data(BlockTermList.encode(termCounts)),
                                             Data(block.columns), Data(block.raw)])
-        let insertTerm = try db.cachedStatement(sql: "INSERT INTO block_terms(term, block, events) VALUES (?, ?, ?)")
-        for t in termCounts { try insertTerm.execute(arguments: [t.term, firstID, t.events]) }
+        var termRows: [Int64] = []
+        termRows.reserveCapacity(termCounts.count * 3)
+        for t in termCounts { termRows += [t.term, firstID, Int64(t.events)] }
+        try insertIntegerRows(db, "INSERT INTO block_terms(term, block, events)", columns: 3, termRows)
         try addRollup(db, clusterID: clusterID, block.rollup, sign: 1)
         try addMinutes(db, clusterID: clusterID, block.minutes, sign: 1)
-        let insertKey = try db.cachedStatement(sql: "INSERT OR IGNORE INTO event_keys(cluster, second, key, id) VALUES (?, ?, ?, ?)")
-        for (i, k) in keys.enumerated() {
-            try insertKey.execute(arguments: [clusterID, k.second, k.key, firstID + Int64(i)])
+        var keyRows: [Int64] = []
+        keyRows.reserveCapacity(keys.count * 4)
+        for (i, k) in keys.enumerated() { keyRows += [clusterID, k.second, k.key, firstID + Int64(i)] }
+        try insertIntegerRows(db, "INSERT OR IGNORE INTO event_keys(cluster, second, key, id)", columns: 3 + 1, keyRows)
+    }
+
+    /// Most rows one multi-row INSERT takes (SQLite allows 32,766 parameters).
+    static let rowsPerInsert = 64
+
+    /// Inserts rows of integers (`values` holds them row after row), up to `rowsPerInsert` rows a
+    /// statement: one statement per event or posting cost more than the rows themselves.
+    func insertIntegerRows(_ db: Database, _ head: String, columns: Int, _ values: [Int64]) throws {
+        let rowCount = values.count / columns
+        let row = "(" + Array(repeating: "?", count: columns).joined(separator: ",") + ")"
+        var done = 0
+        while done < rowCount {
+            let n = min(Self.rowsPerInsert, rowCount - done)
+            let statement = try db.cachedStatement(sql: head + " VALUES " + Array(repeating: row, count: n).joined(separator: ","))
+            try statement.execute(arguments: StatementArguments(values[done * columns ..< (done + n) * columns]))
+            done += n
         }
     }
 

@@ -28,14 +28,16 @@ struct PreparedBatch: IngestGroupItem {
 
     init(_ batch: IngestBatch) {
         self.batch = batch
-        rows = batch.events.map { BlockRow(node: batch.node, summary: $0.summary) }
-        keys = zip(batch.events, rows).map { e, row in
-            EventKey(auditID: row.auditID, stage: row.stage, requestReceived: row.requestReceived, time: row.time, digest: e.digest)
+        let rows = batch.events.map { BlockRow(node: batch.node, summary: $0.summary) }
+        self.rows = rows
+        keys = rows.indices.map { i in
+            EventKey(auditID: rows[i].auditID, stage: rows[i].stage, requestReceived: rows[i].requestReceived, time: rows[i].time,
+                     digest: batch.events[i].digest)
         }
         var hours: [Int64: Int] = [:]
         var groups: [[Int]] = []
-        for (i, row) in rows.enumerated() {
-            let h = RollupKey.hour(of: row.time)
+        for i in rows.indices {
+            let h = RollupKey.hour(of: rows[i].time)
             if let g = hours[h], groups[g].count < SQLiteStore.maxBlockEvents {
                 groups[g].append(i)
             } else {
@@ -45,65 +47,74 @@ struct PreparedBatch: IngestGroupItem {
         }
         self.groups = groups
         let events = batch.events
-        let rows = rows
-        sealed = groups.map { members in PreparedBatch.seal(cluster: batch.cluster, members.map { (bytes: events[$0].bytes, row: rows[$0]) }) }
+        sealed = groups.map { members in
+            // One group holding the whole batch (the common case) shares the batch's arrays.
+            members.count == rows.count
+                ? PreparedBatch.seal(cluster: batch.cluster, bytes: events.map(\.bytes), rows: rows)
+                : PreparedBatch.seal(cluster: batch.cluster, bytes: members.map { events[$0].bytes }, rows: members.map { rows[$0] })
+        }
     }
 
-    static func seal(cluster: String, _ events: [(bytes: [UInt8], row: BlockRow)]) -> Result<SealedBlock, StoreError> {
+    static func seal(cluster: String, bytes: [[UInt8]], rows: [BlockRow]) -> Result<SealedBlock, StoreError> {
         do {
-            return .success(try SealedBlock.seal(cluster: cluster, events: events, level: SQLiteStore.blockLevel))
+            return .success(try SealedBlock.seal(cluster: cluster, bytes: bytes, rows: rows, level: SQLiteStore.blockLevel))
         } catch {
-            return .failure(StoreError("sealing a block of \(events.count) events failed: \(error)"))
+            return .failure(StoreError("sealing a block of \(bytes.count) events failed: \(error)"))
         }
     }
 }
 
 extension SQLiteStore {
-    struct AuditKey: Hashable {
-        var auditID: String
-        var stage: String
-    }
-
     func ingest(_ db: Database, _ prepared: PreparedBatch) throws -> IngestResult {
         let batch = prepared.batch
         let cluster = try dimID(db, .cluster, batch.cluster)
         let node = try dimID(db, .node, batch.node)
         let candidates = try db.cachedStatement(sql: "SELECT key, id FROM event_keys WHERE cluster = ? AND second = ? AND key BETWEEN ? AND ?")
+        let known = try storedKeys(db, cluster: cluster, prepared.keys)
         var cache = BlockCache()
         var isNew = [Bool](repeating: false, count: batch.events.count)
         var collision = [Bool](repeating: false, count: batch.events.count)
-        var byDigest: [[UInt8]: [Int]] = [:]
-        var byAudit: [AuditKey: [Int]] = [:]
+        // New events of this batch by the first 8 bytes of their digest, and by their auditID hash
+        // (the key's high half): integers to hash, the bytes and names compared on a match.
+        var byDigest: [Int64: [Int]] = [:]
+        var byAudit: [Int64: [Int]] = [:]
         var flagged: [Int64: BlockRow] = [:]  // stored events that a new one collides with
         var stored = 0
 
-        for (i, event) in batch.events.enumerated() {
-            let row = prepared.rows[i]
+        for i in batch.events.indices {
             let key = prepared.keys[i]
+            let digestKey = Self.prefix64(batch.events[i].digest)
             // The same event twice in one batch.
-            if let same = byDigest[event.digest], same.contains(where: { batch.events[$0].bytes == event.bytes }) { continue }
+            if let same = byDigest[digestKey], same.contains(where: { batch.events[$0].bytes == batch.events[i].bytes }) { continue }
             var duplicate = false
             var collidesWith: [(Int64, BlockRow)] = []
             let range = key.auditRange
-            for r in try Row.fetchAll(candidates, arguments: [cluster, key.second, range.lowerBound, range.upperBound]) {
-                let (k, id): (Int64, Int64) = (r[0], r[1])
+            let proposed: [(key: Int64, id: Int64)]
+            if let stored = known[key.second] {
+                proposed = stored.candidates(in: range)
+            } else {
+                proposed = try Row.fetchAll(candidates, arguments: [cluster, key.second, range.lowerBound, range.upperBound]).map { ($0[0], $0[1]) }
+            }
+            for (k, id) in proposed {
                 guard let other = try cache.row(self, db, id) else { continue }
-                if k == key.key, try cache.bytes(self, db, id) == event.bytes {
+                if k == key.key, try cache.bytes(self, db, id) == batch.events[i].bytes {
                     duplicate = true
                     break
                 }
-                if other.auditID == row.auditID && other.stage == row.stage { collidesWith.append((id, other)) }
+                if other.auditID == prepared.rows[i].auditID && other.stage == prepared.rows[i].stage { collidesWith.append((id, other)) }
             }
             if duplicate { continue }
-            let audit = AuditKey(auditID: row.auditID, stage: row.stage)
+            let auditHash = key.key >> 32
             if !collidesWith.isEmpty { collision[i] = true }
-            if let others = byAudit[audit], !others.isEmpty {
-                collision[i] = true
-                for j in others { collision[j] = true }
+            if let bucket = byAudit[auditHash] {
+                for j in bucket where prepared.rows[j].auditID == prepared.rows[i].auditID && prepared.rows[j].stage == prepared.rows[i].stage {
+                    collision[i] = true
+                    collision[j] = true
+                }
             }
             for (id, other) in collidesWith { flagged[id] = other }
-            byAudit[audit, default: []].append(i)
-            byDigest[event.digest, default: []].append(i)
+            byAudit[auditHash, default: []].append(i)
+            byDigest[digestKey, default: []].append(i)
             isNew[i] = true
             stored += 1
         }
@@ -119,18 +130,17 @@ extension SQLiteStore {
             let members = group.filter { isNew[$0] }
             if members.isEmpty { continue }
             let block = members.count == group.count ? prepared.sealed[g]
-                : PreparedBatch.seal(cluster: batch.cluster, members.map { (bytes: batch.events[$0].bytes, row: prepared.rows[$0]) })
+                : PreparedBatch.seal(cluster: batch.cluster, bytes: members.map { batch.events[$0].bytes }, rows: members.map { prepared.rows[$0] })
             try writeBlock(db, clusterID: cluster, firstID: lastID + 1, block: block.get(), keys: members.map { prepared.keys[$0] })
             for i in members {
                 lastID += 1
-                let row = prepared.rows[i]
                 if hashChain {
-                    ChainFormat.appendLeaf(&leaves, id: lastID, timestamp: row.time,
+                    ChainFormat.appendLeaf(&leaves, id: lastID, timestamp: prepared.rows[i].time,
                                            eventHash: ChainFormat.eventHash(cluster: batch.cluster, node: batch.node, digest: batch.events[i].digest))
                 }
                 if collision[i] {
                     collisions += 1
-                    try insertCollision.execute(arguments: [lastID, cluster, row.auditID, StageCode.code(row.stage), row.time])
+                    try insertCollision.execute(arguments: [lastID, cluster, prepared.rows[i].auditID, StageCode.code(prepared.rows[i].stage), prepared.rows[i].time])
                 }
             }
         }
@@ -143,6 +153,56 @@ extension SQLiteStore {
             sql: "INSERT INTO batches(cluster, node, batch_id, received_at, events, stored, duplicates) VALUES (?, ?, ?, ?, ?, ?, ?)",
             arguments: [cluster, node, batch.batchID, Int64(Date().timeIntervalSince1970 * 1_000_000), batch.events.count, stored, duplicates])
         return IngestResult(stored: stored, duplicates: duplicates, collisions: collisions)
+    }
+}
+
+extension SQLiteStore {
+    /// The first 8 bytes of a digest as an integer (a hash key; the bytes decide).
+    static func prefix64(_ digest: [UInt8]) -> Int64 {
+        var v: UInt64 = 0
+        for i in 0..<min(8, digest.count) { v = v << 8 | UInt64(digest[i]) }
+        return Int64(bitPattern: v)
+    }
+}
+
+/// The stored keys of one second, sorted by key.
+struct SecondKeys {
+    var keys: [(key: Int64, id: Int64)]
+
+    /// The stored (key, id) pairs whose key falls in `range`.
+    func candidates(in range: ClosedRange<Int64>) -> [(key: Int64, id: Int64)] {
+        var lo = 0, hi = keys.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if keys[mid].key < range.lowerBound { lo = mid + 1 } else { hi = mid }
+        }
+        var out: [(key: Int64, id: Int64)] = []
+        while lo < keys.count, keys[lo].key <= range.upperBound {
+            out.append(keys[lo])
+            lo += 1
+        }
+        return out
+    }
+}
+
+extension SQLiteStore {
+    /// The stored keys of the seconds a batch's events fall in, read with one range read per
+    /// second instead of one lookup per event. A second holding far more stored events than the
+    /// batch brings (or the bucket of events without a receive time) is left out: its events are
+    /// looked up one by one, as before.
+    func storedKeys(_ db: Database, cluster: Int64, _ keys: [EventKey]) throws -> [Int64: SecondKeys] {
+        var perSecond: [Int64: Int] = [:]
+        for k in keys where k.second != EventKey.noReceiveTime { perSecond[k.second, default: 0] += 1 }
+        let read = try db.cachedStatement(sql: "SELECT key, id FROM event_keys WHERE cluster = ? AND second = ? ORDER BY key, id LIMIT ?")
+        var out: [Int64: SecondKeys] = [:]
+        for (second, n) in perSecond {
+            let limit = 8 * n + 64
+            var stored: [(key: Int64, id: Int64)] = []
+            let rows = try Row.fetchCursor(read, arguments: [cluster, second, limit + 1])
+            while let r = try rows.next() { stored.append((r[0], r[1])) }
+            if stored.count <= limit { out[second] = SecondKeys(keys: stored) }
+        }
+        return out
     }
 }
 

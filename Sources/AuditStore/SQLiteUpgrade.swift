@@ -33,7 +33,7 @@ extension SQLiteStore {
         func flush() throws {
             guard let r = run, !r.events.isEmpty else { return }
             try writeBlock(db, clusterID: r.cluster, firstID: r.firstID,
-                           block: PreparedBatch.seal(cluster: names[r.cluster] ?? "", r.events).get(), keys: r.keys)
+                           block: PreparedBatch.seal(cluster: names[r.cluster] ?? "", bytes: r.events.map(\.bytes), rows: r.events.map(\.row)).get(), keys: r.keys)
             for c in r.collisions {
                 try db.execute(sql: "INSERT OR IGNORE INTO collisions(id, cluster, audit_id, stage, ts) VALUES (?, ?, ?, ?, ?)",
                                arguments: [c.id, r.cluster, c.auditID, c.stage, c.ts])

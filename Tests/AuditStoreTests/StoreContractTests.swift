@@ -51,6 +51,26 @@ enum StoreBackend: String, CaseIterable, CustomStringConvertible, Sendable {
         #expect(try await s.count(EventQuery()) == 3)
     }
 
+    /// A second holding many stored events, then a small batch of that second: a store may read a
+    /// second's keys whole or look events up one by one, and both ways must find the duplicate and
+    /// the collision.
+    @Test(arguments: StoreBackend.allCases)
+    func aCrowdedSecondStillFindsDuplicatesAndCollisions(backend: StoreBackend) async throws {
+        let s = try await backend.make()
+        let crowd = (0..<800).map { event("crowd-\($0)", ts: "2026-01-01T00:00:05.\(String(format: "%06d", $0))Z") }
+        let r1 = try await s.ingest(IngestBatch(cluster: "c", node: "n", batchID: "1", events: crowd))
+        #expect(r1.stored == 800)
+        let forged = event("crowd-17", user: "mallory", ts: "2026-01-01T00:00:05.000017Z")
+        let r2 = try await s.ingest(IngestBatch(cluster: "c", node: "n", batchID: "2", events: [crowd[17], forged]))
+        #expect(r2.stored == 1)
+        #expect(r2.duplicates == 1)
+        #expect(r2.collisions == 1)
+        // The whole crowd again, one batch: all duplicates.
+        let r3 = try await s.ingest(IngestBatch(cluster: "c", node: "n", batchID: "3", events: crowd))
+        #expect(r3 == IngestResult(stored: 0, duplicates: 800))
+        #expect(try await s.count(EventQuery()) == 801)
+    }
+
     @Test(arguments: StoreBackend.allCases)
     func sameAuditIDDifferentContentIsKept(backend: StoreBackend) async throws {
         let s = try await backend.make()
