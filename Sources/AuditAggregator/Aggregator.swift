@@ -177,6 +177,9 @@ public struct Aggregator: Sendable {
         if let retention = configuration.retention {
             services.append(RetentionService(store: store, retention: retention, metrics: metrics, logger: logger))
         }
+        if let sqlite = store as? SQLiteStore {
+            services.append(CompactionService(store: sqlite, metrics: metrics, logger: logger))
+        }
         if let alerts = configuration.alerts {
             if let log = store as? any AlertLog {
                 services.append(AlertEvaluationService(store: store, log: log, configuration: alerts, metrics: metrics, logger: logger))
@@ -384,19 +387,48 @@ struct RetentionService: Service {
     let metrics: AggregatorMetrics
     let logger: Logger
 
+    /// Ends without an error when shutdown begins (a service that throws would cancel the whole
+    /// group, and with it the checkpoint service's final round); a pass under way finishes first.
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                let cutoff = Timestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000) - retention.microseconds)
-                do {
-                    let n = try await store.deleteEvents(before: cutoff)
-                    metrics.retention(deleted: n)
-                    if n > 0 { logger.info("retention deleted old events", metadata: ["events": "\(n)", "before": "\(cutoff)"]) }
-                } catch {
-                    logger.error("retention failed", metadata: ["error": "\(error)"])
-                }
-                try await Task.sleep(for: .seconds(60))
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let cutoff = Timestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000) - retention.microseconds)
+            do {
+                let n = try await store.deleteEvents(before: cutoff)
+                metrics.retention(deleted: n)
+                if n > 0 { logger.info("retention deleted old events", metadata: ["events": "\(n)", "before": "\(cutoff)"]) }
+            } catch {
+                logger.error("retention failed", metadata: ["error": "\(error)"])
             }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(60)) }
+        }
+    }
+}
+
+/// Merges a quiet cluster's small blocks once their hour is over (SQLite's block layout;
+/// `SQLiteStore.compact`), once a minute, a few runs per transaction.
+struct CompactionService: Service {
+    let store: SQLiteStore
+    let metrics: AggregatorMetrics
+    let logger: Logger
+    /// How long after an hour ends its blocks are left alone (late events of that hour still come).
+    static let grace: Int64 = 5 * 60 * 1_000_000
+
+    /// Ends without an error when shutdown begins, as `RetentionService` does.
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+            let hour: Int64 = 3_600_000_000
+            let before = Timestamp(microseconds: (now - Self.grace) / hour * hour)
+            do {
+                let r = try await store.compact(before: before)
+                metrics.compaction(r)
+                if r.runs > 0 {
+                    logger.info("compaction merged small blocks", metadata: ["runs": "\(r.runs)", "blocks": "\(r.blocks)", "events": "\(r.events)"])
+                }
+            } catch {
+                logger.error("compaction failed", metadata: ["error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(60)) }
         }
     }
 }

@@ -1,3 +1,4 @@
+import AuditStore
 import AuditWire
 import Synchronization
 
@@ -16,6 +17,8 @@ public final class AggregatorMetrics: Sendable {
         var batches = 0
         var latency = Histogram()
         var retentionDeleted = 0
+        var compactedBlocks = 0
+        var compactedRuns = 0
         var storeBytes: Int64 = 0
         var sqliteMemoryBytes: Int64 = 0
         var alerts: [AlertKey: Int] = [:]
@@ -48,6 +51,7 @@ public final class AggregatorMetrics: Sendable {
     func refused(_ reason: String) { state.withLock { $0.refusals[reason, default: 0] += 1 } }
     func refusedLine(_ reason: String) { state.withLock { $0.refusedLines[reason, default: 0] += 1 } }
     func retention(deleted: Int) { state.withLock { $0.retentionDeleted += deleted } }
+    func compaction(_ r: CompactionResult) { state.withLock { $0.compactedBlocks += r.blocks; $0.compactedRuns += r.runs } }
     func storeSize(_ bytes: Int64) { state.withLock { $0.storeBytes = bytes } }
     func sqliteMemory(_ bytes: Int64) { state.withLock { $0.sqliteMemoryBytes = bytes } }
     func alertFired(rule: String, severity: String, notify: Bool) {
@@ -82,6 +86,8 @@ public final class AggregatorMetrics: Sendable {
         out.counter("auditship_aggregator_batches_total", "Batches committed.", s.batches)
         out.histogram("auditship_aggregator_batch_seconds", "Time from a batch's arrival to its commit.", s.latency)
         out.counter("auditship_aggregator_retention_deleted_total", "Events deleted by retention.", s.retentionDeleted)
+        out.counter("auditship_aggregator_compacted_blocks_total", "Small blocks merged by compaction (each run of them becomes one block).", s.compactedBlocks)
+        out.counter("auditship_aggregator_compacted_runs_total", "Blocks written by compaction, one per run of small blocks merged.", s.compactedRuns)
         out.header("auditship_aggregator_alerts_total", "Alerts recorded, by rule and severity; notify=\"false\" for events too old to notify (or no webhook).", "counter")
         for (k, v) in s.alerts.sorted(by: { ($0.key.rule, $0.key.severity, $0.key.notify ? 1 : 0) < ($1.key.rule, $1.key.severity, $1.key.notify ? 1 : 0) }) {
             out.sample("auditship_aggregator_alerts_total", ["rule": k.rule, "severity": k.severity, "notify": k.notify ? "true" : "false"], Double(v))

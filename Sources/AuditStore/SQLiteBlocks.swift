@@ -209,6 +209,17 @@ extension SQLiteStore {
     /// Writes a sealed block (its events all of one cluster and one hour, ids from `firstID` in
     /// order) with its index entries, rollup counts and de-duplication keys.
     func writeBlock(_ db: Database, clusterID: Int64, firstID: Int64, block: SealedBlock, keys: [EventKey]) throws {
+        try insertBlock(db, clusterID: clusterID, firstID: firstID, block: block)
+        try addRollup(db, clusterID: clusterID, block.rollup, sign: 1)
+        try addMinutes(db, clusterID: clusterID, block.minutes, sign: 1)
+        var keyRows: [Int64] = []
+        keyRows.reserveCapacity(keys.count * 4)
+        for (i, k) in keys.enumerated() { keyRows += [clusterID, k.second, k.key, firstID + Int64(i)] }
+        try insertIntegerRows(db, "INSERT OR IGNORE INTO event_keys(cluster, second, key, id)", columns: 3 + 1, keyRows)
+    }
+
+    /// The block's own row and which-block-holds-which-value entries (what compaction rewrites).
+    func insertBlock(_ db: Database, clusterID: Int64, firstID: Int64, block: SealedBlock) throws {
         var termCounts: [(term: Int64, events: Int)] = []
         termCounts.reserveCapacity(block.postings.count)
         for p in block.postings {
@@ -225,12 +236,6 @@ extension SQLiteStore {
         termRows.reserveCapacity(termCounts.count * 3)
         for t in termCounts { termRows += [t.term, firstID, Int64(t.events)] }
         try insertIntegerRows(db, "INSERT INTO block_terms(term, block, events)", columns: 3, termRows)
-        try addRollup(db, clusterID: clusterID, block.rollup, sign: 1)
-        try addMinutes(db, clusterID: clusterID, block.minutes, sign: 1)
-        var keyRows: [Int64] = []
-        keyRows.reserveCapacity(keys.count * 4)
-        for (i, k) in keys.enumerated() { keyRows += [clusterID, k.second, k.key, firstID + Int64(i)] }
-        try insertIntegerRows(db, "INSERT OR IGNORE INTO event_keys(cluster, second, key, id)", columns: 3 + 1, keyRows)
     }
 
     /// Most rows one multi-row INSERT takes (SQLite allows 32,766 parameters).
