@@ -103,22 +103,28 @@ extension Bench {
             }
         }
         memory.append(("the histogram and facets over the whole store", facetMemory.peak, facetMemory.before))
-        // One object's history over 30 days (every event naming it, in order): the object the
-        // most events of the first 200,000 name.
-        var historyTimes: [Double] = []
-        var historyEvents = 0
-        if let object = objects.max(by: { $0.value < $1.value })?.key {
+        // One object's history over 30 days (every event naming it, in order): a typical object (the
+        // one whose event count is nearest 100 among the first 200,000 events) and the busiest one
+        // (a lease or an endpoint renewed all day: every event it ever had).
+        var histories: [(what: String, events: Int, times: [Double])] = []
+        let ranked = objects.sorted { ($0.value, $0.key.name) < ($1.value, $1.key.name) }
+        let typical = ranked.min { abs($0.value - 100) < abs($1.value - 100) }
+        for (what, object) in [("a typical object's", typical?.key), ("the busiest object's", ranked.last?.key)] {
+            guard let object else { continue }
             let hq = EventQuery(resource: object.resource, namespace: object.namespace,
                                 since: Timestamp(microseconds: lastSeen.microseconds - 30 * 24 * 3_600_000_000),
                                 until: Timestamp(microseconds: lastSeen.microseconds + 1), name: object.name)
+            var found = 0
+            var times: [Double] = []
             let historyMemory = try await ProcessMemory.measure {
                 for _ in 0..<5 {
                     let t = ContinuousClock.now
-                    historyEvents = try await store.events(hq).count
-                    historyTimes.append(seconds(since: t))
+                    found = try await store.events(hq).count
+                    times.append(seconds(since: t))
                 }
             }
-            memory.append(("one object's history over 30 days", historyMemory.peak, historyMemory.before))
+            memory.append(("\(what) history over 30 days", historyMemory.peak, historyMemory.before))
+            histories.append((what, found, times))
         }
         var statTimes: [Double] = []
         for _ in 0..<3 {
@@ -212,17 +218,17 @@ extension Bench {
         }
         figures.append(BenchFigure(section: "query", name: "count per verb over all \(events), median ms",
                                    value: statTimes.sorted()[1] * 1000, unit: "ms"))
-        if !historyTimes.isEmpty {
-            let h = historyTimes.sorted()[historyTimes.count / 2] * 1000
-            figures.append(BenchFigure(section: "query", name: "one object's history over 30 days (\(historyEvents) events) of \(events), median ms",
-                                       value: h, unit: "ms", target: "≤ 50 ms", met: h <= 50))
+        for (i, h) in histories.enumerated() {
+            let median = h.times.sorted()[h.times.count / 2] * 1000
+            figures.append(BenchFigure(section: "query", name: "\(h.what) history over 30 days (\(h.events) events) of \(events), median ms",
+                                       value: median, unit: "ms", target: i == 0 ? "≤ 50 ms" : nil, met: i == 0 ? median <= 50 : nil))
         }
-        // The store's reader runs in this process, as it does in the aggregator: the peak resident
-        // set while each query ran, beside the resident set before it.
+        // The store's reader runs in this process, as it does in the aggregator: how much the
+        // resident set grew at its peak while each query ran (peak − resident before it).
         for (what, peak, before) in memory {
-            guard let peak else { continue }
-            figures.append(BenchFigure(section: "query", name: "peak RSS during \(what) of \(events), MiB",
-                                       value: peak, unit: "MiB", referenceName: "resident before it", reference: before))
+            guard let peak, let before else { continue }
+            figures.append(BenchFigure(section: "query", name: String(format: "memory added at its peak by %@ of %d (resident before it: %.0f MiB), MiB", what, events, before),
+                                       value: max(0, peak - before), unit: "MiB"))
         }
     }
 
