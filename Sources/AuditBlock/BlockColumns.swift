@@ -181,6 +181,90 @@ public enum BlockColumns {
         return rows
     }
 
+    /// Only the rows at `positions` (in that order) of an uncompressed column part. The other rows
+    /// are stepped over, and a dictionary's strings are made only for the ids those rows use: a
+    /// block of thousands of rows costs little when a query wants a few of them.
+    public static func decode(_ bytes: [UInt8], maxRows: Int, only positions: [Int]) throws(BlockFormatError) -> [BlockRow] {
+        var r = ByteReader(bytes, part: "columns")
+        let n = try r.count(atMost: maxRows, "the row count")
+        guard n <= bytes.count else { throw r.error(.truncated, "\(n) rows announced in \(bytes.count) bytes") }
+        guard positions.allSatisfy({ $0 >= 0 && $0 < n }) else { throw r.error(.invalid, "a position asked for is not below the row count \(n)") }
+        var slot = [Int](repeating: -1, count: n)  // row → index in `positions`
+        for (k, p) in positions.enumerated() { slot[p] = k }
+        var rows = [BlockRow](repeating: BlockRow(node: "", time: 0, auditID: "", stage: "", verb: "", user: nil), count: positions.count)
+        var times = [Int64](repeating: 0, count: positions.count)
+        var previous: Int64 = 0
+        for i in 0..<n {
+            let v = try r.signed()
+            previous = i == 0 ? v : previous &+ v
+            if slot[i] >= 0 { times[slot[i]] = previous }
+        }
+        for k in rows.indices { rows[k].time = times[k] }
+        for i in 0..<n {
+            let v = try r.varint()
+            if v > 0, slot[i] >= 0 {
+                let z = v &- 1
+                let k = slot[i]
+                rows[k].requestReceived = rows[k].time &+ (Int64(bitPattern: z >> 1) ^ -Int64(bitPattern: z & 1))
+            }
+        }
+        for i in 0..<n {
+            let c = try code(&r)
+            if slot[i] >= 0 { rows[slot[i]].code = c }
+        }
+        for field in singleFields {
+            var values = try LazyDictionary(&r, limit: n)
+            for i in 0..<n {
+                let id = try r.count(atMost: values.count, "a \(field) id")
+                if slot[i] >= 0 { set(field, id == 0 ? nil : try values.value(id, in: r), &rows[slot[i]]) }
+            }
+        }
+        for field in listFields {
+            var values = try LazyDictionary(&r, limit: min(bytes.count, n * maxListValues))
+            for i in 0..<n {
+                let k = try r.count(atMost: maxListValues, "a \(field) count")
+                var list: [String] = []
+                for _ in 0..<k {
+                    let id = try r.count(atMost: values.count, "a \(field) id")
+                    guard id > 0 else { throw r.error(.invalid, "a \(field) id is 0") }
+                    if slot[i] >= 0 { list.append(try values.value(id, in: r)) }
+                }
+                if slot[i] >= 0 { if field == .groups { rows[slot[i]].groups = list } else { rows[slot[i]].sourceIPs = list } }
+            }
+        }
+        guard r.atEnd else { throw r.error(.invalid, "\(bytes.count - r.offset) bytes after the last column") }
+        return rows
+    }
+
+    /// A dictionary whose strings are read where they lie, made into `String`s only when used.
+    struct LazyDictionary {
+        var ranges: [Range<Int>] = []
+        var made: [Int: String] = [:]
+        var count: Int { ranges.count }
+
+        init(_ r: inout ByteReader, limit: Int) throws(BlockFormatError) {
+            let count = try r.count(atMost: limit, "a dictionary's size")
+            ranges.reserveCapacity(min(count, 4096))
+            for _ in 0..<count {
+                let length = try r.count(atMost: 1 << 20, "a string's length")
+                let start = r.offset
+                _ = try r.take(length)
+                ranges.append(start..<(start + length))
+            }
+        }
+
+        /// The value of id `id` (1-based), checked to be UTF-8 when first made.
+        mutating func value(_ id: Int, in r: ByteReader) throws(BlockFormatError) -> String {
+            if let s = made[id] { return s }
+            let range = ranges[id - 1]
+            guard let s = String(validating: r.bytes[range], as: UTF8.self) else {
+                throw BlockFormatError(.invalid, part: "columns", offset: range.lowerBound, "a string is not UTF-8")
+            }
+            made[id] = s
+            return s
+        }
+    }
+
     /// One row's response code of the code column (0 absent, else zigzag(code) + 1).
     static func code(_ r: inout ByteReader) throws(BlockFormatError) -> Int? {
         let v = try r.varint()

@@ -66,6 +66,22 @@ extension BlockReader {
         }
         return try BlockColumns.project(payload, maxRows: maxRows, fields: fields)
     }
+
+    /// A projection of `fields` and then only the rows at the positions `choose` picks from it, from
+    /// one decompression of the column part (rows in position order).
+    public static func rows(columns: [UInt8], fields: Set<BlockField>, maxBytes: Int = 64 << 20, maxRows: Int = SealedBlock.maxEvents,
+                            choose: (BlockProjection) -> [Int]) throws(BlockFormatError) -> (positions: [Int], rows: [BlockRow]) {
+        let payload: [UInt8]
+        do {
+            payload = try Zstd.decompress(columns, limit: min(max(0, maxBytes), 1 << 40))
+        } catch {
+            throw BlockFormatError(.compression, part: "columns", offset: 0, error.description)
+        }
+        let projection = try BlockColumns.project(payload, maxRows: maxRows, fields: fields)
+        let positions = choose(projection)
+        if positions.isEmpty { return ([], []) }
+        return (positions, try BlockColumns.decode(payload, maxRows: maxRows, only: positions))
+    }
 }
 
 import Zstd

@@ -54,6 +54,17 @@ struct EventFilter: Sendable {
         ingestedAfter = q.ingestedAfter
     }
 
+    /// The exact, non-empty values this filter asks of one-value columns: a block's projection
+    /// finds the rows holding all of them by dictionary id (`matches` still decides).
+    var exactColumns: [(field: BlockField, value: String)] {
+        var out: [(field: BlockField, value: String)] = []
+        for (field, value) in [(BlockField.node, node), (.user, user), (.verb, verb), (.resource, resource), (.subresource, subresource),
+                               (.namespace, namespace), (.name, name), (.stage, stage), (.apiGroup, apiGroup)] {
+            if let value, !value.isEmpty { out.append((field, value)) }
+        }
+        return out
+    }
+
     /// True when only time bounds filter (every event of a block inside them matches).
     var timeOnly: Bool {
         node == nil && user == nil && verb == nil && resource == nil && subresource == nil && namespace == nil

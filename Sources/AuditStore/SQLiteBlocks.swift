@@ -323,6 +323,30 @@ extension SQLiteStore {
         return try decoded(meta, "columns") { () throws(BlockFormatError) in try BlockReader.rows(columns: part, maxRows: meta.count) }
     }
 
+    /// The rows of a block whose one-value columns hold these exact values, with their positions:
+    /// the columns asked for are compared as dictionary ids, and only the rows that pass are made.
+    func blockRows(_ db: Database, _ meta: BlockMeta, holding exact: [(field: BlockField, value: String)]) throws -> (positions: [Int], rows: [BlockRow]) {
+        let part = try columnsPart(db, meta)
+        do {
+            var counted = -1
+            let found = try BlockReader.rows(columns: part, fields: Set(exact.map(\.field)), maxRows: meta.count) { p in
+                counted = p.count
+                var wanted: [(id: Int32, column: [Int32])] = []
+                for (field, value) in exact {
+                    guard let id = p.id(of: value, in: field), let column = p.ids[field] else { return [] }
+                    wanted.append((id, column))
+                }
+                return (0..<p.count).filter { i in wanted.allSatisfy { $0.column[i] == $0.id } }
+            }
+            guard counted == meta.count else {
+                throw StoreError("block \(meta.firstID) is damaged: its columns hold \(counted) events, the block says \(meta.count)")
+            }
+            return found
+        } catch let error as BlockFormatError {
+            throw StoreError("block \(meta.firstID) is damaged: \(error)")
+        }
+    }
+
     /// Some of a block's columns as dictionary ids (`BlockProjection`).
     func blockProjection(_ db: Database, _ meta: BlockMeta, fields: Set<BlockField>) throws -> BlockProjection {
         let part = try columnsPart(db, meta)

@@ -103,6 +103,13 @@ extension SQLiteStore {
             for i in hits where i < rows.count && plan.filter.matches(rows[i], id: meta.firstID + Int64(i)) { try body(i, rows[i]) }
             return
         }
+        let exact = plan.filter.exactColumns
+        if !exact.isEmpty && plan.filter.text == nil {
+            // Exact values first, as dictionary ids: only the rows holding them are made.
+            let (positions, rows) = try blockRows(db, meta, holding: exact)
+            for (k, i) in positions.enumerated() where plan.filter.matches(rows[k], id: meta.firstID + Int64(i)) { try body(i, rows[k]) }
+            return
+        }
         let rows = try blockRows(db, meta)
         let raw: [[UInt8]]? = plan.filter.text == nil ? nil : try blockEvents(db, meta)
         for (i, row) in rows.enumerated() where plan.filter.matches(row, id: meta.firstID + Int64(i)) {

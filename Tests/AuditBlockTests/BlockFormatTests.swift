@@ -123,6 +123,25 @@ struct BlockFormatTests {
         #expect(perEvent < 150)
     }
 
+    /// Rows chosen by a projection are made alone, and equal the same rows of a full decode.
+    @Test func chosenRowsEqualTheFullDecodesRows() throws {
+        let events = try generatedEvents(2_000, seed: 19)
+        let block = try SealedBlock.seal(cluster: "c", events: events)
+        let all = try BlockReader.rows(columns: block.columns)
+        let verb = all[7].verb, namespace = all[7].namespace
+        let (positions, rows) = try BlockReader.rows(columns: block.columns, fields: [.verb, .namespace]) { p in
+            guard let v = p.id(of: verb, in: .verb), let n = p.id(of: namespace, in: .namespace) else { return [] }
+            return (0..<p.count).filter { p.ids[.verb]?[$0] == v && p.ids[.namespace]?[$0] == n }
+        }
+        #expect(positions == all.indices.filter { all[$0].verb == verb && all[$0].namespace == namespace })
+        #expect(rows == positions.map { all[$0] })
+        #expect(positions.contains(7))
+        // Any positions, in any order, read back as the full decode has them; one past the end is refused.
+        let plain = BlockColumns.encode(events.map(\.row))
+        #expect(try BlockColumns.decode(plain, maxRows: 2_000, only: [1_999, 0, 1_000]) == [all[1_999], all[0], all[1_000]])
+        #expect(throws: BlockFormatError.self) { try BlockColumns.decode(plain, maxRows: 2_000, only: [2_000]) }
+    }
+
     @Test func damagedPartsAreRefusedNeverTrap() throws {
         let events = try generatedEvents(200, seed: 13)
         let block = try SealedBlock.seal(cluster: "c", events: events)
