@@ -70,26 +70,10 @@ extension Bench {
         // The first page (1,000 events), what a person looking at the window waits for; then the whole window.
         var page = q
         page.limit = 1000
-        var pageTimes: [Double] = []
         var memory: [(String, Double?, Double?)] = []
-        let pageMemory = try await ProcessMemory.measure {
-            for _ in 0..<7 {
-                let t = ContinuousClock.now
-                _ = try await store.events(page)
-                pageTimes.append(seconds(since: t))
-            }
-        }
-        memory.append(("the first page of one hour, one user", pageMemory.peak, pageMemory.before))
-        var times: [Double] = []
+        let pageTimes = try await timedRuns(7, "the first page of one hour, one user", &memory) { _ = try await store.events(page) }
         var found = 0
-        let hourMemory = try await ProcessMemory.measure {
-            for _ in 0..<3 {
-                let t = ContinuousClock.now
-                found = try await store.events(q).count
-                times.append(seconds(since: t))
-            }
-        }
-        memory.append(("the whole hour for one user", hourMemory.peak, hourMemory.before))
+        let times = try await timedRuns(3, "the whole hour for one user", &memory) { found = try await store.events(q).count }
         // What a timeline view asks: a histogram and the top 10 values of four fields, over the whole store.
         let span = Double(lastSeen.microseconds - (first ?? lastSeen).microseconds) / 3_600_000_000
         var facetTimes: [Double] = [], histogramTimes: [Double] = []
@@ -115,15 +99,7 @@ extension Bench {
                                 since: Timestamp(microseconds: lastSeen.microseconds - 30 * 24 * 3_600_000_000),
                                 until: Timestamp(microseconds: lastSeen.microseconds + 1), name: object.name)
             var found = 0
-            var times: [Double] = []
-            let historyMemory = try await ProcessMemory.measure {
-                for _ in 0..<5 {
-                    let t = ContinuousClock.now
-                    found = try await store.events(hq).count
-                    times.append(seconds(since: t))
-                }
-            }
-            memory.append(("\(what) history over 30 days", historyMemory.peak, historyMemory.before))
+            let times = try await timedRuns(5, "\(what) history over 30 days", &memory) { found = try await store.events(hq).count }
             histories.append((what, found, times))
         }
         var statTimes: [Double] = []
@@ -188,14 +164,7 @@ extension Bench {
         if let h = textHour {
             var tq = EventQuery(since: Timestamp(microseconds: h.since), until: Timestamp(microseconds: h.until), text: "zq-no-such-phrase-qz")
             tq.limit = 1000
-            let textMemory = try await ProcessMemory.measure {
-                for _ in 0..<3 {
-                    let t = ContinuousClock.now
-                    _ = try await store.events(tq)
-                    textTimes.append(seconds(since: t))
-                }
-            }
-            memory.append(("free text over one hour", textMemory.peak, textMemory.before))
+            textTimes = try await timedRuns(3, "free text over one hour", &memory) { _ = try await store.events(tq) }
         }
         try await hunt(store: store, events: events)
         try await store.close()
@@ -232,6 +201,24 @@ extension Bench {
         }
     }
 
+}
+
+extension Bench {
+    /// Runs `body` `runs` times and returns each run's seconds; notes under `label` the process's
+    /// resident set before the runs and its peak while they ran.
+    func timedRuns(_ runs: Int, _ label: String, _ memory: inout [(String, Double?, Double?)],
+                   _ body: () async throws -> Void) async throws -> [Double] {
+        var times: [Double] = []
+        let measured = try await ProcessMemory.measure {
+            for _ in 0..<runs {
+                let t = ContinuousClock.now
+                try await body()
+                times.append(seconds(since: t))
+            }
+        }
+        memory.append((label, measured.peak, measured.before))
+        return times
+    }
 }
 
 /// An object named by its events' objectRef.
