@@ -137,11 +137,27 @@ struct QueryCommand: AsyncParsableCommand {
             }
             // The bundle is written either way; the status says whether it proves every event.
             if unproven > 0 || !uncovered.isEmpty || !check.ok { throw ExitCode(1) }
+        } else if format == .json {
+            // Pages through the cursor: memory holds one page, however many events the answer has.
+            var page = query
+            var remaining = query.limit
+            while true {
+                let size = min(remaining ?? Self.pageSize, Self.pageSize)
+                page.limit = size
+                let events = try await db.events(page)
+                printEvents(events.map { ($0.cluster, $0.node, $0.bytes) })
+                if let r = remaining { remaining = r - events.count }
+                guard events.count == size, (remaining ?? 1) > 0, let last = events.last else { break }
+                page.after = last.cursor
+            }
         } else {
             let events = try await db.events(query)
             printEvents(events.map { ($0.cluster, $0.node, $0.bytes) })
         }
     }
+
+    /// Events a page of `query --store --format json` reads at a time.
+    static let pageSize = 10_000
 
     /// Prints events as they arrive: new events (by ingest sequence) are held for the lateness
     /// window and released in timestamp order; an event that arrives after later-stamped events
