@@ -9,8 +9,9 @@ import Zstd
 ///
 /// This type is pure apart from zstd and SHA-256: stores only persist and fetch what it makes.
 public struct SealedBlock: Sendable {
-    /// The format's version, stored with the block.
-    public static let formatVersion: UInt8 = 1
+    /// The format's version, stored with the block: 2 since the raw part is cut into frames read
+    /// alone (`FramedRaw`); a reader takes both, telling them apart by the part's first byte.
+    public static let formatVersion: UInt8 = 2
     /// Most events a block takes.
     public static let maxEvents = 65_536
     /// zstd level for both parts (3: zstd's default, about 400 MB/s a core on audit logs).
@@ -23,7 +24,8 @@ public struct SealedBlock: Sendable {
     public var maxTime: Int64
     /// Size of the events' bytes, uncompressed (what free-text search reads).
     public var rawBytes: Int
-    /// zstd frame: event count, each event's length, then the events' bytes in order.
+    /// Event count, each event's length, then the events' bytes in order, in zstd frames that can
+    /// be read alone (`FramedRaw`).
     public var raw: [UInt8]
     /// zstd frame of `BlockColumns`.
     public var columns: [UInt8]
@@ -35,12 +37,14 @@ public struct SealedBlock: Sendable {
     public var minutes: [(minute: Int64, count: Int)]
 
     /// Seals events (exact bytes and the fields read from them) in the order given.
-    public static func seal(cluster: String, events: [(bytes: [UInt8], row: BlockRow)], level: Int32 = defaultLevel) throws(ZstdError) -> SealedBlock {
-        try seal(cluster: cluster, bytes: events.map(\.bytes), rows: events.map(\.row), level: level)
+    public static func seal(cluster: String, events: [(bytes: [UInt8], row: BlockRow)], level: Int32 = defaultLevel,
+                            framing: RawFraming = .standard) throws(ZstdError) -> SealedBlock {
+        try seal(cluster: cluster, bytes: events.map(\.bytes), rows: events.map(\.row), level: level, framing: framing)
     }
 
     /// Seals events given as their bytes and their rows, in the same order.
-    public static func seal(cluster: String, bytes: [[UInt8]], rows: [BlockRow], level: Int32 = defaultLevel) throws(ZstdError) -> SealedBlock {
+    public static func seal(cluster: String, bytes: [[UInt8]], rows: [BlockRow], level: Int32 = defaultLevel,
+                            framing: RawFraming = .standard) throws(ZstdError) -> SealedBlock {
         precondition(bytes.count == rows.count, "a block has one row per event")
         precondition(bytes.count <= maxEvents, "a block holds at most \(maxEvents) events")
         var minTime = Int64.max, maxTime = Int64.min
@@ -53,12 +57,19 @@ public struct SealedBlock: Sendable {
         var payload = ByteWriter(capacity: rawBytes + bytes.count * 3 + 8)
         payload.varint(bytes.count)
         for b in bytes { payload.varint(b.count) }
-        for b in bytes { payload.raw(b) }
+        let start = payload.bytes.count
+        var ends: [Int] = []
+        ends.reserveCapacity(bytes.count)
+        for b in bytes {
+            payload.raw(b)
+            ends.append(payload.bytes.count - start)
+        }
         return SealedBlock(
             cluster: cluster, count: bytes.count,
             minTime: rows.isEmpty ? 0 : minTime, maxTime: rows.isEmpty ? 0 : maxTime,
             rawBytes: rawBytes,
-            raw: try Zstd.compress(payload.bytes, level: level),
+            raw: try FramedRaw.encode(payload: payload.bytes, start: start, ends: ends, level: level,
+                                      headEvents: framing.headEvents, eventsPerFrame: framing.eventsPerFrame),
             columns: try Zstd.compress(BlockColumns.encode(rows), level: level),
             postings: BlockPosting.index(rows),
             rollup: RollupKey.rollup(rows),
@@ -69,6 +80,22 @@ public struct SealedBlock: Sendable {
     public var storedBytes: Int {
         raw.count + columns.count + postings.reduce(0) { $0 + $1.encodedPositions.count + $1.value.utf8.count + 2 }
     }
+}
+
+/// How a raw part is cut into frames (`FramedRaw`): the events frame 0 holds besides the lengths
+/// (what every later frame may refer to), and the events of each later frame.
+public struct RawFraming: Sendable, Equatable {
+    public var headEvents: Int
+    public var eventsPerFrame: Int
+    public init(headEvents: Int, eventsPerFrame: Int) {
+        self.headEvents = max(1, headEvents)
+        self.eventsPerFrame = max(1, eventsPerFrame)
+    }
+    /// 128 and 128: measured on generated events in blocks of 4,096, the block parts take 89.4
+    /// bytes an event where one raw frame took 86.4 (64-event frames: 90.9; without the shared
+    /// content 64-event frames took 23 bytes more), and reading one event decompresses about
+    /// 200 KB instead of the whole part (3 MB).
+    public static let standard = RawFraming(headEvents: 128, eventsPerFrame: 128)
 }
 
 /// Reads the parts of a stored block, never producing more than the limits allow.
@@ -86,6 +113,7 @@ public enum BlockReader {
         // Limits come from stored rows: clamp them so that no arithmetic below can overflow.
         let maxBytes = min(max(0, requested), 1 << 40)
         let maxEvents = min(max(0, requestedEvents), SealedBlock.maxEvents)
+        if FramedRaw.isFramed(raw) { return try FramedRaw.payload(raw, maxBytes: maxBytes, maxEvents: maxEvents) }
         let payload: [UInt8]
         do {
             // Lengths take at most 10 bytes per event beyond the events' own bytes.
@@ -94,8 +122,20 @@ public enum BlockReader {
             throw BlockFormatError(.compression, part: "raw", offset: 0, error.description)
         }
         var r = ByteReader(payload, part: "raw")
+        let (start, ends) = try lengths(&r, maxBytes: maxBytes, maxEvents: maxEvents)
+        let total = ends.last ?? 0
+        guard payload.count - start >= total else { throw r.error(.truncated, "the events need \(total) bytes, \(payload.count - start) are left") }
+        guard payload.count - start == total else {
+            throw BlockFormatError(.invalid, part: "raw", offset: start + total, "\(payload.count - start - total) bytes after the last event")
+        }
+        return (payload, start, ends)
+    }
+
+    /// A payload's event count and lengths: where the events' bytes start, and each event's end
+    /// relative to that start.
+    static func lengths(_ r: inout ByteReader, maxBytes: Int, maxEvents: Int) throws(BlockFormatError) -> (start: Int, ends: [Int]) {
         let n = try r.count(atMost: maxEvents, "the event count")
-        guard n <= payload.count else { throw r.error(.truncated, "\(n) events announced in \(payload.count) bytes") }
+        guard n <= r.bytes.count else { throw r.error(.truncated, "\(n) events announced in \(r.bytes.count) bytes") }
         var ends: [Int] = []
         ends.reserveCapacity(n)
         var total = 0
@@ -105,18 +145,18 @@ public enum BlockReader {
             guard total <= maxBytes else { throw r.error(.invalid, "the events add up to more than \(maxBytes) bytes") }
             ends.append(total)
         }
-        let start = r.offset
-        guard payload.count - start >= total else { throw r.error(.truncated, "the events need \(total) bytes, \(payload.count - start) are left") }
-        guard payload.count - start == total else {
-            throw BlockFormatError(.invalid, part: "raw", offset: start + total, "\(payload.count - start - total) bytes after the last event")
-        }
-        return (payload, start, ends)
+        return (r.offset, ends)
     }
 
-    /// The bytes of the events at `only` (all when nil; the others are nil), in block order: the
-    /// part is checked whole, but only the events asked for are copied out.
+    /// The bytes of the events at `only` (all when nil; the others are nil), in block order. A
+    /// format-1 part is checked whole; of a framed part, frame 0 and the frames holding the events
+    /// asked for are read.
     public static func events(raw: [UInt8], maxBytes requested: Int, maxEvents requestedEvents: Int = SealedBlock.maxEvents,
                               only: Set<Int>?) throws(BlockFormatError) -> [[UInt8]?] {
+        if let only, FramedRaw.isFramed(raw) {
+            return try FramedRaw.events(raw, maxBytes: min(max(0, requested), 1 << 40),
+                                        maxEvents: min(max(0, requestedEvents), SealedBlock.maxEvents), only: only)
+        }
         let (payload, start, ends) = try rawPayload(raw, maxBytes: requested, maxEvents: requestedEvents)
         var out: [[UInt8]?] = []
         out.reserveCapacity(ends.count)

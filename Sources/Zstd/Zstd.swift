@@ -1,4 +1,5 @@
 import CZstd
+import Synchronization
 
 /// A zstd failure, with what was being done.
 public struct ZstdError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -46,6 +47,14 @@ public enum Zstd {
     /// Decompresses one or more concatenated frames, refusing to produce more than `limit` bytes:
     /// a bomb is stopped at the limit, not after it, whatever its frame header claims.
     public static func decompress(_ input: UnsafeRawBufferPointer, limit: Int) throws(ZstdError) -> [UInt8] {
+        // One frame that declares its size within the limit (what stores and this package's
+        // writers make): decompressed in one call into an array of exactly that size.
+        if let declared = ZstdPrefixDecompressor.declaredSize(input), declared <= limit,
+           ZSTD_findFrameCompressedSize(input.baseAddress, input.count) == input.count {
+            return try DecompressionContexts.shared.with { (context) throws(ZstdError) in
+                try decompressFrame(input, size: declared, context: context, dictionary: nil)
+            }
+        }
         guard let stream = ZSTD_createDStream() else { throw ZstdError(code: .zstd, message: "cannot allocate a decompression stream") }
         defer { ZSTD_freeDStream(stream) }
         _ = ZSTD_initDStream(stream)
@@ -94,5 +103,60 @@ public enum Zstd {
     /// True when `bytes` start with a zstd frame's magic number.
     public static func hasMagic(_ bytes: some Collection<UInt8>) -> Bool {
         bytes.starts(with: [0x28, 0xB5, 0x2F, 0xFD])
+    }
+}
+
+extension Zstd {
+    /// One frame of exactly `size` bytes, into a new array (never more: the frame is refused).
+    static func decompressFrame(_ input: UnsafeRawBufferPointer, size: Int, context: OpaquePointer,
+                                dictionary: OpaquePointer?) throws(ZstdError) -> [UInt8] {
+        var made = 0
+        let out = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            made = dictionary.map { ZSTD_decompress_usingDDict(context, buffer.baseAddress, size, input.baseAddress, input.count, $0) }
+                ?? ZSTD_decompressDCtx(context, buffer.baseAddress, size, input.baseAddress, input.count)
+            count = ZSTD_isError(made) == 0 && made == size ? size : 0
+        }
+        if ZSTD_isError(made) != 0 {
+            let name = String(cString: ZSTD_getErrorName(made))
+            throw ZstdError(code: name.contains("Destination buffer is too small") ? .tooLarge : .corrupt, message: name)
+        }
+        guard made == size else {
+            throw ZstdError(code: .corrupt, message: "the frame holds \(made) bytes, its header says \(size)")
+        }
+        return out
+    }
+}
+
+/// Decompression contexts kept for reuse: making one allocates and clears about 100 KB, which
+/// cost more than decompressing a small block part.
+final class DecompressionContexts: Sendable {
+    static let shared = DecompressionContexts()
+    /// Idle contexts, as addresses (an address is Sendable, a pointer is not).
+    private let idle = Mutex<[UInt]>([])
+    private static let keep = 16
+
+    func take() throws(ZstdError) -> OpaquePointer {
+        if let address = idle.withLock({ $0.popLast() }), let context = OpaquePointer(bitPattern: address) {
+            _ = ZSTD_DCtx_reset(context, ZSTD_reset_session_and_parameters)
+            return context
+        }
+        guard let context = ZSTD_createDCtx() else { throw ZstdError(code: .zstd, message: "cannot allocate a decompression context") }
+        return context
+    }
+
+    func give(_ context: OpaquePointer) {
+        let address = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(context)))
+        let kept = idle.withLock { list -> Bool in
+            guard list.count < Self.keep else { return false }
+            list.append(address)
+            return true
+        }
+        if !kept { ZSTD_freeDCtx(context) }
+    }
+
+    func with<R>(_ body: (OpaquePointer) throws(ZstdError) -> R) throws(ZstdError) -> R {
+        let context = try take()
+        defer { give(context) }
+        return try body(context)
     }
 }

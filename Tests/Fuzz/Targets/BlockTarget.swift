@@ -67,17 +67,24 @@ enum BlockTarget {
             try require(zip(positions, positions.dropFirst()).allSatisfy { $0 < $1 } && (positions.last ?? 0) < 64, name, "positions read out of order or range")
         }
         _ = attempt { () throws(BlockFormatError) in try BlockReader.events(raw: data, maxBytes: 1 << 16) }
+        _ = attempt { () throws(BlockFormatError) in try BlockReader.events(raw: data, maxBytes: 1 << 16, only: [0, 1, 7, 40]) }
         _ = attempt { () throws(BlockFormatError) in try BlockReader.rows(columns: data, maxBytes: 1 << 16) }
 
         // As a recipe: rows and event bytes sealed into a block that reads back exactly.
         var input = FuzzInput(data)
         var events: [(bytes: [UInt8], row: BlockRow)] = []
         for _ in 0..<input.int(40) { events.append((input.bytes(max: 64), row(&input))) }
-        guard let block = try? SealedBlock.seal(cluster: "c", events: events, level: 1) else {
+        // Small frames, so that a few events make several.
+        let framing = RawFraming(headEvents: 1 + input.int(4), eventsPerFrame: 1 + input.int(6))
+        guard let block = try? SealedBlock.seal(cluster: "c", events: events, level: 1, framing: framing) else {
             throw PropertyViolation(target: name, property: "sealing failed")
         }
         let bytes = attempt { () throws(BlockFormatError) in try BlockReader.events(raw: block.raw, maxBytes: block.rawBytes) }
         try require((try? bytes.get()) == events.map(\.bytes), name, "sealed events do not read back exactly: \(bytes)")
+        let pick = Set((0..<input.int(4)).map { _ in input.int(max(1, events.count)) })
+        let some = attempt { () throws(BlockFormatError) in try BlockReader.events(raw: block.raw, maxBytes: block.rawBytes, only: pick) }
+        try require((try? some.get()) == events.indices.map { pick.contains($0) ? events[$0].bytes : nil }, name,
+                    "events read alone differ from the sealed ones")
         let rows = attempt { () throws(BlockFormatError) in try BlockReader.rows(columns: block.columns) }
         try require((try? rows.get()) == events.map(\.row), name, "sealed rows do not read back exactly")
         for p in block.postings {
