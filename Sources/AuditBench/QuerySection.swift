@@ -152,6 +152,19 @@ extension Bench {
         for (i, part) in ["the page of 50", "the count", "the histogram", "the 7 facets"].enumerated() {
             figures.append(BenchFigure(section: "query", name: "of which \(part), median ms", value: partMedians[i], unit: "ms"))
         }
+        // The same first view as a person sees it, in headless chromium (skipped without it).
+        if BrowserFirstView.binaries == nil {
+            say("query: the browser's first view is not measured: chromium and chromedriver are not installed (Tests/run installs them)")
+        } else {
+            var search = "?since=" + (view.since?.rfc3339 ?? "")
+            if let until = view.until { search += "&until=" + until.rfc3339 }
+            let browser = try BrowserFirstView.measure(bench: self, store: "sqlite:" + path, search: search, runs: 5)
+            let page = browser.firstPage.sorted()[browser.firstPage.count / 2]
+            let complete = browser.complete.sorted()[browser.complete.count / 2]
+            figures.append(BenchFigure(section: "query", name: "in headless chromium: opening that search URL until its first page of events is shown, of \(events), median ms",
+                                       value: page, unit: "ms", referenceName: nil, reference: nil, target: "≤ 1,000 ms", met: page <= 1000))
+            figures.append(BenchFigure(section: "query", name: "the same until the histogram, facets and count are shown too, median ms", value: complete, unit: "ms"))
+        }
         if events == (quick ? 20_000 : queryScales.first) {
             let assets = UIAssets.names.compactMap(UIAssets.file)
             let compressed = try assets.reduce(0) { $0 + (try Gzip.compress($1, level: 9)).count }
