@@ -27,11 +27,12 @@ let package = Package(
         // C libraries, each wrapped once in a Swift module below.
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
 
         // Thin Swift wrappers: no C type leaks past these.
-        .target(name: "Gzip", dependencies: ["CZlib"], swiftSettings: swiftSettings),
+        .target(name: "Gzip", dependencies: ["CZlib", "CDeflate"], swiftSettings: swiftSettings),
         .target(name: "OpenSSLKit", dependencies: ["COpenSSL"], swiftSettings: swiftSettings),
         .target(name: "Zstd", dependencies: ["CZstd"], swiftSettings: swiftSettings),
         .target(name: "CurlClient", dependencies: ["CCurl"], swiftSettings: swiftSettings),

@@ -18,16 +18,13 @@ public struct GzipError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String { "gzip \(code.rawValue): \(message)" }
 }
 
-/// gzip compression (RFC 1952) with zlib.
+/// gzip compression (RFC 1952): whole buffers with libdeflate, streams with zlib.
 public enum Gzip {
     /// Compresses `input` into one gzip member.
     /// - Parameter level: zlib level 0–9 (1 fastest, 6 zlib's default).
+    /// Made whole by libdeflate (`WholeBuffer`), whose levels 1–9 correspond to zlib's.
     public static func compress(_ input: UnsafeRawBufferPointer, level: Int32 = 6) throws(GzipError) -> [UInt8] {
-        let deflater = try Deflater(level: level)
-        var out: [UInt8] = []
-        out.reserveCapacity(input.count / 4 + 64)
-        try deflater.compress(input, finish: true, into: &out)
-        return out
+        try WholeBuffer.compress(input, level: level)
     }
 
     /// Compresses an array into one gzip member.
@@ -41,6 +38,7 @@ public enum Gzip {
     /// produce more than `limit` bytes: a gzip bomb is stopped at the limit,
     /// not after it.
     public static func decompress(_ input: UnsafeRawBufferPointer, limit: Int) throws(GzipError) -> [UInt8] {
+        if let whole = WholeBuffer.decompress(input, limit: limit) { return whole }
         let inflater = try Inflater()
         var out: [UInt8] = []
         out.reserveCapacity(min(limit, max(input.count * 4, 1024)))
