@@ -17,7 +17,9 @@ final class ChildProcess: Sendable {
     /// to `output` (created or truncated) and so does standard error unless `errorToOutput` is false
     /// (then it stays the test's own).
     /// `standardInput`, when given, is a descriptor (the read end of a pipe, say) the child reads as its standard input.
-    init(executable: String, arguments: [String], output: String, errorToOutput: Bool = true, standardInput: Int32? = nil) throws {
+    /// `environment` adds to (or replaces in) the test's own environment.
+    init(executable: String, arguments: [String], output: String, errorToOutput: Bool = true, standardInput: Int32? = nil,
+         environment: [String: String] = [:]) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -31,7 +33,16 @@ final class ChildProcess: Sendable {
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        let rc: Int32
+        if environment.isEmpty {
+            rc = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        } else {
+            var merged = ProcessInfo.processInfo.environment
+            for (k, v) in environment { merged[k] = v }
+            let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+            defer { for p in envp { free(p) } }
+            rc = posix_spawn(&pid, executable, &actions, nil, argv, envp)
+        }
         guard rc == 0 else { throw HarnessError("cannot start \(executable): \(String(cString: strerror(rc)))") }
         processIdentifier = pid
     }

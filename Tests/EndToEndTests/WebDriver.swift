@@ -21,10 +21,13 @@ final class WebDriver {
         return (chromium, driver)
     }
 
-    init(dir: String, chromium: String, chromedriver: String, width: Int = 1400, height: Int = 900) throws {
+    /// `environment` is the driver's and the browser's (a `HOME` of the test's own gives the browser
+    /// that home's NSS database of certificates).
+    init(dir: String, chromium: String, chromedriver: String, width: Int = 1400, height: Int = 900, environment: [String: String] = [:]) throws {
         http = try HTTPClient(tls: ClientTLSConfiguration())
         let port = try Self.freePort()
-        driver = try ChildProcess(executable: chromedriver, arguments: ["--port=\(port)", "--allowed-ips=127.0.0.1"], output: dir + "/chromedriver.log")
+        driver = try ChildProcess(executable: chromedriver, arguments: ["--port=\(port)", "--allowed-ips=127.0.0.1"], output: dir + "/chromedriver.log",
+                                  environment: environment)
         base = "http://127.0.0.1:\(port)"
         var ready = false
         for _ in 0..<100 {
