@@ -40,7 +40,19 @@ public struct CheckpointFile: Sendable {
     public var path: String { directory + "/checkpoints.json" }
     public var previousPath: String { directory + "/checkpoints.json.prev" }
 
+    /// The content this value last wrote, so that the next save knows the current file is good
+    /// by comparing bytes instead of decoding and checksumming it again (a save per acknowledgement).
+    private let lastWritten = LastWritten()
+
     public init(directory: String) { self.directory = directory }
+
+    private final class LastWritten: @unchecked Sendable {
+        // Only the agent's reading thread saves; the lock keeps the value safe anyway.
+        private let lock = NSLock()
+        private var data: Data?
+        func get() -> Data? { lock.withLock { data } }
+        func set(_ d: Data?) { lock.withLock { data = d } }
+    }
 
     struct Envelope: Codable {
         var version: Int
@@ -119,11 +131,15 @@ public struct CheckpointFile: Sendable {
         let data = try CheckpointFile.encode(records)
         // Keep the current file as the previous copy only when it is itself good,
         // so that a damaged file never replaces the last good one.
-        let currentIsGood = FileManager.default.contents(atPath: path).flatMap { data -> Bool? in
-            if case .success = CheckpointFile.decode(data) { return true }
+        let known = lastWritten.get()
+        let currentIsGood = FileManager.default.contents(atPath: path).flatMap { current -> Bool? in
+            if let known, current == known { return true }
+            if case .success = CheckpointFile.decode(current) { return true }
             return false
         } ?? false
+        lastWritten.set(nil)
         try Durable.write(data, to: path, keepingPreviousAt: currentIsGood ? previousPath : nil)
+        lastWritten.set(data)
     }
 }
 
