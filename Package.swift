@@ -110,7 +110,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         // `auditship bench`: a file per section, each figure beside its reference.
+        .target(name: "BrowserDriver", dependencies: ["CurlClient"], swiftSettings: swiftSettings),
         .target(name: "AuditBench", dependencies: [
+            "BrowserDriver",
             "AuditModel", "AuditUI", "AuditUIAssets", "AuditGenerator", "AuditAgent", "AuditStore", "AuditStorePostgres", "AuditChain", "AuditWire",
             "AuditBlock", "AuditAlerts", "AuditHunt", "OpenSSLKit", "Gzip", "Zstd", "CurlClient",
             .product(name: "Logging", package: "swift-log"),
@@ -140,7 +142,7 @@ let package = Package(
             "AuditStore", "AuditStorePostgres", "AuditBlock", "AuditChain", "AuditModel", "OpenSSLKit",
             .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
         ], swiftSettings: swiftSettings),
-        .testTarget(name: "EndToEndTests", dependencies: ["SharedFixtures", "OpenSSLKit", "CurlClient", "Gzip", "AuditModel", "AuditGenerator"], swiftSettings: swiftSettings),
+        .testTarget(name: "EndToEndTests", dependencies: ["SharedFixtures", "OpenSSLKit", "CurlClient", "BrowserDriver", "Gzip", "AuditModel", "AuditGenerator"], swiftSettings: swiftSettings),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["AuditFuzzTargets", "AuditGenerator"], swiftSettings: swiftSettings),
     ]
 )

@@ -1,3 +1,4 @@
+import BrowserDriver
 import CurlClient
 import Foundation
 #if canImport(Glibc)
@@ -13,13 +14,7 @@ struct BrowserFirstView {
     var firstPage: [Double] = []
     var complete: [Double] = []
 
-    /// Where Debian puts them; nil when either is missing.
-    static var binaries: (chromium: String, chromedriver: String)? {
-        let chromium = ["/usr/bin/chromium", "/usr/lib/chromium/chromium"].first { FileManager.default.isExecutableFile(atPath: $0) }
-        let driver = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"].first { FileManager.default.isExecutableFile(atPath: $0) }
-        guard let chromium, let driver else { return nil }
-        return (chromium, driver)
-    }
+    static var binaries: (chromium: String, chromedriver: String)? { WebDriverProtocol.binaries }
 
     /// Opens `search` (a page URL's query, "?since=…&until=…") `runs` times after one visit that
     /// trades the UI's token for its cookie.
@@ -37,7 +32,7 @@ struct BrowserFirstView {
         guard let tokenURL, let base = tokenURL.split(separator: "?").first.map(String.init) else {
             throw BenchError("auditship ui printed no URL (see \(bench.dir)/ui.log)")
         }
-        let port = try freePort()
+        let port = try WebDriverProtocol.freePort()
         let driverProcess = Process()
         driverProcess.executableURL = URL(fileURLWithPath: chromedriver)
         driverProcess.arguments = ["--port=\(port)", "--allowed-ips=127.0.0.1"]
@@ -47,19 +42,8 @@ struct BrowserFirstView {
         defer { stop(driverProcess) }
         let http = try HTTPClient(tls: ClientTLSConfiguration())
         let driver = "http://127.0.0.1:\(port)"
-        var ready = false
-        for _ in 0..<100 where !ready {
-            if let r = try? http.request(method: "GET", url: driver + "/status", timeoutSeconds: 2, connectTimeoutSeconds: 1),
-               r.status == 200, r.bodyText.contains("\"ready\":true") { ready = true } else { usleep(100_000) }
-        }
-        guard ready else { throw BenchError("chromedriver did not become ready") }
-        let caps: [String: Any] = ["capabilities": ["alwaysMatch": [
-            "browserName": "chrome",
-            "goog:chromeOptions": ["binary": chromium, "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,900",
-                "--user-data-dir=\(bench.dir)/chromium-profile", "--no-first-run", "--disable-extensions",
-            ]],
-        ] as [String: Any]]]
+        try WebDriverProtocol.waitUntilReady(http, driver)
+        let caps = WebDriverProtocol.capabilities(chromium: chromium, profile: bench.dir + "/chromium-profile")
         guard let session = (try call(http, driver + "/session", "POST", caps, timeout: 60) as? [String: Any])?["sessionId"] as? String else {
             throw BenchError("chromedriver opened no browser session")
         }
@@ -90,12 +74,7 @@ struct BrowserFirstView {
 
     @discardableResult
     private static func call(_ http: HTTPClient, _ url: String, _ method: String, _ body: Any?, timeout: Int = 30) throws -> Any? {
-        let data = try body.map { try JSONSerialization.data(withJSONObject: $0) } ?? Data("{}".utf8)
-        let r = try http.request(method: method, url: url, headers: ["Content-Type: application/json"],
-                                 body: method == "GET" ? [] : [UInt8](data), timeoutSeconds: timeout)
-        let value = ((try? JSONSerialization.jsonObject(with: Data(r.body))) as? [String: Any])?["value"]
-        guard r.status == 200 else { throw BenchError("WebDriver \(method) \(url): \(r.status) \(r.bodyText.prefix(300))") }
-        return value
+        try WebDriverProtocol.call(http, url, method: method, body, timeout: timeout)
     }
 
     private static func stop(_ p: Process) {
@@ -104,20 +83,6 @@ struct BrowserFirstView {
         for _ in 0..<50 where p.isRunning { usleep(100_000) }
         if p.isRunning { kill(p.processIdentifier, SIGKILL) }
         p.waitUntilExit()
-    }
-
-    private static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
-        }
-        guard bound else { throw BenchError("no free port on 127.0.0.1") }
-        return Int(UInt16(bigEndian: addr.sin_port))
     }
 }
 
