@@ -91,6 +91,7 @@ extension Bench {
         // one whose event count is nearest 100 among the first 200,000 events) and the busiest one
         // (a lease or an endpoint renewed all day: every event it ever had).
         var histories: [(what: String, events: Int, times: [Double])] = []
+        var historyViews: [(what: String, events: Int, times: [Double])] = []
         let ranked = objects.sorted { ($0.value, $0.key.name) < ($1.value, $1.key.name) }
         let typical = ranked.min { abs($0.value - 100) < abs($1.value - 100) }
         for (what, object) in [("a typical object's", typical?.key), ("the busiest object's", ranked.last?.key)] {
@@ -101,6 +102,14 @@ extension Bench {
             var found = 0
             let times = try await timedRuns(5, "\(what) history over 30 days", &memory) { found = try await store.events(hq).count }
             histories.append((what, found, times))
+            // What the web UI's object history view asks first: the object's oldest 1,000 events of
+            // the cluster, any time (history.js pages on with the cursor from there).
+            var first = EventQuery(resource: object.resource, namespace: object.namespace, name: object.name)
+            first.cluster = "bench"
+            first.limit = 1000
+            var shown = 0
+            let pageTimes = try await timedRuns(5, "\(what) history view's first page", &memory) { shown = try await store.events(first).count }
+            historyViews.append((what, shown, pageTimes))
         }
         var statTimes: [Double] = []
         for _ in 0..<3 {
@@ -204,6 +213,11 @@ extension Bench {
             let median = h.times.sorted()[h.times.count / 2] * 1000
             figures.append(BenchFigure(section: "query", name: "\(h.what) history over 30 days (\(h.events) events) of \(events), median ms",
                                        value: median, unit: "ms", target: i == 0 ? "≤ 50 ms" : nil, met: i == 0 ? median <= 50 : nil))
+        }
+        for v in historyViews {
+            let median = v.times.sorted()[v.times.count / 2] * 1000
+            figures.append(BenchFigure(section: "query", name: "the web UI's history view of \(v.what.replacingOccurrences(of: "'s", with: "")): its first page (\(v.events) events, oldest first) of \(events), median ms",
+                                       value: median, unit: "ms", target: "≤ 300 ms", met: median <= 300))
         }
         // The store's reader runs in this process, as it does in the aggregator: how much the
         // resident set grew at its peak while each query ran (peak − resident before it).
