@@ -41,10 +41,14 @@ struct QuickstartCommand: AsyncParsableCommand {
         say("certificates: CA, aggregator, \(nodes.count) agents, 1 reader")
 
         var expected: [String: [[UInt8]]] = [:]
+        // The logs end about now, as a master's would: the web UI's first view (the last 24 hours)
+        // then shows them.
+        let span = Int64(Double(events) / 200 * 1_000_000)
+        let start = Timestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000) - span - 60_000_000)
         for (i, node) in nodes.enumerated() {
             let path = "\(work)/\(node)/audit.log"
             try FileManager.default.createDirectory(atPath: "\(work)/\(node)", withIntermediateDirectories: true)
-            let gen = AuditLogGenerator(GeneratorConfiguration(events: events, seed: UInt64(1000 + i), node: node, rate: 200))
+            let gen = AuditLogGenerator(GeneratorConfiguration(events: events, seed: UInt64(1000 + i), node: node, start: start, rate: 200))
             let lines = Array(gen)
             expected[node] = lines
             var data = Data()

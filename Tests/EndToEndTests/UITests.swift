@@ -41,6 +41,33 @@ import Testing
         return (url, port, lines, ui)
     }
 
+    /// The quickstart prints how to look at its store; that command, followed, shows the store's
+    /// events in the browser (the count is the store's, a row opens its detail).
+    @Test func theQuickstartsStoreInTheBrowser() throws {
+        guard let (chromium, chromedriver) = try Self.browser() else { return }
+        let h = try Harness()
+        let work = h.dir + "/quickstart"
+        let (_, printed) = try h.run(["quickstart", "--dir", work, "--events", "2000"])
+        let command = try #require(printed.split(separator: "\n").first { $0.contains("look at it in a browser:") }, "the quickstart printed no UI command:\n\(printed.suffix(2000))")
+        let store = "sqlite:" + work + "/store.sqlite"
+        #expect(command.contains("auditship ui --store " + store))
+        let (_, total) = try h.run(["query", "--store", store, "--count"])
+        let stored = try #require(Int(total.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(stored > 0)
+        let ui = try h.start(["ui", "--store", store, "--port", "0", "--url-file", h.dir + "/qs-ui.url"], log: "qs-ui.log")
+        defer { kill(ui.processIdentifier, SIGTERM); ui.waitUntilExit() }
+        try h.waitUntil("the UI prints its URL", seconds: 30) { FileManager.default.fileExists(atPath: h.dir + "/qs-ui.url") }
+        let url = try String(contentsOfFile: h.dir + "/qs-ui.url", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let browser = try WebDriver(dir: h.dir, chromium: chromium, chromedriver: chromedriver)
+        defer { browser.quit() }
+        try browser.open(url)
+        // Its events were written moments ago: the last 24 hours (the page's default) hold them all.
+        try browser.wait("the page counts the quickstart's \(stored) events", seconds: 30) { Int(try browser.text("#match-count")) == stored }
+        let auditID = try #require(try browser.script("return document.querySelector('tr.event-row').dataset.auditid;") as? String)
+        try browser.click("tr.event-row")
+        try browser.wait("the detail shows the event") { try browser.text("#detail-json").contains(auditID) }
+    }
+
     /// Without the token, or from another Host, nothing but a refusal; the token URL sets a cookie and drops the token.
     @Test func onlyTheTokenOpensIt() throws {
         let h = try Harness()
