@@ -19,8 +19,7 @@ public struct AuditEventFileProblem: Sendable, Hashable, CustomStringConvertible
 
 /// The audit events of one file, and what could not be read.
 ///
-/// Not Sendable: the events are Foundation JSON trees.
-public struct AuditEventFileContents {
+public struct AuditEventFileContents: Sendable {
     public enum Format: String, Sendable {
         /// One JSON value per line (the apiserver's log backend).
         case jsonLines
@@ -59,33 +58,34 @@ public enum AuditEventFile {
 
     /// Reads events from the bytes of a file.
     public static func parse(data input: Data, source: String) -> AuditEventFileContents {
-        var data = input
-        if data.starts(with: [0xEF, 0xBB, 0xBF]) { data = data.dropFirst(3) }
+        var bytes = [UInt8](input)
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
         var result = AuditEventFileContents(source: source, format: .unreadable, events: [], problems: [])
-        let trimmed = data.drop { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }
-        guard !trimmed.isEmpty else {
+        guard bytes.contains(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) else {
             result.problems.append(AuditEventFileProblem(source: source, line: nil, message: "empty file"))
             return result
         }
-        // The whole file as one JSON document.
-        if let whole = try? JSONSerialization.jsonObject(with: Data(trimmed), options: []) {
-            if let array = whole as? [Any] {
+        // The whole file as one JSON document (JSON lines stop at the end of the first line).
+        if let doc = try? JSONDocument(bytes: bytes) {
+            let root = doc.root
+            switch doc.kind(root) {
+            case .array:
                 result.format = .array
-                for (i, item) in array.enumerated() { add(item, at: "item \(i + 1)", line: nil, to: &result) }
-            } else if let dict = whole as? [String: Any] {
-                if dict["kind"] as? String == "EventList" || (dict["items"] is [Any] && dict["auditID"] == nil) {
+                addEach(doc, root, "item", line: nil, to: &result)
+            case .object:
+                let items = doc.member(root, "items")
+                if doc.stringValue(doc.member(root, "kind")) == "EventList"
+                    || (items.map { doc.kind($0) == .array } ?? false && doc.member(root, "auditID") == nil) {
                     result.format = .eventList
-                    for (i, item) in (dict["items"] as? [Any] ?? []).enumerated() {
-                        add(item, at: "item \(i + 1)", line: nil, to: &result)
-                    }
-                } else if let records = dict["records"] as? [Any] {
+                    if let items { addEach(doc, items, "item", line: nil, to: &result) }
+                } else if let records = doc.member(root, "records"), doc.kind(records) == .array {
                     result.format = .azureRecords
-                    for (i, record) in records.enumerated() { add(record, at: "record \(i + 1)", line: nil, to: &result) }
+                    addEach(doc, records, "record", line: nil, to: &result)
                 } else {
                     result.format = .singleEvent
-                    add(dict, at: "the document", line: nil, to: &result)
+                    add(doc, root, at: "the document", line: nil, to: &result)
                 }
-            } else {
+            default:
                 result.problems.append(AuditEventFileProblem(source: source, line: nil, message: "the JSON document is not an object or array"))
             }
             return result
@@ -94,21 +94,21 @@ public enum AuditEventFile {
         var lineNumber = 0
         var parsedLines = 0
         var firstError: String?
-        for line in data.split(separator: 0x0A, omittingEmptySubsequences: false) {
+        for line in bytes.split(separator: 0x0A, omittingEmptySubsequences: false) {
             lineNumber += 1
             let body = line.drop { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
             if body.isEmpty { continue }
-            guard let object = try? JSONSerialization.jsonObject(with: Data(body), options: []) else {
+            guard let doc = try? JSONDocument(bytes: Array(body)) else {
                 let message = "line is not JSON"
                 if firstError == nil { firstError = "line \(lineNumber) is not JSON" }
                 result.problems.append(AuditEventFileProblem(source: source, line: lineNumber, message: message))
                 continue
             }
             parsedLines += 1
-            if let records = (object as? [String: Any])?["records"] as? [Any] {
-                for (i, record) in records.enumerated() { add(record, at: "record \(i + 1)", line: lineNumber, to: &result) }
+            if let records = doc.member(doc.root, "records"), doc.kind(records) == .array {
+                addEach(doc, records, "record", line: lineNumber, to: &result)
             } else {
-                add(object, at: "line", line: lineNumber, to: &result)
+                add(doc, doc.root, at: "line", line: lineNumber, to: &result)
             }
         }
         if parsedLines == 0 {
@@ -124,39 +124,51 @@ public enum AuditEventFile {
         return result
     }
 
-    private static func add(_ item: Any, at what: String, line: Int?, to result: inout AuditEventFileContents) {
-        guard let dict = item as? [String: Any] else {
+    private static func addEach(_ doc: JSONDocument, _ list: Int, _ what: String, line: Int?, to result: inout AuditEventFileContents) {
+        var n = 0
+        _ = doc.anyElement(list) { item in
+            n += 1
+            add(doc, item, at: "\(what) \(n)", line: line, to: &result)
+            return false
+        }
+    }
+
+    /// Adds node `item` of `doc` as an event, or a problem saying why it is not one. The event is
+    /// read from its own bytes in the file.
+    private static func add(_ doc: JSONDocument, _ item: Int, at what: String, line: Int?, to result: inout AuditEventFileContents) {
+        guard doc.kind(item) == .object else {
             result.problems.append(AuditEventFileProblem(source: result.source, line: line, message: "\(what) is not a JSON object"))
             return
         }
         // An Azure record: the event is properties.log, an object or a JSON string.
-        if dict["auditID"] == nil, let properties = dict["properties"] as? [String: Any], let log = properties["log"] {
-            if let inner = log as? [String: Any] {
-                add(inner, at: what, line: line, to: &result)
+        if doc.member(item, "auditID") == nil, let properties = doc.member(item, "properties"), doc.kind(properties) == .object,
+           let log = doc.member(properties, "log") {
+            if doc.kind(log) == .object {
+                add(doc, log, at: what, line: line, to: &result)
                 return
             }
-            if let text = log as? String, let data = text.data(using: .utf8),
-               let inner = try? JSONSerialization.jsonObject(with: data, options: []) as? [String: Any] {
-                add(inner, at: what, line: line, to: &result)
+            if doc.kind(log) == .string, let inner = try? JSONDocument(bytes: Array(doc.string(log).utf8)), inner.kind(inner.root) == .object {
+                add(inner, inner.root, at: what, line: line, to: &result)
                 return
             }
             result.problems.append(AuditEventFileProblem(source: result.source, line: line, message: "\(what): properties.log is not an audit event"))
             return
         }
-        let view = AuditEventView(dictionary: dict)
-        if view.looksLikeAuditEvent {
+        let own = item == doc.root ? doc : (try? JSONDocument(bytes: Array(doc.text(item))))
+        if let own, case let view = AuditEventView(document: own), view.looksLikeAuditEvent {
             result.events.append(view)
-        } else {
-            var why = "no auditID, and not kind Event with a stage"
-            if let kind = dict["kind"] {
-                why = "kind is \(kind is String ? "'\(kind)'" : "not a string (\(kind))") and there is no auditID"
-            } else if dict["protoPayload"] != nil {
-                why = "a Google Cloud Logging entry (protoPayload), not a Kubernetes audit Event"
-            } else if dict["input"] != nil || dict["message"] != nil {
-                why = "a wrapper object (keys \(dict.keys.sorted().prefix(5).joined(separator: ", "))), not an audit Event"
-            }
-            result.problems.append(AuditEventFileProblem(source: result.source, line: line, message: "\(what) is not an audit event: \(why)"))
+            return
         }
+        var why = "no auditID, and not kind Event with a stage"
+        if let kind = doc.member(item, "kind") {
+            why = "kind is \(doc.kind(kind) == .string ? "'\(doc.string(kind))'" : "not a string (\(doc.canonicalJSON(kind)))") and there is no auditID"
+        } else if doc.member(item, "protoPayload") != nil {
+            why = "a Google Cloud Logging entry (protoPayload), not a Kubernetes audit Event"
+        } else if doc.member(item, "input") != nil || doc.member(item, "message") != nil {
+            let keys = Set(doc.members(item).map { doc.string($0.key) }).sorted().prefix(5)
+            why = "a wrapper object (keys \(keys.joined(separator: ", "))), not an audit Event"
+        }
+        result.problems.append(AuditEventFileProblem(source: result.source, line: line, message: "\(what) is not an audit event: \(why)"))
     }
 }
 

@@ -1,30 +1,25 @@
 import AuditModel
 import Foundation
 
-/// One JSON value as seen by a leaf test.
+/// One JSON value as seen by a leaf test. Lists and mappings are nodes of the event's document.
 enum JSONValue {
     case string(String)
     case number(Double)
     case bool(Bool)
     case null
-    case array([Any])
-    case object([String: Any])
+    case array(Int)
+    case object(Int)
 
     @inline(__always)
-    init(_ any: Any) {
-        if let s = any as? String {
-            self = .string(s)
-        } else if let n = any as? NSNumber {
-            // JSONSerialization gives booleans as NSNumber with objCType "c".
-            if n.objCType.pointee == 0x63 { self = .bool(n.boolValue) } else { self = .number(n.doubleValue) }
-        } else if let d = any as? [String: Any] {
-            self = .object(d)
-        } else if let a = any as? [Any] {
-            self = .array(a)
-        } else if let b = any as? Bool {
-            self = .bool(b)
-        } else {
-            self = .null
+    init(_ doc: JSONDocument, _ i: Int) {
+        switch doc.kind(i) {
+        case .string: self = .string(doc.string(i))
+        case .number: self = doc.number(i).map { .number($0) } ?? .null
+        case .true: self = .bool(true)
+        case .false: self = .bool(false)
+        case .null: self = .null
+        case .array: self = .array(i)
+        case .object: self = .object(i)
         }
     }
 
@@ -53,13 +48,11 @@ func canonicalNumber(_ d: Double) -> String {
     return String(d)
 }
 
-/// A parsed audit event (JSONSerialization's tree) with the commonly read fields pulled out once.
-///
-/// Not Sendable (it holds Foundation's `Any` tree): make it where it is used.
-public struct AuditEventView {
-    let root: [String: Any]
-    let objectRef: [String: Any]?
-    let userInfo: [String: Any]?
+/// A parsed audit event (a `JSONDocument` over its bytes) with the commonly read fields pulled out once.
+public struct AuditEventView: Sendable {
+    let doc: JSONDocument
+    let objectRef: Int?
+    let userInfo: Int?
     /// `verb` …, read once.
     public let stage: String?
     public let verb: String?
@@ -68,40 +61,53 @@ public struct AuditEventView {
 
     /// Parses one event from JSON bytes; nil when they are not a JSON object.
     public init?(bytes: [UInt8]) {
-        let data = bytes.withUnsafeBufferPointer { Data(buffer: $0) }
-        self.init(data: data)
+        guard let doc = try? JSONDocument(bytes: bytes), doc.kind(doc.root) == .object else { return nil }
+        self.init(document: doc)
     }
 
     /// Parses one event from JSON data; nil when it is not a JSON object.
     public init?(data: Data) {
-        guard let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]),
-              let dict = object as? [String: Any]
-        else { return nil }
-        self.init(dictionary: dict)
+        self.init(bytes: [UInt8](data))
     }
 
-    /// Wraps an already-parsed JSON object (from `JSONSerialization`).
+    /// Wraps an already-parsed JSON object (from `JSONSerialization`): written out and read again.
     public init(dictionary: [String: Any]) {
-        root = dictionary
-        objectRef = dictionary["objectRef"] as? [String: Any]
-        userInfo = dictionary["user"] as? [String: Any]
-        stage = dictionary["stage"] as? String
-        verb = dictionary["verb"] as? String
-        resource = objectRef?["resource"] as? String
-        auditID = dictionary["auditID"] as? String
+        let data = (try? JSONSerialization.data(withJSONObject: dictionary, options: [])) ?? Data("{}".utf8)
+        let doc = (try? JSONDocument(bytes: [UInt8](data))).flatMap { $0.kind($0.root) == .object ? $0 : nil }
+        self.init(document: doc ?? .emptyObject)
+    }
+
+    init(document doc: JSONDocument) {
+        self.doc = doc
+        let root = doc.root
+        objectRef = doc.member(root, "objectRef").flatMap { doc.kind($0) == .object ? $0 : nil }
+        userInfo = doc.member(root, "user").flatMap { doc.kind($0) == .object ? $0 : nil }
+        stage = doc.stringValue(doc.member(root, "stage"))
+        verb = doc.stringValue(doc.member(root, "verb"))
+        resource = objectRef.flatMap { doc.stringValue(doc.member($0, "resource")) }
+        auditID = doc.stringValue(doc.member(root, "auditID"))
+    }
+
+    /// A string member of the root.
+    private func rootString(_ key: String) -> String? { doc.stringValue(doc.member(doc.root, key)) }
+
+    /// A string member of an object member of the root.
+    private func nestedString(_ outer: String, _ key: String) -> String? {
+        guard let o = doc.member(doc.root, outer) else { return nil }
+        return doc.stringValue(doc.member(o, key))
     }
 
     /// True when the object looks like an audit Event: it has a string `auditID`, or `kind: Event`
     /// with a `stage` (Falco's trace files have no `kind`).
     public var looksLikeAuditEvent: Bool {
         if auditID != nil { return true }
-        return root["kind"] as? String == "Event" && stage != nil
+        return rootString("kind") == "Event" && stage != nil
     }
 
     /// The event's time: stageTimestamp, else requestReceivedTimestamp, else the legacy v1beta1 `timestamp`.
     public var timestamp: Date? {
         for key in ["stageTimestamp", "requestReceivedTimestamp", "timestamp"] {
-            if let s = root[key] as? String, let d = parseRFC3339(s) { return d }
+            if let s = rootString(key), let d = parseRFC3339(s) { return d }
         }
         return nil
     }
@@ -112,7 +118,12 @@ public struct AuditEventView {
     private static let reasonKey = "authorization.k8s.io/reason"
 
     private func metadataName(_ key: String) -> String? {
-        ((root[key] as? [String: Any])?["metadata"] as? [String: Any])?["name"] as? String
+        guard let o = doc.member(doc.root, key), let m = doc.member(o, "metadata") else { return nil }
+        return doc.stringValue(doc.member(m, "name"))
+    }
+
+    private func objectRefString(_ key: String) -> String? {
+        objectRef.flatMap { doc.stringValue(doc.member($0, key)) }
     }
 
     /// Calls `body` with every value of `field` until it returns true; returns whether it did.
@@ -124,80 +135,77 @@ public struct AuditEventView {
         case .named(let named):
             return anyNamed(named, expandLists: expandLists, body)
         case .path(let root, let steps):
-            let start: Any?
+            let start: Int?
             switch root {
-            case .event: start = self.root
+            case .event: start = doc.root
             case .objectRef: start = objectRef
-            default: start = self.root[root.rawValue]
+            default: start = doc.member(doc.root, root.rawValue)
             }
             guard let start else { return false }
             return walk(start, steps[...], expandLists: expandLists, body)
         case .dotted(let parts):
-            return walkDotted(root, parts[...], expandLists: expandLists, body)
+            return walkDotted(doc.root, parts[...], expandLists: expandLists, body)
         }
     }
 
     /// Sigma's resolution of a dotted name: at a mapping, the longest run of parts that is a key first
     /// (a literal key with dots, like an annotation's), then shorter runs; every resolution is tried
     /// until `body` returns true. A list before the last part fans out to its elements.
-    private func walkDotted(_ value: Any, _ parts: ArraySlice<String>, expandLists: Bool, _ body: (JSONValue, Bool) -> Bool) -> Bool {
+    private func walkDotted(_ value: Int, _ parts: ArraySlice<String>, expandLists: Bool, _ body: (JSONValue, Bool) -> Bool) -> Bool {
         guard let first = parts.first else { return terminal(value, expandLists: expandLists, body) }
-        if let a = value as? [Any] {
-            for element in a where walkDotted(element, parts, expandLists: expandLists, body) { return true }
+        switch doc.kind(value) {
+        case .array:
+            return doc.anyElement(value) { walkDotted($0, parts, expandLists: expandLists, body) }
+        case .object:
+            var end = parts.endIndex
+            while end > parts.startIndex + 1 {
+                if let next = doc.member(value, parts[parts.startIndex..<end].joined(separator: ".")),
+                   walkDotted(next, parts[end...], expandLists: expandLists, body) {
+                    return true
+                }
+                end -= 1
+            }
+            guard let next = doc.member(value, first) else { return false }
+            return walkDotted(next, parts.dropFirst(), expandLists: expandLists, body)
+        default:
             return false
         }
-        guard let d = value as? [String: Any] else { return false }
-        var end = parts.endIndex
-        while end > parts.startIndex + 1 {
-            if let next = d[parts[parts.startIndex..<end].joined(separator: ".")],
-               walkDotted(next, parts[end...], expandLists: expandLists, body) {
-                return true
-            }
-            end -= 1
-        }
-        guard let next = d[first] else { return false }
-        return walkDotted(next, parts.dropFirst(), expandLists: expandLists, body)
     }
 
-    private func walk(_ value: Any, _ steps: ArraySlice<Step>, expandLists: Bool, _ body: (JSONValue, Bool) -> Bool) -> Bool {
+    private func walk(_ value: Int, _ steps: ArraySlice<Step>, expandLists: Bool, _ body: (JSONValue, Bool) -> Bool) -> Bool {
         guard let step = steps.first else {
             return terminal(value, expandLists: expandLists, body)
         }
         let rest = steps.dropFirst()
         switch step {
         case .key(let k):
-            guard let d = value as? [String: Any], let next = d[k] else { return false }
+            guard let next = doc.member(value, k) else { return false }
             return walk(next, rest, expandLists: expandLists, body)
         case .index(let n):
-            guard let a = value as? [Any], n < a.count else { return false }
-            return walk(a[n], rest, expandLists: expandLists, body)
+            guard let next = doc.element(value, n) else { return false }
+            return walk(next, rest, expandLists: expandLists, body)
         case .each:
-            if let a = value as? [Any] {
-                for element in a where walk(element, rest, expandLists: expandLists, body) { return true }
-            } else if let d = value as? [String: Any] {
-                for element in d.values where walk(element, rest, expandLists: expandLists, body) { return true }
+            if doc.kind(value) == .array {
+                return doc.anyElement(value) { walk($0, rest, expandLists: expandLists, body) }
             }
-            return false
+            return doc.anyMember(value) { _, v in walk(v, rest, expandLists: expandLists, body) }
         case .keys:
-            guard let d = value as? [String: Any] else { return false }
-            for key in d.keys where body(.string(key), false) { return true }
-            return false
+            return doc.anyMember(value) { k, _ in body(.string(doc.string(k)), false) }
         }
     }
 
     typealias Step = EventField.Step
 
     @inline(__always)
-    private func terminal(_ value: Any, expandLists: Bool, _ body: (JSONValue, Bool) -> Bool) -> Bool {
-        let v = JSONValue(value)
+    private func terminal(_ value: Int, expandLists: Bool, _ body: (JSONValue, Bool) -> Bool) -> Bool {
+        let v = JSONValue(doc, value)
         if case .null = v { return false }
         if expandLists, case .array(let a) = v {
-            for element in a {
-                let e = JSONValue(element)
-                if case .null = e { continue }
-                if body(e, true) { return true }
+            return doc.anyElement(a) { element in
+                let e = JSONValue(doc, element)
+                if case .null = e { return false }
+                return body(e, true)
             }
-            return false
         }
         return body(v, false)
     }
@@ -210,67 +218,57 @@ public struct AuditEventView {
 
     private func anyNamed(_ named: EventField.Named, expandLists: Bool, _ body: (JSONValue, Bool) -> Bool) -> Bool {
         switch named {
-        case .user: return string(userInfo?["username"] as? String, body)
+        case .user: return string(userInfo.flatMap { doc.stringValue(doc.member($0, "username")) }, body)
         case .groups:
-            guard let groups = userInfo?["groups"] else { return false }
+            guard let groups = userInfo.flatMap({ doc.member($0, "groups") }) else { return false }
             return terminal(groups, expandLists: expandLists, body)
         case .verb: return string(verb, body)
         case .resource: return string(resource, body)
-        case .subresource: return string(objectRef?["subresource"] as? String, body)
+        case .subresource: return string(objectRefString("subresource"), body)
         case .apiGroup:
-            guard let objectRef else { return false }
-            return string(objectRef["apiGroup"] as? String ?? "", body)
-        case .apiVersion: return string(objectRef?["apiVersion"] as? String, body)
-        case .namespace: return string(objectRef?["namespace"] as? String, body)
+            guard objectRef != nil else { return false }
+            return string(objectRefString("apiGroup") ?? "", body)
+        case .apiVersion: return string(objectRefString("apiVersion"), body)
+        case .namespace: return string(objectRefString("namespace"), body)
         case .name: return string(targetName, body)
         case .namespacedName: return string(namespacedName, body)
         case .code:
-            guard let code = (root["responseStatus"] as? [String: Any])?["code"] else { return false }
+            guard let status = doc.member(doc.root, "responseStatus"), let code = doc.member(status, "code") else { return false }
             return terminal(code, expandLists: false, body)
-        case .decision: return string((root["annotations"] as? [String: Any])?[Self.decisionKey] as? String, body)
-        case .reason: return string((root["annotations"] as? [String: Any])?[Self.reasonKey] as? String, body)
+        case .decision: return string(nestedString("annotations", Self.decisionKey), body)
+        case .reason: return string(nestedString("annotations", Self.reasonKey), body)
         case .stage: return string(stage, body)
-        case .userAgent: return string(root["userAgent"] as? String, body)
+        case .userAgent: return string(rootString("userAgent"), body)
         case .sourceIP:
-            guard let ips = root["sourceIPs"] else { return false }
+            guard let ips = doc.member(doc.root, "sourceIPs") else { return false }
             return terminal(ips, expandLists: expandLists, body)
-        case .level: return string(root["level"] as? String, body)
-        case .requestURI: return string(root["requestURI"] as? String, body)
+        case .level: return string(rootString("level"), body)
+        case .requestURI: return string(rootString("requestURI"), body)
         case .auditID: return string(auditID, body)
-        case .impersonatedUser:
-            return string((root["impersonatedUser"] as? [String: Any])?["username"] as? String, body)
+        case .impersonatedUser: return string(nestedString("impersonatedUser", "username"), body)
         }
     }
 
     /// objectRef.name, else the request's or response's metadata.name.
     var targetName: String? {
-        if let n = objectRef?["name"] as? String, !n.isEmpty { return n }
+        if let n = objectRefString("name"), !n.isEmpty { return n }
         return metadataName("requestObject") ?? metadataName("responseObject")
     }
 
     var namespacedName: String? {
         guard let name = targetName else { return nil }
-        if let ns = objectRef?["namespace"] as? String, !ns.isEmpty { return ns + "/" + name }
+        if let ns = objectRefString("namespace"), !ns.isEmpty { return ns + "/" + name }
         return name
     }
 
-    /// The values of `field` as text, for templates and group keys (lists joined with ",").
+    /// The values of `field` as text, for templates and group keys (lists joined with ",";
+    /// a mapping or list inside as compact JSON with sorted keys).
     func render(_ field: EventField) -> String? {
         var parts: [String] = []
         _ = anyValue(field) { value, _ in
             switch value {
-            case .object(let d):
-                if let data = try? JSONSerialization.data(withJSONObject: d, options: [.sortedKeys]),
-                   let s = String(data: data, encoding: .utf8) {
-                    parts.append(s)
-                }
-            case .array(let a):
-                if let data = try? JSONSerialization.data(withJSONObject: a, options: [.sortedKeys]),
-                   let s = String(data: data, encoding: .utf8) {
-                    parts.append(s)
-                }
-            default:
-                if let t = value.text { parts.append(t) }
+            case .object(let i), .array(let i): parts.append(doc.canonicalJSON(i))
+            default: if let t = value.text { parts.append(t) }
             }
             return false
         }

@@ -110,7 +110,8 @@ struct ByteNeedsTests {
         var matched = 0, skipped = 0, events = 0
         for file in try FileManager.default.contentsOfDirectory(atPath: dir).sorted() where !file.hasSuffix(".md") {
             for view in AuditEventFile.read(path: dir + "/" + file).events {
-                guard let data = try? JSONSerialization.data(withJSONObject: view.root, options: [.withoutEscapingSlashes]) else { continue }
+                guard let object = try? JSONSerialization.jsonObject(with: Data(view.doc.bytes)),
+                      let data = try? JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes]) else { continue }
                 let bytes = [UInt8](data)
                 guard let reread = AuditEventView(bytes: bytes) else { continue }
                 events += 1

@@ -211,7 +211,8 @@ func tested(_ events: [[UInt8]], rules: AlertRuleSet) -> [AlertFiring] {
         var checked = 0, matched = 0
         for file in try FileManager.default.contentsOfDirectory(atPath: dir).sorted() where !file.hasSuffix(".md") {
             for view in AuditEventFile.read(path: dir + "/" + file).events {
-                guard let data = try? JSONSerialization.data(withJSONObject: view.root, options: [.sortedKeys]) else { continue }
+                guard let object = try? JSONSerialization.jsonObject(with: Data(view.doc.bytes)),
+                      let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { continue }
                 let bytes = [UInt8](data)
                 guard let summary = try? EventScanner.scan(bytes), let reread = AuditEventView(bytes: bytes) else { continue }
                 let row = BlockRow(node: "m1", summary: summary)

@@ -22,7 +22,7 @@ public struct FuzzTarget: Sendable {
     /// Every target, by name.
     public static let all: [FuzzTarget] = [
         ScannerTarget.target, EventListTarget.target, BatchBodyTarget.target, PolicyTarget.target,
-        CheckpointTarget.target, SpoolTarget.target, AlertRulesTarget.target, LineSplitterTarget.target, ProofTarget.target, BlockTarget.target,
+        CheckpointTarget.target, SpoolTarget.target, AlertRulesTarget.target, LineSplitterTarget.target, ProofTarget.target, BlockTarget.target, DocumentTarget.target,
     ]
 
     public static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }
