@@ -136,6 +136,11 @@ public final class AlertEngine {
     public private(set) var statistics = AlertEngineStatistics()
 
     let compiled: [CompiledRule]
+    /// The rules' byte needs, each once; nil when every event is parsed (some rule has none, or
+    /// there are too many to search).
+    private let distinctNeeds: [ByteNeeds]?
+    /// Distinct needs searched before parsing, at most.
+    static let maxNeedsSearched = 3
     /// Per stage: rule indices for events of a given resource, and for other resources.
     private var indexByStage: [AlertStage: (byResource: [String: [Int]], other: [Int])] = [:]
 
@@ -150,6 +155,17 @@ public final class AlertEngine {
         let all = rules.enabledRules.map { CompiledRule(rule: $0, lists: rules.lists) }
         inactiveRules = all.filter { if case .constant(false) = $0.condition { true } else { false } }.map(\.rule.name)
         compiled = all.filter { if case .constant(false) = $0.condition { false } else { true } }
+        // Each needle is a pass over the event's bytes; parsing it (`JSONDocument`) costs about as
+        // much as eight such passes. Measured on the generated events with the built-in pack (22
+        // distinct needs): needles first 91,600 events/s, parsing every event 374,000. So the needles
+        // are searched only for a few rules (a hunt's scan), and never when a rule has none.
+        var seen = Set<ByteNeeds>()
+        let distinct = compiled.map(\.needs).filter { seen.insert($0).inserted }
+        if compiled.contains(where: { $0.needs.clauses.isEmpty }) || distinct.count > Self.maxNeedsSearched {
+            distinctNeeds = nil
+        } else {
+            distinctNeeds = distinct
+        }
         for stage in AlertStage.allCases {
             var byResource: [String: [Int]] = [:]
             var other: [Int] = []
@@ -174,7 +190,8 @@ public final class AlertEngine {
     public func evaluate(event: [UInt8], cluster: String, node: String, now: Date) -> [AlertFiring] {
         // An event that holds no rule's needles cannot fire one: it is not parsed.
         let possible = event.withUnsafeBufferPointer { b in
-            compiled.contains { $0.needs.admits(b, escaped: false) } || ByteNeeds.mayBeEscaped(b)
+            guard let needs = distinctNeeds else { return true }
+            return needs.contains { $0.admits(b, escaped: false) } || ByteNeeds.mayBeEscaped(b)
         }
         guard possible else {
             statistics.events += 1

@@ -17,6 +17,8 @@ public struct ByteNeedle: Sendable, Hashable {
     public let bytes: [UInt8]
     /// Where in `bytes` the rarest byte is.
     public let anchor: Int
+    /// Where the rarest byte at another position is (`anchor` for a one-byte needle).
+    let second: Int
     /// ASCII letters match in either case (`bytes` is then lowercase).
     public let caseInsensitive: Bool
 
@@ -28,6 +30,9 @@ public struct ByteNeedle: Sendable, Hashable {
         func cost(_ b: UInt8) -> Int { Int(Self.commonness[Int(b)]) + (caseInsensitive && Self.lower(b) != Self.upper(b) ? 1000 : 0) }
         for (i, b) in bytes.enumerated() where cost(b) < cost(bytes[best]) { best = i }
         anchor = best
+        var other = best
+        for (i, b) in bytes.enumerated() where i != best && (other == best || cost(b) < cost(bytes[other])) { other = i }
+        second = other
     }
 
     static func lower(_ b: UInt8) -> UInt8 { b >= 0x41 && b <= 0x5A ? b + 32 : b }
@@ -56,15 +61,30 @@ public struct ByteNeedle: Sendable, Hashable {
         if caseInsensitive { return foldedOffset(in: h, from: from) }
         return bytes.withUnsafeBufferPointer { n -> Int? in
             guard let nb = n.baseAddress else { return nil }
-            let key = Int32(n[anchor])
-            // The anchor byte of a match starting at or after `from` sits at from + anchor ... count - length + anchor.
-            var at = from + anchor
-            let last = h.count - bytes.count + anchor
-            while at <= last {
-                guard let p = memchr(hb + at, key, last - at + 1) else { return nil }
-                let i = hb.distance(to: p.assumingMemoryBound(to: UInt8.self))
-                if memcmp(hb + i - anchor, nb, n.count) == 0 { return i - anchor }
-                at = i + 1
+            let a = n[anchor], b = n[second]
+            let lastStart = h.count - n.count
+            var start = from
+            // Sixteen candidate starts at a time: those whose bytes at both anchors match are checked
+            // whole (Muła's SIMD-friendly search), so common bytes cost no call each.
+            let reach = max(anchor, second)
+            if lastStart - from >= 16 {
+                let va = SIMD16<UInt8>(repeating: a), vb = SIMD16<UInt8>(repeating: b)
+                let raw = UnsafeRawPointer(hb)
+                while start + 15 <= lastStart, start + reach + 16 <= h.count {
+                    let ba = raw.loadUnaligned(fromByteOffset: start + anchor, as: SIMD16<UInt8>.self)
+                    let bb = raw.loadUnaligned(fromByteOffset: start + second, as: SIMD16<UInt8>.self)
+                    let hit = (ba .== va) .& (bb .== vb)
+                    if any(hit) {
+                        for k in 0..<16 where hit[k] {
+                            if memcmp(hb + start + k, nb, n.count) == 0 { return start + k }
+                        }
+                    }
+                    start += 16
+                }
+            }
+            while start <= lastStart {
+                if hb[start + anchor] == a, hb[start + second] == b, memcmp(hb + start, nb, n.count) == 0 { return start }
+                start += 1
             }
             return nil
         }
