@@ -54,6 +54,10 @@ public struct ByteNeedle: Sendable, Hashable {
         firstOffset(in: h, from: 0) != nil
     }
 
+    /// Text longer than this is searched with memchr on the rarest byte, shorter text (an event)
+    /// sixteen candidate starts at a time.
+    static let longHaystack = 4096
+
     /// Where the needle first starts in the bytes at or after `from`, or nil.
     public func firstOffset(in h: UnsafeBufferPointer<UInt8>, from: Int) -> Int? {
         guard !bytes.isEmpty else { return from <= h.count ? from : nil }
@@ -67,6 +71,20 @@ public struct ByteNeedle: Sendable, Hashable {
             // Sixteen candidate starts at a time: those whose bytes at both anchors match are checked
             // whole (Muła's SIMD-friendly search), so common bytes cost no call each.
             let reach = max(anchor, second)
+            if lastStart - from >= Self.longHaystack {
+                // Long text (a block's raw part): libc's memchr on the rarest byte strides further.
+                let key = Int32(a)
+                var at = from + anchor
+                let last = lastStart + anchor
+                while at <= last {
+                    guard let p = memchr(hb + at, key, last - at + 1) else { return nil }
+                    let i = hb.distance(to: p.assumingMemoryBound(to: UInt8.self))
+                    let s = hb + i - anchor
+                    if s[second] == b, memcmp(s, nb, n.count) == 0 { return i - anchor }
+                    at = i + 1
+                }
+                return nil
+            }
             if lastStart - from >= 16 {
                 let va = SIMD16<UInt8>(repeating: a), vb = SIMD16<UInt8>(repeating: b)
                 let raw = UnsafeRawPointer(hb)

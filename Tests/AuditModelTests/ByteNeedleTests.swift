@@ -32,6 +32,20 @@ import Testing
         }
         #expect(checked == 3_600)
     }
+
+    /// Long text (over `longHaystack`) takes the memchr path: the same answers there.
+    @Test func agreesOnLongText() {
+        var rng = SplitMix(seed: 12)
+        let alphabet = Array(#"ab"{}:,x"#.utf8)
+        for _ in 0..<200 {
+            let h = (0..<(4_100 + rng.next(300))).map { _ in alphabet[rng.next(alphabet.count)] }
+            let start = rng.next(h.count)
+            let n = rng.next(2) == 0 ? Array(h[start..<min(h.count, start + 1 + rng.next(12))]) : (0..<(1 + rng.next(9))).map { _ in alphabet[rng.next(alphabet.count)] }
+            let from = rng.next(3) == 0 ? rng.next(h.count) : 0
+            let got = h.withUnsafeBufferPointer { ByteNeedle(n).firstOffset(in: $0, from: from) }
+            #expect(got == naive(h, n, from: from))
+        }
+    }
 }
 
 struct SplitMix {
