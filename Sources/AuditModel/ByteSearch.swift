@@ -91,9 +91,9 @@ public struct ByteNeedle: Sendable, Hashable {
                 while start + 15 <= lastStart, start + reach + 16 <= h.count {
                     let ba = raw.loadUnaligned(fromByteOffset: start + anchor, as: SIMD16<UInt8>.self)
                     let bb = raw.loadUnaligned(fromByteOffset: start + second, as: SIMD16<UInt8>.self)
-                    let hit = (ba .== va) .& (bb .== vb)
-                    if any(hit) {
-                        for k in 0..<16 where hit[k] {
+                    let hit = Self.lanes((ba .== va) .& (bb .== vb))
+                    if Self.anyLane(hit) {
+                        for k in 0..<16 where hit[k] != 0 {
                             if memcmp(hb + start + k, nb, n.count) == 0 { return start + k }
                         }
                     }
@@ -127,5 +127,18 @@ public struct ByteNeedle: Sendable, Hashable {
             at = i + 1
         }
         return nil
+    }
+
+    /// A lane mask as bytes (0xFF where set), and whether any is set: two 64-bit words or'd, where
+    /// the generic `any(_:)` is a reduction the compiler leaves as a call.
+    @inline(__always)
+    static func lanes(_ m: SIMDMask<SIMD16<Int8>>) -> SIMD16<UInt8> {
+        SIMD16<UInt8>(repeating: 0).replacing(with: 0xFF, where: m)
+    }
+
+    @inline(__always)
+    static func anyLane(_ v: SIMD16<UInt8>) -> Bool {
+        let w = unsafeBitCast(v, to: SIMD2<UInt64>.self)
+        return w[0] | w[1] != 0
     }
 }

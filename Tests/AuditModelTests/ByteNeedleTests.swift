@@ -33,6 +33,26 @@ import Testing
         #expect(checked == 3_600)
     }
 
+    /// Folding ASCII case: the same first offset as a byte-by-byte search of the lowercased text,
+    /// short and long, with letters and other bytes at the anchors.
+    @Test func foldingCaseAgreesWithANaiveSearch() {
+        var rng = SplitMix(seed: 13)
+        let alphabet = Array(#"aAbB{"%/_zZ"#.utf8)
+        func lower(_ b: UInt8) -> UInt8 { b >= 0x41 && b <= 0x5A ? b + 32 : b }
+        for length in Array(0..<80) + [4_200, 4_500] {
+            for _ in 0..<30 {
+                let h = (0..<length).map { _ in alphabet[rng.next(alphabet.count)] }
+                var n = (0..<(1 + rng.next(6))).map { _ in alphabet[rng.next(alphabet.count)] }
+                if rng.next(2) == 0, length > 0 {
+                    let start = rng.next(length)
+                    n = Array(h[start..<min(length, start + 1 + rng.next(12))])
+                }
+                let got = h.withUnsafeBufferPointer { ByteNeedle(n, caseInsensitive: true).firstOffset(in: $0, from: 0) }
+                #expect(got == naive(h.map(lower), n.map(lower), from: 0), "\(h) \(n)")
+            }
+        }
+    }
+
     /// Long text (over `longHaystack`) takes the memchr path: the same answers there.
     @Test func agreesOnLongText() {
         var rng = SplitMix(seed: 12)
