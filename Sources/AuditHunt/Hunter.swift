@@ -50,6 +50,9 @@ public struct HuntReport: Sendable {
 /// Runs rules over stored events, as the aggregator's engine would have on arrival: each event with
 /// `now` = its own timestamp, in timestamp order.
 public enum Hunter {
+    /// Events a store's reading thread hands over at a time.
+    static let handoffBatch = 512
+
     public static func run(rules: AlertRuleSet, plan: HuntPlan, source: any HuntSource, since: Timestamp?, until: Timestamp?,
                            pageSize: Int = 5_000) async throws -> HuntReport {
         let start = ContinuousClock.now
@@ -60,15 +63,46 @@ public enum Hunter {
         let scans = singlePass ? plan.scans : plan.pagedScans
         let engines = scans.map { AlertEngine(rules: rules.keeping(only: Set($0.rules))) }
         if let s = source as? StoreHuntSource, let scanning = s.store as? any ScanningStore {
-            // One pass over the union of the scans' blocks; each event to the engines of the scans it passes.
-            try scanning.scan(plan.scans.map { HuntPlan.matches($0.prefilter) }, cluster: s.cluster, since: since, until: until) { e, scans in
-                let now = Date(timeIntervalSince1970: Double(e.timestamp.microseconds) / 1_000_000)
-                for i in scans {
-                    for f in engines[i].evaluate(event: e.bytes, cluster: e.cluster, node: e.node, now: now) {
-                        firings.append((ruleOrder[f.rule] ?? Int.max, f))
+            // One pass over the union of the scans' blocks; each event to the engines of the scans it
+            // passes. The store reads (projections, decompression) on a thread of its own while this
+            // one evaluates, in the order the store hands the events over.
+            let handoff = Handoff<[(ScannedEvent, [Int])]>(capacity: 8)
+            let matches = plan.scans.map { HuntPlan.matches($0.prefilter) }
+            let cluster = s.cluster
+            let reader = Thread {
+                do {
+                    var batch: [(ScannedEvent, [Int])] = []
+                    batch.reserveCapacity(Self.handoffBatch)
+                    try scanning.scan(matches, cluster: cluster, since: since, until: until) { e, scans in
+                        batch.append((e, scans))
+                        if batch.count == Self.handoffBatch {
+                            try handoff.put(batch)
+                            batch.removeAll(keepingCapacity: true)
+                        }
+                    }
+                    if !batch.isEmpty { try handoff.put(batch) }
+                    handoff.finish(nil)
+                } catch {
+                    handoff.finish(error)
+                }
+            }
+            reader.start()
+            defer {
+                // The reader stops at its next hand-over and leaves its read transaction before the hunt returns.
+                handoff.cancel()
+                handoff.waitUntilFinished()
+            }
+            while let batch = try handoff.take() {
+                if Task.isCancelled { throw CancellationError() }
+                for (e, scans) in batch {
+                    let now = Date(timeIntervalSince1970: Double(e.timestamp.microseconds) / 1_000_000)
+                    for i in scans {
+                        for f in engines[i].evaluate(event: e.bytes, cluster: e.cluster, node: e.node, now: now) {
+                            firings.append((ruleOrder[f.rule] ?? Int.max, f))
+                        }
                     }
                 }
-                read += 1
+                read += batch.count
             }
         } else {
             try await paged(scans, engines, source, since, until, pageSize, &firings, &read, ruleOrder)
