@@ -50,7 +50,7 @@ extension Agent {
                 }
                 stats.eventsRead += batch.count - before
                 applyPolicy(&batch, from: before)
-                for e in batch[before...] { batchBytes += e.bytes.count }
+                for k in before..<batch.count { batchBytes += batch[k].bytes.count }
                 // Older files are read to their end before newer ones.
                 if !(isBackup && f.reachedEnd && f.caughtUp) { break }
             }
@@ -58,34 +58,38 @@ extension Agent {
         return readAny
     }
 
-    /// Applies the policy to events read in this pass (from index `from`).
+    /// Applies the policy to events read in this pass (from index `from`), in place: kept events
+    /// move up over dropped ones, without copying an event (each carries its bytes and summary).
     func applyPolicy(_ batch: inout [SourcedEvent], from: Int) {
         guard let policy, from < batch.count else { return }
-        var kept: [SourcedEvent] = []
-        kept.reserveCapacity(batch.count - from)
-        for var e in batch[from...] {
+        var w = from
+        for i in from..<batch.count {
+            var keep = true
             do {
-                let (outcome, underLogged) = try policy.apply(e.bytes, e.summary)
+                let (outcome, underLogged) = try policy.apply(batch[i].bytes, batch[i].summary)
                 if underLogged { stats.underLogged += 1 }
                 switch outcome {
                 case .keep:
-                    kept.append(e)
+                    break
                 case .rewrite(let bytes):
-                    stats.policyBytesSaved += e.bytes.count - bytes.count
-                    e.bytes = bytes
-                    kept.append(e)
+                    stats.policyBytesSaved += batch[i].bytes.count - bytes.count
+                    batch[i].bytes = bytes
                 case .drop(let rule, let reason):
+                    keep = false
                     stats.policyDropped += 1
-                    stats.policyBytesSaved += e.bytes.count
+                    stats.policyBytesSaved += batch[i].bytes.count
                     stats.policyDroppedByRule[rule.map { String($0) } ?? "none", default: 0] += 1
                     logger.trace("event dropped by policy", metadata: ["rule": "\(rule.map { String($0) } ?? "none")", "reason": "\(reason.rawValue)"])
                 }
             } catch {
                 // Scanned once already; an edit failure means a bug, and the event is shipped unedited rather than lost.
-                logger.error("policy could not edit an event; shipping it unedited", metadata: ["file.line": "\(e.line)", "error": "\(error)"])
-                kept.append(e)
+                logger.error("policy could not edit an event; shipping it unedited", metadata: ["file.line": "\(batch[i].line)", "error": "\(error)"])
+            }
+            if keep {
+                if w != i { batch.swapAt(w, i) }
+                w += 1
             }
         }
-        batch.replaceSubrange(from..., with: kept)
+        batch.removeSubrange(w...)
     }
 }
