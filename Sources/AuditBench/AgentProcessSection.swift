@@ -4,13 +4,6 @@ import Glibc
 #endif
 
 extension Bench {
-    /// The largest peak resident set of the children waited for so far, MiB.
-    static func childrenPeakRSSMiB() -> Double {
-        var usage = rusage()
-        getrusage(RUSAGE_CHILDREN.rawValue, &usage)
-        return Double(usage.ru_maxrss) / 1024
-    }
-
     /// CPU seconds (user + system) of the children waited for so far.
     static func childrenCPU() -> Double {
         var usage = rusage()
@@ -53,11 +46,16 @@ extension Bench {
                                     "--path", file, "--state-dir", node + "/state",
                                     "--tls-cert", certs + "/agent-bench-n1.pem", "--tls-key", certs + "/agent-bench-n1-key.pem",
                                     "--ca", certs + "/ca.pem", "--exit-when-caught-up", "--log-level", "warning"], log: "agent-process.log")
+        // The agent's own peak resident set (VmHWM, a high-water mark) read while it runs; the
+        // children's ru_maxrss would be the largest child of the whole bench so far.
+        var agentRSS = 0.0
+        while agent.isRunning {
+            agentRSS = max(agentRSS, Self.peakRSSMiB(agent.processIdentifier))
+            usleep(20_000)
+        }
         agent.waitUntilExit()
         let wall = seconds(since: shipStart)
         let agentCPU = Self.childrenCPU() - before
-        // The largest child so far: the agent, unless an earlier child was larger (then an upper bound).
-        let agentRSS = Self.childrenPeakRSSMiB()
         guard agent.terminationStatus == 0 else { throw BenchError("the agent exited \(agent.terminationStatus); see \(dir)/agent-process.log") }
         let mb = bytes / 1e6
         figures.append(BenchFigure(section: "whole agent process", name: "CPU seconds shipping \(Int(mb)) MB to an aggregator (mTLS, gzip 1, no policy)",
@@ -66,7 +64,7 @@ extension Bench {
         figures.append(BenchFigure(section: "whole agent process", name: "wall-clock MB/s, two cores shared with the aggregator",
                                    value: mb / wall, unit: "MB/s", referenceName: "gzip -1 alone, one core", reference: mb / gzipWall,
                                    target: "≥ 1.2× zlib level 1 alone", met: mb / wall >= 1.2 * mb / gzipWall))
-        figures.append(BenchFigure(section: "whole agent process", name: "peak RSS, with its queues (an upper bound: the largest child so far)",
+        figures.append(BenchFigure(section: "whole agent process", name: "peak RSS, with its queues (its VmHWM, read every 20 ms while it runs)",
                                    value: agentRSS, unit: "MiB", target: "≤ 48 MiB", met: agentRSS <= 48))
         try? FileManager.default.removeItem(atPath: file)
     }
