@@ -1,5 +1,8 @@
 import AuditModel
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Something in a file that could not be read as an audit event.
 public struct AuditEventFileProblem: Sendable, Hashable, CustomStringConvertible {
@@ -48,17 +51,55 @@ public struct AuditEventFileContents: Sendable {
 public enum AuditEventFile {
     /// Reads `path`; an unreadable file yields no events and one problem.
     public static func read(path: String) -> AuditEventFileContents {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        var events: [AuditEventView] = []
+        var result = read(path: path) { events.append($0) }
+        result.events = events
+        return result
+    }
+
+    /// Reads `path`, handing each event to `emit` in file order instead of keeping them (`events`
+    /// of the result is empty): memory is the file's bytes and one event.
+    public static func read(path: String, each emit: (AuditEventView) -> Void) -> AuditEventFileContents {
+        guard let bytes = fileBytes(path) else {
             return AuditEventFileContents(
                 source: path, format: .unreadable, events: [],
                 problems: [AuditEventFileProblem(source: path, line: nil, message: "cannot read the file")])
         }
-        return parse(data: data, source: path)
+        return parse(bytes: bytes, source: path, each: emit)
+    }
+
+    /// The bytes of a file, read straight into one array (no second copy); nil when it cannot be read.
+    static func fileBytes(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) != S_IFDIR else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(Int(max(st.st_size, 0)) + 1)
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return nil
+            }
+            if n == 0 { return out }
+            out.append(contentsOf: chunk[0..<n])
+        }
     }
 
     /// Reads events from the bytes of a file.
     public static func parse(data input: Data, source: String) -> AuditEventFileContents {
-        var bytes = [UInt8](input)
+        var events: [AuditEventView] = []
+        var result = parse(bytes: [UInt8](input), source: source) { events.append($0) }
+        result.events = events
+        return result
+    }
+
+    /// Reads events from the bytes of a file, handing each to `emit` in file order.
+    static func parse(bytes input: [UInt8], source: String, each emit: (AuditEventView) -> Void) -> AuditEventFileContents {
+        var bytes = input
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
         var result = AuditEventFileContents(source: source, format: .unreadable, events: [], problems: [])
         guard bytes.contains(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) else {
@@ -71,19 +112,19 @@ public enum AuditEventFile {
             switch doc.kind(root) {
             case .array:
                 result.format = .array
-                addEach(doc, root, "item", line: nil, to: &result)
+                addEach(doc, root, "item", line: nil, to: &result, emit)
             case .object:
                 let items = doc.member(root, "items")
                 if doc.stringValue(doc.member(root, "kind")) == "EventList"
                     || (items.map { doc.kind($0) == .array } ?? false && doc.member(root, "auditID") == nil) {
                     result.format = .eventList
-                    if let items { addEach(doc, items, "item", line: nil, to: &result) }
+                    if let items { addEach(doc, items, "item", line: nil, to: &result, emit) }
                 } else if let records = doc.member(root, "records"), doc.kind(records) == .array {
                     result.format = .azureRecords
-                    addEach(doc, records, "record", line: nil, to: &result)
+                    addEach(doc, records, "record", line: nil, to: &result, emit)
                 } else {
                     result.format = .singleEvent
-                    add(doc, root, at: "the document", line: nil, to: &result)
+                    add(doc, root, at: "the document", line: nil, to: &result, emit)
                 }
             default:
                 result.problems.append(AuditEventFileProblem(source: source, line: nil, message: "the JSON document is not an object or array"))
@@ -106,9 +147,9 @@ public enum AuditEventFile {
             }
             parsedLines += 1
             if let records = doc.member(doc.root, "records"), doc.kind(records) == .array {
-                addEach(doc, records, "record", line: lineNumber, to: &result)
+                addEach(doc, records, "record", line: lineNumber, to: &result, emit)
             } else {
-                add(doc, doc.root, at: "line", line: lineNumber, to: &result)
+                add(doc, doc.root, at: "line", line: lineNumber, to: &result, emit)
             }
         }
         if parsedLines == 0 {
@@ -124,18 +165,20 @@ public enum AuditEventFile {
         return result
     }
 
-    private static func addEach(_ doc: JSONDocument, _ list: Int, _ what: String, line: Int?, to result: inout AuditEventFileContents) {
+    private static func addEach(_ doc: JSONDocument, _ list: Int, _ what: String, line: Int?, to result: inout AuditEventFileContents,
+                                _ emit: (AuditEventView) -> Void) {
         var n = 0
         _ = doc.anyElement(list) { item in
             n += 1
-            add(doc, item, at: "\(what) \(n)", line: line, to: &result)
+            add(doc, item, at: "\(what) \(n)", line: line, to: &result, emit)
             return false
         }
     }
 
     /// Adds node `item` of `doc` as an event, or a problem saying why it is not one. The event is
     /// read from its own bytes in the file.
-    private static func add(_ doc: JSONDocument, _ item: Int, at what: String, line: Int?, to result: inout AuditEventFileContents) {
+    private static func add(_ doc: JSONDocument, _ item: Int, at what: String, line: Int?, to result: inout AuditEventFileContents,
+                            _ emit: (AuditEventView) -> Void) {
         guard doc.kind(item) == .object else {
             result.problems.append(AuditEventFileProblem(source: result.source, line: line, message: "\(what) is not a JSON object"))
             return
@@ -144,11 +187,11 @@ public enum AuditEventFile {
         if doc.member(item, "auditID") == nil, let properties = doc.member(item, "properties"), doc.kind(properties) == .object,
            let log = doc.member(properties, "log") {
             if doc.kind(log) == .object {
-                add(doc, log, at: what, line: line, to: &result)
+                add(doc, log, at: what, line: line, to: &result, emit)
                 return
             }
             if doc.kind(log) == .string, let inner = try? JSONDocument(bytes: Array(doc.string(log).utf8)), inner.kind(inner.root) == .object {
-                add(inner, inner.root, at: what, line: line, to: &result)
+                add(inner, inner.root, at: what, line: line, to: &result, emit)
                 return
             }
             result.problems.append(AuditEventFileProblem(source: result.source, line: line, message: "\(what): properties.log is not an audit event"))
@@ -156,7 +199,7 @@ public enum AuditEventFile {
         }
         let own = item == doc.root ? doc : (try? JSONDocument(bytes: Array(doc.text(item))))
         if let own, case let view = AuditEventView(document: own), view.looksLikeAuditEvent {
-            result.events.append(view)
+            emit(view)
             return
         }
         var why = "no auditID, and not kind Event with a stage"
@@ -188,7 +231,17 @@ public enum AlertTester {
     /// Thresholds and suppression run on the events' own clock: each event is evaluated with `now` = its
     /// timestamp (else the previous event's, else the Unix epoch), so a replayed log behaves as it did live.
     public static func run(path: String, rules: AlertRuleSet = .builtin, cluster: String = "", node: String = "") -> AlertTestReport {
-        run(contents: AuditEventFile.read(path: path), engine: AlertEngine(rules: rules), cluster: cluster, node: node)
+        // Each event evaluated as it is read, not kept: a large log costs its bytes, not a tree per event.
+        let engine = AlertEngine(rules: rules)
+        var firings: [AlertFiring] = []
+        var clock = Date(timeIntervalSince1970: 0)
+        var count = 0
+        let contents = AuditEventFile.read(path: path) { event in
+            count += 1
+            if let t = event.timestamp { clock = t }
+            firings += engine.evaluate(view: event, cluster: cluster, node: node, now: clock)
+        }
+        return AlertTestReport(source: contents.source, events: count, firings: firings, problems: contents.problems)
     }
 
     /// Evaluates already-read events with `engine`.
