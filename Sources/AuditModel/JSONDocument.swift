@@ -75,53 +75,17 @@ public struct JSONDocument: Sendable {
                 let t = try scanner.scanString()
                 nodes.append(Node(kind: .string, escaped: t.hasEscapes, start: Int32(t.start), end: Int32(t.end), next: Int32(nodes.count + 1)))
             case UInt8(ascii: "{"):
-                try scanner.checkDepth(depth + 1)
-                let me = nodes.count
-                nodes.append(Node(kind: .object, escaped: false, start: Int32(scanner.index), end: 0, next: 0))
-                scanner.index += 1
-                scanner.skipWhitespace()
-                if scanner.peek() == UInt8(ascii: "}") {
-                    scanner.index += 1
-                } else {
-                    while true {
-                        scanner.skipWhitespace()
-                        let k = try scanner.scanString()
-                        nodes.append(Node(kind: .string, escaped: k.hasEscapes, start: Int32(k.start), end: Int32(k.end), next: Int32(nodes.count + 1)))
-                        try scanner.expect(UInt8(ascii: ":"), "':'")
-                        try value(depth: depth + 1, into: &nodes)
-                        scanner.skipWhitespace()
-                        guard let c = scanner.peek() else { throw scanner.error(.invalidJSON, "unterminated object") }
-                        scanner.index += 1
-                        if c == UInt8(ascii: ",") { continue }
-                        if c == UInt8(ascii: "}") { break }
-                        scanner.index -= 1
-                        throw scanner.error(.invalidJSON, "unexpected \(scanner.describe(c)), expected ',' or '}'")
-                    }
+                try container(.object, close: UInt8(ascii: "}"), depth: depth, into: &nodes) { builder, nodes throws(ScanError) in
+                    builder.scanner.skipWhitespace()
+                    let k = try builder.scanner.scanString()
+                    nodes.append(Node(kind: .string, escaped: k.hasEscapes, start: Int32(k.start), end: Int32(k.end), next: Int32(nodes.count + 1)))
+                    try builder.scanner.expect(UInt8(ascii: ":"), "':'")
+                    try builder.value(depth: depth + 1, into: &nodes)
                 }
-                nodes[me].end = Int32(scanner.index)
-                nodes[me].next = Int32(nodes.count)
             case UInt8(ascii: "["):
-                try scanner.checkDepth(depth + 1)
-                let me = nodes.count
-                nodes.append(Node(kind: .array, escaped: false, start: Int32(scanner.index), end: 0, next: 0))
-                scanner.index += 1
-                scanner.skipWhitespace()
-                if scanner.peek() == UInt8(ascii: "]") {
-                    scanner.index += 1
-                } else {
-                    while true {
-                        try value(depth: depth + 1, into: &nodes)
-                        scanner.skipWhitespace()
-                        guard let c = scanner.peek() else { throw scanner.error(.invalidJSON, "unterminated array") }
-                        scanner.index += 1
-                        if c == UInt8(ascii: ",") { continue }
-                        if c == UInt8(ascii: "]") { break }
-                        scanner.index -= 1
-                        throw scanner.error(.invalidJSON, "unexpected \(scanner.describe(c)), expected ',' or ']'")
-                    }
+                try container(.array, close: UInt8(ascii: "]"), depth: depth, into: &nodes) { builder, nodes throws(ScanError) in
+                    try builder.value(depth: depth + 1, into: &nodes)
                 }
-                nodes[me].end = Int32(scanner.index)
-                nodes[me].next = Int32(nodes.count)
             case UInt8(ascii: "t"):
                 let at = scanner.index
                 try scanner.scanLiteral("true")
@@ -140,6 +104,34 @@ public struct JSONDocument: Sendable {
             default:
                 throw scanner.error(.invalidJSON, "unexpected \(scanner.describe(b)), expected a value")
             }
+        }
+
+        /// An object or array at `{`/`[`: its node, then `member` for each member or element until
+        /// `close`, the separators checked between them.
+        mutating func container(_ kind: Kind, close: UInt8, depth: Int, into nodes: inout [Node],
+                                _ member: (inout Builder, inout [Node]) throws(ScanError) -> Void) throws(ScanError) {
+            try scanner.checkDepth(depth + 1)
+            let me = nodes.count
+            nodes.append(Node(kind: kind, escaped: false, start: Int32(scanner.index), end: 0, next: 0))
+            scanner.index += 1
+            scanner.skipWhitespace()
+            if scanner.peek() == close {
+                scanner.index += 1
+            } else {
+                let what = kind == .object ? "object" : "array"
+                while true {
+                    try member(&self, &nodes)
+                    scanner.skipWhitespace()
+                    guard let c = scanner.peek() else { throw scanner.error(.invalidJSON, "unterminated \(what)") }
+                    scanner.index += 1
+                    if c == UInt8(ascii: ",") { continue }
+                    if c == close { break }
+                    scanner.index -= 1
+                    throw scanner.error(.invalidJSON, "unexpected \(scanner.describe(c)), expected ',' or '\(Character(Unicode.Scalar(close)))'")
+                }
+            }
+            nodes[me].end = Int32(scanner.index)
+            nodes[me].next = Int32(nodes.count)
         }
     }
 
