@@ -30,6 +30,8 @@ let package = Package(
         .systemLibrary(name: "CDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // glibc's malloc.h (mallopt), for the agent's heap trimming; nothing to link.
+        .systemLibrary(name: "CMalloc"),
 
         // Thin Swift wrappers: no C type leaks past these.
         .target(name: "Gzip", dependencies: ["CZlib", "CDeflate"], swiftSettings: swiftSettings),
@@ -51,7 +53,7 @@ let package = Package(
         .target(name: "AuditGenerator", dependencies: ["AuditModel"], swiftSettings: swiftSettings),
         // The agent: tail, checkpoint, batch, compress, ship. No server stack.
         .target(name: "AuditAgent", dependencies: [
-            "AuditModel", "AuditWire", "AuditPolicy", "Gzip", "CurlClient", "ProcessLock",
+            "AuditModel", "AuditWire", "AuditPolicy", "Gzip", "CurlClient", "ProcessLock", "CMalloc",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         // Backfill: history files through the agent's reading and shipping, or straight into a store.

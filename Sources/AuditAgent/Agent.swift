@@ -108,6 +108,7 @@ public final class Agent {
 
     /// Runs until stopped (or, with `exitWhenCaughtUp`, until every file is shipped to its end).
     public func run() throws {
+        HeapTrimming.install()
         let loaded = checkpointFile.load()
         for w in loaded.warnings { logger.error("\(w)") }
         knownRecords = loaded.records
