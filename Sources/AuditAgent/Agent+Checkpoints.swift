@@ -13,32 +13,26 @@ struct FilePosition: Sendable, Equatable {
 /// Cutting batches, and moving checkpoints as they become durable.
 extension Agent {
     /// Hands the batch in hand to shipping and records the read positions at the cut.
-    func cut(_ batch: inout [SourcedEvent], _ batchBytes: inout Int) {
+    func cut(_ batch: inout BatchInHand) {
         guard !batch.isEmpty else { return }
         let sequence = spool.reserveSequence()
+        let id = batchID(batch.origins)
+        let (ndjson, origins) = batch.take(nextBuffer: shipping.takeSpareBuffer())
         var paths: [String] = []
         var index: [Int: Int] = [:]
         var sources: [EventSource] = []
-        sources.reserveCapacity(batch.count)
-        var ndjson: [UInt8] = []
-        ndjson.reserveCapacity(batchBytes + batch.count)
-        // By index: `for e in batch` would copy each event (a retain and release per field).
-        for k in batch.indices {
-            let fileIndex = batch[k].fileIndex
-            let i = index[fileIndex] ?? {
-                paths.append(filesByID[fileIndex]?.path ?? "?")
-                index[fileIndex] = paths.count - 1
+        sources.reserveCapacity(origins.count)
+        for origin in origins {
+            let i = index[origin.fileIndex] ?? {
+                paths.append(filesByID[origin.fileIndex]?.path ?? "?")
+                index[origin.fileIndex] = paths.count - 1
                 return paths.count - 1
             }()
-            sources.append(EventSource(path: Int32(i), line: batch[k].line))
-            ndjson.append(contentsOf: batch[k].bytes)
-            ndjson.append(0x0A)
+            sources.append(EventSource(path: Int32(i), line: origin.line))
         }
         ledger.cut(sequence, positions: readPositions())
-        shipping.submit(CutBatch(sequence: sequence, batchID: batchID(batch), ndjson: ndjson, eventCount: batch.count,
+        shipping.submit(CutBatch(sequence: sequence, batchID: id, ndjson: ndjson, eventCount: origins.count,
                                  paths: paths, sources: sources, byteCount: ndjson.count))
-        batch.removeAll(keepingCapacity: true)
-        batchBytes = 0
     }
 
     /// Every open file's position after its last complete line read.
@@ -83,8 +77,7 @@ extension Agent {
     /// Retires rotated files that are read to their end and acknowledged, notes which files are
     /// settled, and saves the checkpoints when anything moved.
     func retireShippedBackups() {
-        var changed = checkpointsDirty
-        checkpointsDirty = false
+        var retired = false
         for source in sources {
             // A backup read to its end and acknowledged is complete, wherever it is in the order
             // (batches become durable out of order: a newer backup can be done before an older one).
@@ -94,14 +87,19 @@ extension Agent {
             for f in done {
                 source.files.removeAll { $0 === f }
                 retire(f)
-                changed = true
+                retired = true
             }
             for f in source.files where f.caughtUp {
                 f.lastReadToEnd = .now
                 if f.settled { f.lastCaughtUp = .now }
             }
         }
-        if changed { saveCheckpoints() }
+        // Positions that moved are saved at most every `checkpointSpacing` while batches keep
+        // being acknowledged (a crash reads at most that much again, and it is stored once);
+        // a file retired as complete is saved at once (rotation may delete it next).
+        if retired || (checkpointsDirty && lastCheckpointSave.map { ContinuousClock.now - $0 >= Agent.checkpointSpacing } ?? true) {
+            saveCheckpoints()
+        }
     }
 
     /// Records a file as complete and forgets it.
@@ -114,6 +112,8 @@ extension Agent {
     }
 
     func saveCheckpoints() {
+        checkpointsDirty = false
+        lastCheckpointSave = .now
         var records: [CheckpointRecord] = []
         for source in sources { for f in source.files { records.append(f.checkpoint(complete: false)) } }
         for r in knownRecords where !records.contains(where: { $0.identity.fingerprint == r.identity.fingerprint && $0.identity.fingerprintLength == r.identity.fingerprintLength }) {
@@ -146,7 +146,7 @@ extension Agent {
     }
 
     /// A deterministic id: the same events from the same place get the same id.
-    func batchID(_ batch: [SourcedEvent]) -> String {
+    func batchID(_ batch: [EventOrigin]) -> String {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         func mix(_ s: String) { for b in s.utf8 { h ^= UInt64(b); h = h &* 0x0000_0100_0000_01B3 } }
         mix(configuration.cluster); mix("/"); mix(configuration.node)

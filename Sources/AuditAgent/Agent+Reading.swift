@@ -5,21 +5,24 @@ import Logging
 /// The reading stage: files → lines → events (scan, policy), into the batch in hand.
 extension Agent {
     /// One pass over the sources, reading into `batch` up to its limits. True when anything was read.
-    func readRound(_ batch: inout [SourcedEvent], _ batchBytes: inout Int, _ quarantined: inout [QuarantinedLine]) -> Bool {
+    func readRound(_ batch: inout BatchInHand, _ quarantined: inout [QuarantinedLine]) -> Bool {
         var readAny = false
         // Sources take turns starting first, so that one busy file cannot starve the others.
         roundRobin = (roundRobin + 1) % sources.count
+        // Without a policy, events are validated, not read into strings.
+        let summaries = policy != nil
         for k in 0..<sources.count {
             let source = sources[(roundRobin + k) % sources.count]
             for f in source.files {
                 let room = configuration.batchMaxEvents - batch.count
-                let byteRoom = configuration.batchMaxBytes - batchBytes
+                let byteRoom = configuration.batchMaxBytes - batch.byteCount
                 if room <= 0 || byteRoom <= 0 { break }
-                let before = batch.count
                 let id = fileID(f)
                 let identityBefore = f.identity
                 do {
-                    if try f.read(fileIndex: id, eventBudget: room, byteBudget: byteRoom, events: &batch, quarantined: &quarantined) {
+                    if try f.read(eventBudget: room, byteBudget: byteRoom, summaries: summaries, quarantined: &quarantined, accept: { bytes, summary, line in
+                        take(bytes, summary, EventOrigin(fileIndex: id, line: line), into: &batch)
+                    }) {
                         readAny = true
                     }
                 } catch {
@@ -46,11 +49,10 @@ extension Agent {
                 let isBackup = !isLive(f, of: source)
                 if isBackup && f.reachedEnd && f.caughtUp == false {
                     // A rotated file ending without a newline: its last line is complete.
-                    f.flushPartialLine(fileIndex: id, events: &batch, quarantined: &quarantined)
+                    f.flushPartialLine(summaries: summaries, quarantined: &quarantined) { bytes, summary, line in
+                        take(bytes, summary, EventOrigin(fileIndex: id, line: line), into: &batch)
+                    }
                 }
-                stats.eventsRead += batch.count - before
-                applyPolicy(&batch, from: before)
-                for k in before..<batch.count { batchBytes += batch[k].bytes.count }
                 // Older files are read to their end before newer ones.
                 if !(isBackup && f.reachedEnd && f.caughtUp) { break }
             }
@@ -58,38 +60,32 @@ extension Agent {
         return readAny
     }
 
-    /// Applies the policy to events read in this pass (from index `from`), in place: kept events
-    /// move up over dropped ones, without copying an event (each carries its bytes and summary).
-    func applyPolicy(_ batch: inout [SourcedEvent], from: Int) {
-        guard let policy, from < batch.count else { return }
-        var w = from
-        for i in from..<batch.count {
-            var keep = true
-            do {
-                let (outcome, underLogged) = try policy.apply(batch[i].bytes, batch[i].summary)
-                if underLogged { stats.underLogged += 1 }
-                switch outcome {
-                case .keep:
-                    break
-                case .rewrite(let bytes):
-                    stats.policyBytesSaved += batch[i].bytes.count - bytes.count
-                    batch[i].bytes = bytes
-                case .drop(let rule, let reason):
-                    keep = false
-                    stats.policyDropped += 1
-                    stats.policyBytesSaved += batch[i].bytes.count
-                    stats.policyDroppedByRule[rule.map { String($0) } ?? "none", default: 0] += 1
-                    logger.trace("event dropped by policy", metadata: ["rule": "\(rule.map { String($0) } ?? "none")", "reason": "\(reason.rawValue)"])
-                }
-            } catch {
-                // Scanned once already; an edit failure means a bug, and the event is shipped unedited rather than lost.
-                logger.error("policy could not edit an event; shipping it unedited", metadata: ["file.line": "\(batch[i].line)", "error": "\(error)"])
-            }
-            if keep {
-                if w != i { batch.swapAt(w, i) }
-                w += 1
-            }
+    /// One event read: counted, put through the policy, and written into the batch unless dropped.
+    func take(_ bytes: UnsafeBufferPointer<UInt8>, _ summary: EventSummary, _ origin: EventOrigin, into batch: inout BatchInHand) {
+        stats.eventsRead += 1
+        guard let policy else {
+            batch.append(bytes, from: origin)
+            return
         }
-        batch.removeSubrange(w...)
+        do {
+            let (outcome, underLogged) = try policy.apply(bytes, summary)
+            if underLogged { stats.underLogged += 1 }
+            switch outcome {
+            case .keep:
+                batch.append(bytes, from: origin)
+            case .rewrite(let rewritten):
+                stats.policyBytesSaved += bytes.count - rewritten.count
+                batch.append(rewritten, from: origin)
+            case .drop(let rule, let reason):
+                stats.policyDropped += 1
+                stats.policyBytesSaved += bytes.count
+                stats.policyDroppedByRule[rule.map { String($0) } ?? "none", default: 0] += 1
+                logger.trace("event dropped by policy", metadata: ["rule": "\(rule.map { String($0) } ?? "none")", "reason": "\(reason.rawValue)"])
+            }
+        } catch {
+            // Scanned once already; an edit failure means a bug, and the event is shipped unedited rather than lost.
+            logger.error("policy could not edit an event; shipping it unedited", metadata: ["file.line": "\(origin.line)", "error": "\(error)"])
+            batch.append(bytes, from: origin)
+        }
     }
 }

@@ -44,6 +44,11 @@ public struct PolicyFilter: Sendable {
     /// Applies the policy to an event.
     /// - Returns: the outcome, and whether the event was logged at a lower level than the rule asks (counted, kept).
     public func apply(_ bytes: [UInt8], _ e: EventSummary) throws(ScanError) -> (Outcome, underLogged: Bool) {
+        try bytes.withUnsafeBufferPointer { buf throws(ScanError) in try apply(buf, e) }
+    }
+
+    /// ``apply(_:_:)`` over borrowed bytes (the agent reads events in place).
+    public func apply(_ bytes: UnsafeBufferPointer<UInt8>, _ e: EventSummary) throws(ScanError) -> (Outcome, underLogged: Bool) {
         let d = decide(e)
         if d.level == .none { return (.drop(rule: d.ruleIndex, reason: .levelNone), false) }
         if let stage = AuditStage(rawValue: e.stage), d.omitStages.contains(stage) {
@@ -62,6 +67,6 @@ public struct PolicyFilter: Sendable {
         }
         if edit.isEmpty { return (.keep, underLogged) }
         let edited = try EventEditor.apply(edit, to: bytes)
-        return (edited == bytes ? .keep : .rewrite(edited), underLogged)
+        return (edited.elementsEqual(bytes) ? .keep : .rewrite(edited), underLogged)
     }
 }

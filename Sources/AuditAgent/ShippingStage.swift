@@ -114,6 +114,9 @@ final class ShippingStage: @unchecked Sendable {
     private var roomGeneration = 0
     private var stopping = false
     private var running = 0
+    /// An NDJSON buffer compression has finished with, for the reading stage's next batch: the
+    /// batch-sized buffers are reused instead of mapped, faulted in and unmapped for each batch.
+    private var spareBuffer: [UInt8]?
 
     init(configuration: AgentConfiguration, logger: Logger, spool: Spool) throws {
         self.configuration = configuration
@@ -189,6 +192,14 @@ final class ShippingStage: @unchecked Sendable {
         }
     }
 
+    /// A buffer for the next batch's events (emptied, its capacity kept), when one is spare.
+    func takeSpareBuffer() -> [UInt8]? {
+        condition.withLock {
+            defer { spareBuffer = nil }
+            return spareBuffer
+        }
+    }
+
     /// The outcomes since the last call, in order.
     func takeOutcomes() -> [ShippingOutcome] {
         condition.withLock {
@@ -219,15 +230,20 @@ final class ShippingStage: @unchecked Sendable {
 
     private func compressLoop() {
         while true {
-            let next: CutBatch? = condition.withLock {
+            var next: CutBatch? = condition.withLock {
                 while queue.isEmpty && !stopping { condition.wait() }
                 guard !stopping, !queue.isEmpty else { return nil }
                 compressing = true
                 return queue.removeFirst()
             }
-            guard let batch = next else { return }
+            // Moved out of `next`, so that the batch's buffer is referenced once and can be reused.
+            guard var batch = next.take() else { return }
             defer { condition.withLock { compressing = false; condition.broadcast() } }
             guard let body = compress(batch) else { return }
+            var spare: [UInt8] = []
+            swap(&spare, &batch.ndjson)
+            spare.removeAll(keepingCapacity: true)
+            condition.withLock { spareBuffer = spare }
             let item = OutboxBatch(sequence: batch.sequence, batchID: batch.batchID, body: body, eventCount: batch.eventCount,
                                    paths: batch.paths, sources: batch.sources)
             if !place(item) { return }

@@ -131,10 +131,21 @@ public final class TailedFile {
     /// At the end of a rotated-away file, a trailing line without a newline
     /// will never be completed: deliver it as a line.
     public func flushPartialLine(fileIndex: Int, events: inout [SourcedEvent], quarantined: inout [QuarantinedLine]) {
+        flushPartialLine(summaries: true, quarantined: &quarantined) { bytes, summary, line in
+            events.append(SourcedEvent(bytes: Array(bytes), summary: summary, fileIndex: fileIndex, line: line))
+        }
+    }
+
+    /// ``flushPartialLine(fileIndex:events:quarantined:)``, lending the line to `accept` as ``read(eventBudget:byteBudget:summaries:quarantined:accept:)`` does.
+    public func flushPartialLine(summaries: Bool, quarantined: inout [QuarantinedLine],
+                                 accept: (UnsafeBufferPointer<UInt8>, EventSummary, Int64) -> Void) {
         guard splitter.hasPartialLine else { return }
-        var pieces: [LineSplitter.Piece] = []
-        splitter.feed([0x0A]) { pieces.append($0) }
-        for piece in pieces { _ = handle(piece, fileIndex: fileIndex, events: &events, quarantined: &quarantined) }
+        let newline: [UInt8] = [0x0A]
+        newline.withUnsafeBufferPointer { nl in
+            splitter.feedBorrowing(nl) { piece in
+                _ = handle(piece, summaries: summaries, quarantined: &quarantined, accept: accept)
+            }
+        }
     }
 
     /// Reads new data, appending well-formed events to `events` until about
@@ -144,6 +155,20 @@ public final class TailedFile {
     @discardableResult
     public func read(fileIndex: Int, eventBudget: Int, byteBudget: Int,
                      events: inout [SourcedEvent], quarantined: inout [QuarantinedLine]) throws -> Bool {
+        try read(eventBudget: eventBudget, byteBudget: byteBudget, summaries: true, quarantined: &quarantined) { bytes, summary, line in
+            events.append(SourcedEvent(bytes: Array(bytes), summary: summary, fileIndex: fileIndex, line: line))
+        }
+    }
+
+    /// Reads new data and lends each well-formed event to `accept` (its bytes, valid only during
+    /// the call, its summary, its line number) until about `byteBudget` bytes or `eventBudget`
+    /// events were accepted; no event is copied here. With `summaries` false an event is only
+    /// validated (exactly as a scan would) and `accept` gets an empty summary. Malformed or
+    /// oversize lines go to `quarantined`.
+    /// - Returns: true when any bytes were read.
+    @discardableResult
+    public func read(eventBudget: Int, byteBudget: Int, summaries: Bool, quarantined: inout [QuarantinedLine],
+                     accept: (UnsafeBufferPointer<UInt8>, EventSummary, Int64) -> Void) throws -> Bool {
         if case .plain(let file) = source {
             let (current, size) = try file.identity()
             lastSize = size
@@ -190,8 +215,8 @@ public final class TailedFile {
             readOffset += Int64(n)
             bytesRead += Int64(n)
             chunk.withUnsafeBufferPointer { buf in
-                splitter.feed(UnsafeBufferPointer(rebasing: buf[0..<n])) { piece in
-                    if let bytes = handle(piece, fileIndex: fileIndex, events: &events, quarantined: &quarantined) {
+                splitter.feedBorrowing(UnsafeBufferPointer(rebasing: buf[0..<n])) { piece in
+                    if let bytes = handle(piece, summaries: summaries, quarantined: &quarantined, accept: accept) {
                         added.events += 1
                         added.bytes += bytes
                     }
@@ -202,20 +227,24 @@ public final class TailedFile {
         return readAny
     }
 
-    /// Handles one piece; returns the event's size when an event was added.
-    private func handle(_ piece: LineSplitter.Piece, fileIndex: Int, events: inout [SourcedEvent],
-                        quarantined: inout [QuarantinedLine]) -> Int? {
+    /// Handles one piece; returns the event's size when an event was accepted.
+    private func handle(_ piece: LineSplitter.BorrowedPiece, summaries: Bool, quarantined: inout [QuarantinedLine],
+                        accept: (UnsafeBufferPointer<UInt8>, EventSummary, Int64) -> Void) -> Int? {
         readLine += 1
         switch piece {
         case .line(let bytes, let start, _):
             if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return nil }
             do throws(ScanError) {
-                let summary = try EventScanner.scan(bytes, limits: scanLimits)
-                events.append(SourcedEvent(bytes: bytes, summary: summary, fileIndex: fileIndex, line: readLine))
+                if summaries {
+                    accept(bytes, try EventScanner.scan(bytes, limits: scanLimits), readLine)
+                } else {
+                    try EventScanner.validate(bytes, limits: scanLimits)
+                    accept(bytes, EventSummary(), readLine)
+                }
                 return bytes.count
             } catch {
                 quarantined.append(QuarantinedLine(path: path, line: readLine, offset: start, reason: error.code.rawValue,
-                                                   message: error.message + " (at byte \(error.offset) of the line)", content: bytes))
+                                                   message: error.message + " (at byte \(error.offset) of the line)", content: Array(bytes)))
                 return nil
             }
         case .oversize(let start, let end):

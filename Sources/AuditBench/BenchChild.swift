@@ -27,28 +27,30 @@ public enum BenchChild {
             let f = try OpenFile(path: file)
             let (identity, _) = try f.identity()
             let tailed = TailedFile(path: file, file: f, identity: identity, offset: 0, line: 0, maxLineBytes: 4 << 20)
-            var batch: [SourcedEvent] = []
             var quarantined: [QuarantinedLine] = []
             var body: [UInt8] = []
+            // As the agent reads: each event lent from the read buffer, put through the policy and
+            // written into the batch's NDJSON (validated only, without a policy).
             while true {
-                batch.removeAll(keepingCapacity: true)
-                let readAny = try tailed.read(fileIndex: 0, eventBudget: 1000, byteBudget: 4 << 20, events: &batch, quarantined: &quarantined)
-                if !readAny && tailed.reachedEnd && batch.isEmpty { break }
                 body.removeAll(keepingCapacity: true)
-                for e in batch {
+                let readAny = try tailed.read(eventBudget: 1000, byteBudget: 4 << 20, summaries: filter != nil, quarantined: &quarantined) { line, summary, _ in
                     events += 1
-                    bytes += e.bytes.count + 1
-                    var out = e.bytes
-                    if let filter {
-                        switch try filter.apply(e.bytes, e.summary).0 {
+                    bytes += line.count + 1
+                    if let filter, let outcome = try? filter.apply(line, summary).0 {
+                        switch outcome {
                         case .keep: break
-                        case .rewrite(let b): out = b
-                        case .drop: continue
+                        case .rewrite(let b):
+                            body.append(contentsOf: b)
+                            body.append(0x0A)
+                            return
+                        case .drop: return
                         }
                     }
-                    body.append(contentsOf: out)
+                    body.append(contentsOf: line)
                     body.append(0x0A)
                 }
+                quarantined.removeAll()
+                if !readAny && tailed.reachedEnd && body.isEmpty { break }
                 if !body.isEmpty { _ = try wire.compress(body, gzipLevel: level) }
             }
         case "zlib", "zstd":

@@ -61,7 +61,7 @@ public enum EventScanner {
     /// - Throws: ``ScanError`` naming what is wrong and at which byte.
     public static func scan(_ bytes: UnsafeBufferPointer<UInt8>, limits: ScanLimits = .default) throws(ScanError) -> EventSummary {
         do {
-            return try scanFields(bytes, limits: limits)
+            return try scanFields(bytes, limits: limits, materialize: true)
         } catch where error.code == .badField {
             // A field with the wrong type stops the scan where it is; if the line is also broken
             // further on, say that (the scanner must agree with any JSON parser on what is JSON).
@@ -70,7 +70,27 @@ public enum EventScanner {
         }
     }
 
-    private static func scanFields(_ bytes: UnsafeBufferPointer<UInt8>, limits: ScanLimits) throws(ScanError) -> EventSummary {
+    /// Accepts and refuses exactly what ``scan(_:limits:)`` does, with the same error, but makes
+    /// no strings of the fields' values: for a reader that needs to know an event is well formed,
+    /// not what it says (the agent without a policy).
+    public static func validate(_ bytes: UnsafeBufferPointer<UInt8>, limits: ScanLimits = .default) throws(ScanError) {
+        do {
+            _ = try scanFields(bytes, limits: limits, materialize: false)
+        } catch where error.code == .badField {
+            try validateJSON(bytes, limits: limits)
+            throw error
+        }
+    }
+
+    /// A string member's value, or nil; with `materialize` false it is only checked (and nil).
+    @inline(__always)
+    private static func text(_ s: inout JSONScanner, _ materialize: Bool) throws(ScanError) -> String? {
+        if materialize { return try s.readStringOrNull() }
+        _ = try s.skipStringOrNull()
+        return nil
+    }
+
+    private static func scanFields(_ bytes: UnsafeBufferPointer<UInt8>, limits: ScanLimits, materialize: Bool) throws(ScanError) -> EventSummary {
         guard let base = bytes.baseAddress, bytes.count > 0 else {
             throw ScanError(code: .invalidJSON, offset: 0, message: "empty input")
         }
@@ -87,25 +107,30 @@ public enum EventScanner {
         }
         var e = EventSummary()
         var kind: String?
+        // Without strings: whether the last auditID member was a non-empty string.
+        var hasAuditID = false
         try s.forEachMember(depth: 1) { (s: inout JSONScanner, key) throws(ScanError) -> Bool in
             let keyStart = key.start - 1
-            if s.keyEquals(key, "auditID") { e.auditID = try s.readStringOrNull() ?? ""; return true }
-            if s.keyEquals(key, "stage") { e.stage = try s.readStringOrNull() ?? ""; return true }
-            if s.keyEquals(key, "level") { e.level = try s.readStringOrNull() ?? ""; return true }
-            if s.keyEquals(key, "verb") { e.verb = try s.readStringOrNull() ?? ""; return true }
-            if s.keyEquals(key, "requestURI") { e.requestURI = try s.readStringOrNull() ?? ""; return true }
-            if s.keyEquals(key, "userAgent") { e.userAgent = try s.readStringOrNull() ?? ""; return true }
-            if s.keyEquals(key, "apiVersion") { e.apiVersion = try s.readStringOrNull() ?? ""; return true }
+            if s.keyEquals(key, "auditID") {
+                if materialize { e.auditID = try s.readStringOrNull() ?? "" } else { hasAuditID = try s.skipStringOrNull() > 0 }
+                return true
+            }
+            if s.keyEquals(key, "stage") { e.stage = try text(&s, materialize) ?? ""; return true }
+            if s.keyEquals(key, "level") { e.level = try text(&s, materialize) ?? ""; return true }
+            if s.keyEquals(key, "verb") { e.verb = try text(&s, materialize) ?? ""; return true }
+            if s.keyEquals(key, "requestURI") { e.requestURI = try text(&s, materialize) ?? ""; return true }
+            if s.keyEquals(key, "userAgent") { e.userAgent = try text(&s, materialize) ?? ""; return true }
+            if s.keyEquals(key, "apiVersion") { e.apiVersion = try text(&s, materialize) ?? ""; return true }
             if s.keyEquals(key, "kind") { kind = try s.readStringOrNull(); return true }
             if s.keyEquals(key, "stageTimestamp") { e.stageTimestamp = try readTime(&s, "stageTimestamp"); return true }
             if s.keyEquals(key, "requestReceivedTimestamp") { e.requestReceivedTimestamp = try readTime(&s, "requestReceivedTimestamp"); return true }
             if s.keyEquals(key, "timestamp") { e.legacyTimestamp = try readTime(&s, "timestamp"); return true }
-            if s.keyEquals(key, "sourceIPs") { e.sourceIPs = try readStringArray(&s, depth: 2); return true }
+            if s.keyEquals(key, "sourceIPs") { e.sourceIPs = try readStringArray(&s, depth: 2, materialize); return true }
             if s.keyEquals(key, "user") {
                 if try skipNull(&s) { e.username = nil; e.groups = []; return true }
                 try s.forEachMember(depth: 2) { (s: inout JSONScanner, key) throws(ScanError) -> Bool in
-                    if s.keyEquals(key, "username") { e.username = try s.readStringOrNull(); return true }
-                    if s.keyEquals(key, "groups") { e.groups = try readStringArray(&s, depth: 3); return true }
+                    if s.keyEquals(key, "username") { e.username = try text(&s, materialize); return true }
+                    if s.keyEquals(key, "groups") { e.groups = try readStringArray(&s, depth: 3, materialize); return true }
                     return false
                 }
                 return true
@@ -114,12 +139,12 @@ public enum EventScanner {
                 if try skipNull(&s) { e.hasObjectRef = false; return true }
                 e.hasObjectRef = true
                 try s.forEachMember(depth: 2) { (s: inout JSONScanner, key) throws(ScanError) -> Bool in
-                    if s.keyEquals(key, "resource") { e.resource = try s.readStringOrNull() ?? ""; return true }
-                    if s.keyEquals(key, "namespace") { e.namespace = try s.readStringOrNull() ?? ""; return true }
-                    if s.keyEquals(key, "name") { e.name = try s.readStringOrNull() ?? ""; return true }
-                    if s.keyEquals(key, "apiGroup") { e.apiGroup = try s.readStringOrNull() ?? ""; return true }
-                    if s.keyEquals(key, "apiVersion") { e.apiVersionOfObject = try s.readStringOrNull() ?? ""; return true }
-                    if s.keyEquals(key, "subresource") { e.subresource = try s.readStringOrNull() ?? ""; return true }
+                    if s.keyEquals(key, "resource") { e.resource = try text(&s, materialize) ?? ""; return true }
+                    if s.keyEquals(key, "namespace") { e.namespace = try text(&s, materialize) ?? ""; return true }
+                    if s.keyEquals(key, "name") { e.name = try text(&s, materialize) ?? ""; return true }
+                    if s.keyEquals(key, "apiGroup") { e.apiGroup = try text(&s, materialize) ?? ""; return true }
+                    if s.keyEquals(key, "apiVersion") { e.apiVersionOfObject = try text(&s, materialize) ?? ""; return true }
+                    if s.keyEquals(key, "subresource") { e.subresource = try text(&s, materialize) ?? ""; return true }
                     return false
                 }
                 return true
@@ -164,7 +189,7 @@ public enum EventScanner {
         if let kind, kind != "Event" {
             throw ScanError(code: .notAnEvent, offset: 0, message: "object of kind '\(kind)', expected kind 'Event'")
         }
-        guard !e.auditID.isEmpty else {
+        guard materialize ? !e.auditID.isEmpty : hasAuditID else {
             throw ScanError(code: .notAnEvent, offset: 0, message: "object has no auditID: not an audit event")
         }
         return e
@@ -215,12 +240,12 @@ public enum EventScanner {
         throw s.error(.badField, "\(field) is not an RFC 3339 time", at: at)
     }
 
-    private static func readStringArray(_ s: inout JSONScanner, depth: Int) throws(ScanError) -> [String] {
+    private static func readStringArray(_ s: inout JSONScanner, depth: Int, _ materialize: Bool) throws(ScanError) -> [String] {
         if try skipNull(&s) { return [] }
         guard s.peek() == UInt8(ascii: "[") else { try s.skipValue(depth: depth); return [] }
         var out: [String] = []
         try s.forEachElement(depth: depth) { (s: inout JSONScanner) throws(ScanError) in
-            if let v = try s.readStringOrNull() { out.append(v) }
+            if let v = try text(&s, materialize) { out.append(v) }
         }
         return out
     }

@@ -25,14 +25,18 @@ public enum EventEditor {
     /// Applies `edit` to one event object.
     public static func apply(_ edit: Edit, to bytes: [UInt8], limits: ScanLimits = .default) throws(ScanError) -> [UInt8] {
         if edit.isEmpty { return bytes }
-        return try bytes.withUnsafeBufferPointer { buf throws(ScanError) -> [UInt8] in
-                guard let base = buf.baseAddress else { throw ScanError(code: .invalidJSON, offset: 0, message: "empty input") }
-                var s = JSONScanner(base: base, start: 0, end: buf.count, maxDepth: limits.maxDepth)
-                var out: [UInt8] = []
-                out.reserveCapacity(buf.count)
-                try editTop(&s, edit, &out)
-                return out
-        }
+        return try bytes.withUnsafeBufferPointer { buf throws(ScanError) -> [UInt8] in try apply(edit, to: buf, limits: limits) }
+    }
+
+    /// ``apply(_:to:limits:)`` over borrowed bytes.
+    public static func apply(_ edit: Edit, to buf: UnsafeBufferPointer<UInt8>, limits: ScanLimits = .default) throws(ScanError) -> [UInt8] {
+        if edit.isEmpty { return Array(buf) }
+        guard let base = buf.baseAddress else { throw ScanError(code: .invalidJSON, offset: 0, message: "empty input") }
+        var s = JSONScanner(base: base, start: 0, end: buf.count, maxDepth: limits.maxDepth)
+        var out: [UInt8] = []
+        out.reserveCapacity(buf.count)
+        try editTop(&s, edit, &out)
+        return out
     }
 
     private static func copy(_ s: JSONScanner, _ range: Range<Int>, _ out: inout [UInt8]) {

@@ -383,6 +383,16 @@ struct JSONScanner {
         return decode(token)
     }
 
+    /// Checks a string or null like ``readStringOrNull()`` (anything else is skipped) without
+    /// decoding it: the string's length in the JSON text, 0 for null or another value.
+    mutating func skipStringOrNull() throws(ScanError) -> Int {
+        guard index < end else { throw error(.invalidJSON, "unexpected end of input") }
+        if base[index] == UInt8(ascii: "n") { try scanLiteral("null"); return 0 }
+        guard base[index] == UInt8(ascii: "\"") else { try skipValue(depth: 0); return 0 }
+        let token = try scanString()
+        return token.end - token.start
+    }
+
     /// Decodes a validated string token into a Swift String.
     @usableFromInline
     func decode(_ token: StringToken) -> String {

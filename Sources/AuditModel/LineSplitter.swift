@@ -41,18 +41,32 @@ public struct LineSplitter: Sendable {
     /// True when bytes of an incomplete line are buffered or being dropped.
     public var hasPartialLine: Bool { lineLength > 0 }
 
-    /// Feeds a chunk and calls `emit` for each piece it completes, in order.
-    public mutating func feed(_ chunk: UnsafeBufferPointer<UInt8>, _ emit: (Piece) throws -> Void) rethrows {
+    /// A piece whose line is lent for the duration of the call: a line wholly inside the chunk
+    /// is a view of the chunk's bytes, one that spans chunks is a view of the splitter's buffer.
+    public enum BorrowedPiece {
+        case line(UnsafeBufferPointer<UInt8>, start: Int64, end: Int64)
+        case oversize(start: Int64, end: Int64)
+    }
+
+    /// Feeds a chunk and calls `emit` for each piece it completes, in order, lending each line's
+    /// bytes instead of copying them (only the piece of a line that spans chunks is buffered).
+    ///
+    /// Typed throws, not `rethrows`: a `rethrows` function lending a buffer through the standard
+    /// library's typed-throws `withUnsafeBufferPointer` lost the consumer's error in debug builds
+    /// (Swift 6.3) and left a misaligned stack behind (`LineSplitterThrowingTests`).
+    public mutating func feedBorrowing<E: Error>(_ chunk: UnsafeBufferPointer<UInt8>, _ emit: (BorrowedPiece) throws(E) -> Void) throws(E) {
+        guard let base = chunk.baseAddress else { return }
         var i = 0
         let n = chunk.count
         while i < n {
             // memchr: the C library's vectorized search, at memory speed.
             var j = n
-            if let base = chunk.baseAddress, let hit = memchr(base + i, 0x0A, n - i) {
+            if let hit = memchr(base + i, 0x0A, n - i) {
                 j = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
             }
             let segment = UnsafeBufferPointer(rebasing: chunk[i..<j])
-            if !overflowing {
+            let whole = lineLength == 0 && j < n
+            if !overflowing && !whole {
                 if lineLength + segment.count > maxLineBytes {
                     overflowing = true
                     pending = []
@@ -63,15 +77,21 @@ public struct LineSplitter: Sendable {
             lineLength += segment.count
             guard j < n else { return }
             let end = pendingStart + Int64(lineLength) + 1
-            if overflowing {
+            if overflowing || (whole && segment.count > maxLineBytes) {
                 try emit(.oversize(start: pendingStart, end: end))
+            } else if whole {
+                try emit(.line(Self.trimmingCR(segment), start: pendingStart, end: end))
             } else {
+                // Lent from a local, so that `emit` never overlaps an access to the splitter.
                 var line = pending
-                if line.last == 0x0D { line.removeLast() }
                 pending = []
-                try emit(.line(bytes: line, start: pendingStart, end: end))
+                let start = pendingStart
+                try line.withUnsafeBufferPointer { (buf) throws(E) in try emit(.line(Self.trimmingCR(buf), start: start, end: end)) }
+                if line.capacity <= 64 * 1024 {
+                    line.removeAll(keepingCapacity: true)
+                    pending = line
+                }
             }
-            pending = []
             overflowing = false
             lineLength = 0
             pendingStart = end
@@ -79,8 +99,22 @@ public struct LineSplitter: Sendable {
         }
     }
 
+    private static func trimmingCR(_ line: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
+        line.last == 0x0D ? UnsafeBufferPointer(rebasing: line.dropLast()) : line
+    }
+
+    /// Feeds a chunk and calls `emit` for each piece it completes, in order, each line copied out.
+    public mutating func feed<E: Error>(_ chunk: UnsafeBufferPointer<UInt8>, _ emit: (Piece) throws(E) -> Void) throws(E) {
+        try feedBorrowing(chunk) { (piece) throws(E) in
+            switch piece {
+            case .line(let bytes, let start, let end): try emit(.line(bytes: Array(bytes), start: start, end: end))
+            case .oversize(let start, let end): try emit(.oversize(start: start, end: end))
+            }
+        }
+    }
+
     /// Feeds an array chunk.
-    public mutating func feed(_ chunk: [UInt8], _ emit: (Piece) throws -> Void) rethrows {
-        try chunk.withUnsafeBufferPointer { try feed($0, emit) }
+    public mutating func feed<E: Error>(_ chunk: [UInt8], _ emit: (Piece) throws(E) -> Void) throws(E) {
+        try chunk.withUnsafeBufferPointer { (buf) throws(E) in try feed(buf, emit) }
     }
 }

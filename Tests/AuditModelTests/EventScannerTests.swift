@@ -165,6 +165,32 @@ import Testing
         }
     }
 
+    /// `validate` (the agent without a policy) accepts and refuses exactly what `scan` does,
+    /// with the same error, on well-formed events and on every kind of refusal.
+    @Test func validateAgreesWithScan() throws {
+        let inputs = [
+            #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"a1","stage":"ResponseComplete","verb":"get","user":{"username":"u","groups":["g1","g2"]},"sourceIPs":["10.0.0.1"],"objectRef":{"resource":"pods","namespace":"n","name":"p"},"responseStatus":{"code":200},"requestReceivedTimestamp":"2026-01-01T00:00:00.000001Z","stageTimestamp":"2026-01-01T00:00:00.5Z"}"#,
+            #"{"auditID":"\u0041"}"#, #"{"auditID":""}"#, #"{"auditID":null}"#, #"{"auditID":5}"#, #"{"auditID":"a","auditID":""}"#,
+            #"{"auditID":"","auditID":"b"}"#, #"{"auditID":"a","user":{"groups":[1,"x",null,{"y":[]}]}}"#,
+            #"{"auditID":"a","user":{"groups":["x\q"]}}"#, #"{"auditID":"a","sourceIPs":"10.0.0.1"}"#,
+            #"{"auditID":"a","verb":["get"]}"#, #"{"auditID":"a","stageTimestamp":5}"#, #"{"auditID":"a","objectRef":{"name":"\ud800"}}"#,
+            #"{"auditID":"a","user":{"username":"u" "groups":[]}}"#, #"{"auditID":"a","kind":"Pod"}"#, #"{"auditID":"a","kind":"\u0045vent"}"#,
+            #"{"auditID":"a","stageTimestamp":"x","verb":}"#,
+            #"{"auditID":"a""#, #"{"auditID":"a",}"#, #"{"auditID":'a'}"#, #"{"auditID":"a"} x"#, "[1,2,3]", "\"text\"", "", "  ",
+            #"{"verb":"get"}"#, #"{"auditID":"a","stageTimestamp":"yesterday"}"#,
+        ]
+        for input in inputs {
+            let bytes = Array(input.utf8)
+            let scanned: Result<Bool, ScanError> = bytes.withUnsafeBufferPointer { b in
+                do throws(ScanError) { _ = try EventScanner.scan(b); return .success(true) } catch { return .failure(error) }
+            }
+            let validated: Result<Bool, ScanError> = bytes.withUnsafeBufferPointer { b in
+                do throws(ScanError) { try EventScanner.validate(b); return .success(true) } catch { return .failure(error) }
+            }
+            #expect(scanned == validated, "\(input)")
+        }
+    }
+
     /// The scanner and Foundation agree on what is a JSON object, on a mixed corpus.
     /// One documented difference: Foundation accepts trailing commas (`[1,]`,
     /// `{"a":1,}`); RFC 8259 and Go's encoding/json, which kube-apiserver and

@@ -8,12 +8,14 @@ import Foundation
 ///   slice of a longer buffer whose tail would change the answer gives the same result
 ///   (address sanitizer catches a read past the exact buffer);
 /// - it agrees with Foundation's `JSONSerialization` on whether the line is a JSON object;
+/// - `EventScanner.validate` accepts and refuses the same lines with the same errors;
 /// and for an event built from the input and written twice (members in opposite order, other
 /// escapes and whitespace), both writings give the fields the event was built with.
 enum ScannerTarget {
     static let name = "scanner"
     static let target = FuzzTarget(name: name, summary: "event line scanner (EventScanner.scan)", maxLength: 8192) { data throws(PropertyViolation) in
         try checkBounds(data)
+        try checkValidate(data)
         try checkAgreement(data)
         try checkBuiltEvent(data)
     }
@@ -33,6 +35,21 @@ enum ScannerTarget {
         let padded = data + Array("0\"}]} ,\"x\":1}".utf8)
         let b = padded.withUnsafeBufferPointer { scan(UnsafeBufferPointer(rebasing: $0[0..<data.count])) }
         try require(a == b, name, "scanning a slice of a longer buffer gave \(b), the exact bytes \(a)")
+    }
+
+    /// `validate` (no strings made) accepts and refuses what `scan` does, with the same error.
+    static func checkValidate(_ data: [UInt8]) throws(PropertyViolation) {
+        let scanned = data.withUnsafeBufferPointer { scan($0) }
+        let validated: Result<Bool, ScanError> = data.withUnsafeBufferPointer { b in
+            do throws(ScanError) { try EventScanner.validate(b); return .success(true) } catch { return .failure(error) }
+        }
+        switch (scanned, validated) {
+        case (.success, .success): return
+        case (.failure(let a), .failure(let b)):
+            try require(a == b, name, "validate refused with \(b), scan with \(a)")
+        default:
+            try require(false, name, "scan gave \(scanned), validate \(validated)")
+        }
     }
 
     static func checkAgreement(_ data: [UInt8]) throws(PropertyViolation) {
