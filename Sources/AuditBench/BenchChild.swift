@@ -20,7 +20,10 @@ public enum BenchChild {
         var bytes = 0
         var compressed = 0
         let level = gzipLevel
+        let started = ContinuousClock.now
         switch mode {
+        case "pipeline-threads":
+            (events, bytes, compressed) = try BenchThreadedPipeline.run(file: file, gzipLevel: level)
         case "pipeline", "pipeline-without-policy", "pipeline-zstd":
             let filter = mode != "pipeline-without-policy" ? try PolicyFilter(policy: Agent.loadPolicy(policy)) : nil
             let wire: WireCompression = mode == "pipeline-zstd" ? .zstd : .gzip
@@ -87,6 +90,8 @@ public enum BenchChild {
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
         let hwm = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }?
             .split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Int($0) } ?? usage.ru_maxrss
-        print("{\"events\":\(events),\"bytes\":\(bytes),\"cpu\":\(cpu),\"maxrss_kib\":\(hwm),\"compressed\":\(compressed)}")
+        let elapsed = ContinuousClock.now - started
+        let wall = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        print("{\"events\":\(events),\"bytes\":\(bytes),\"cpu\":\(cpu),\"maxrss_kib\":\(hwm),\"compressed\":\(compressed),\"wall\":\(wall)}")
     }
 }

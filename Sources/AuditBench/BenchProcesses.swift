@@ -62,6 +62,8 @@ extension Bench {
         var events: Int; var bytes: Int; var cpu: Double; var maxrss_kib: Int
         /// Bytes out of a compression reference (zlib, zstd).
         var compressed: Int?
+        /// Wall-clock seconds of the work, measured in the child (without its start-up).
+        var wall: Double?
     }
 
     func child(_ mode: String, file: String) throws -> (ChildResult, wall: Double) {
