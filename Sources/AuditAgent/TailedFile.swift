@@ -227,6 +227,9 @@ public final class TailedFile {
         return readAny
     }
 
+    /// What `accept` gets without summaries: one empty value, not one made and destroyed per event.
+    private static let noSummary = EventSummary()
+
     /// Handles one piece; returns the event's size when an event was accepted.
     private func handle(_ piece: LineSplitter.BorrowedPiece, summaries: Bool, quarantined: inout [QuarantinedLine],
                         accept: (UnsafeBufferPointer<UInt8>, EventSummary, Int64) -> Void) -> Int? {
@@ -239,7 +242,7 @@ public final class TailedFile {
                     accept(bytes, try EventScanner.scan(bytes, limits: scanLimits), readLine)
                 } else {
                     try EventScanner.validate(bytes, limits: scanLimits)
-                    accept(bytes, EventSummary(), readLine)
+                    accept(bytes, Self.noSummary, readLine)
                 }
                 return bytes.count
             } catch {
