@@ -61,9 +61,10 @@ public enum AuditEventFile {
     /// of the result is empty): memory is the file's bytes and one event.
     public static func read(path: String, each emit: (AuditEventView) -> Void) -> AuditEventFileContents {
         guard let bytes = fileBytes(path) else {
+            let reason = String(cString: strerror(errno))
             return AuditEventFileContents(
                 source: path, format: .unreadable, events: [],
-                problems: [AuditEventFileProblem(source: path, line: nil, message: "cannot read the file")])
+                problems: [AuditEventFileProblem(source: path, line: nil, message: "cannot read the file: \(reason)")])
         }
         return parse(bytes: bytes, source: path, each: emit)
     }
@@ -222,6 +223,8 @@ public struct AlertTestReport: Sendable {
     public var events: Int
     public var firings: [AlertFiring]
     public var problems: [AuditEventFileProblem]
+    /// The file could not be read at all (missing, a directory, no permission).
+    public var unreadable = false
 }
 
 /// `auditship alerts test`: which events of a file fire which rules.
@@ -241,7 +244,8 @@ public enum AlertTester {
             if let t = event.timestamp { clock = t }
             firings += engine.evaluate(view: event, cluster: cluster, node: node, now: clock)
         }
-        return AlertTestReport(source: contents.source, events: count, firings: firings, problems: contents.problems)
+        return AlertTestReport(source: contents.source, events: count, firings: firings, problems: contents.problems,
+                               unreadable: contents.format == .unreadable)
     }
 
     /// Evaluates already-read events with `engine`.

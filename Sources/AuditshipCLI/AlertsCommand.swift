@@ -22,6 +22,7 @@ struct AlertsTestCommand: ParsableCommand {
             EventLists. Thresholds and suppression run on each event's own timestamp. --format json
             prints one object per firing: {"rule":"…","severity":"…","auditID":"…","stage":"…"}, and
             for a Sigma rule (named by its title) also "ruleID" (its id) and "level" (its level).
+            Exits 1 when a named log file cannot be read (after evaluating and printing the others).
             """)
 
     enum Format: String, ExpressibleByArgument { case table, json }
@@ -42,8 +43,10 @@ struct AlertsTestCommand: ParsableCommand {
             FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
         }
         var all: [AlertFiring] = []
+        var unreadable = 0
         for log in logs {
             let report = AlertTester.run(path: log, rules: ruleSet)
+            if report.unreadable { unreadable += 1 }
             for p in report.problems {
                 FileHandle.standardError.write(Data("\(log): skipped: \(p)\n".utf8))
             }
@@ -55,6 +58,12 @@ struct AlertsTestCommand: ParsableCommand {
         switch format {
         case .json: FileHandle.standardOutput.write(Data(AlertFiringRenderer.jsonLines(all).utf8))
         case .table: print(all.isEmpty ? "no rule fired" : AlertFiringRenderer.table(all))
+        }
+        // What could be read was evaluated and printed; a named log that could not be read at
+        // all makes the run fail, so that a script does not take a missing file for "nothing fired".
+        if unreadable > 0 {
+            FileHandle.standardError.write(Data("error: \(unreadable) of \(logs.count) log file(s) could not be read\n".utf8))
+            throw ExitCode(1)
         }
     }
 }

@@ -174,5 +174,12 @@ import Glibc
         #expect(lines == [#"{"rule":"Payments secret read outside CI","severity":"high","auditID":"0b6f5a52-0001-4c1e-9e55-32fbeea29301","stage":"ResponseComplete","ruleID":"5d1e7c3a-8f2b-4a6e-9b0c-7e4f3a2d1c0b","level":"high"}"#])
         let (_, checked) = try h.run(["alerts", "check", rules])
         #expect(checked.contains("1 rules checked, 0 findings"), "\(checked)")
+
+        // A named log that cannot be read fails the run, after the readable one was evaluated.
+        let missing = "\(h.dir)/no-such.log"
+        let (_, partly) = try h.run(["alerts", "test", "--rules", rules, "--no-builtins", "--format", "json", events, missing], expectStatus: 1)
+        #expect(partly.contains(#""ruleID":"5d1e7c3a-8f2b-4a6e-9b0c-7e4f3a2d1c0b""#), "\(partly)")
+        #expect(partly.contains("\(missing): skipped: \(missing): cannot read the file: No such file or directory"), "\(partly)")
+        #expect(partly.contains("error: 1 of 2 log file(s) could not be read"), "\(partly)")
     }
 }
