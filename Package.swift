@@ -139,9 +139,9 @@ let package = Package(
         .testTarget(name: "AuditHuntTests", dependencies: ["AuditHunt", "AuditAlerts", "AuditStore", "AuditBlock", "AuditModel", "OpenSSLKit", "SharedFixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "WrapperTests", dependencies: ["Gzip", "OpenSSLKit", "Zstd"], swiftSettings: swiftSettings),
         .testTarget(name: "AuditBlockTests", dependencies: ["AuditBlock", "AuditChain", "AuditGenerator", "AuditModel", "OpenSSLKit"], swiftSettings: swiftSettings),
-        .testTarget(name: "AuditAgentTests", dependencies: ["AuditAgent", "AuditModel", "AuditPolicy", "AuditBackfill"], swiftSettings: swiftSettings),
+        .testTarget(name: "AuditAgentTests", dependencies: ["AuditAgent", "AuditModel", "AuditPolicy", "AuditBackfill", "SharedFixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "AuditStoreTests", dependencies: [
-            "AuditStore", "AuditStorePostgres", "AuditBlock", "AuditChain", "AuditModel", "OpenSSLKit",
+            "AuditStore", "AuditStorePostgres", "AuditBlock", "AuditChain", "AuditModel", "OpenSSLKit", "SharedFixtures",
             .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
         ], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["SharedFixtures", "OpenSSLKit", "CurlClient", "BrowserDriver", "Gzip", "AuditModel", "AuditGenerator"], swiftSettings: swiftSettings),

@@ -3,6 +3,7 @@ import AuditBackfill
 import Foundation
 import Logging
 import Synchronization
+import SharedFixtures
 import Testing
 
 /// The window of batches a concurrent sink (the store) takes at once: a file's record moves only
@@ -41,7 +42,7 @@ import Testing
     }
 
     func history(_ lines: Int) throws -> (dir: String, file: String) {
-        let dir = NSTemporaryDirectory() + "backfill-window-\(UUID().uuidString)"
+        let dir = TestTemporaries.directory("backfill-window")
         try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
         let file = dir + "/in/audit.log"
         // About 260 bytes a line: the reader takes 256 KiB at a time, so a batch is about 1,000 lines.

@@ -1,11 +1,11 @@
 @testable import AuditAgent
 import Foundation
+import SharedFixtures
 import Testing
 
+/// A scratch directory for one test (removed with the test process's root at exit).
 func temporaryDirectory(_ name: String = #function) -> String {
-    let dir = NSTemporaryDirectory() + "auditship-test-\(name.filter { $0.isLetter })-\(UUID().uuidString.prefix(8))"
-    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return dir
+    TestTemporaries.directory("test-" + name)
 }
 
 @Suite struct CheckpointTests {

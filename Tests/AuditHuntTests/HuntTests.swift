@@ -48,7 +48,7 @@ func counted(_ firings: [AlertFiring]) -> [FiringKey: Int] {
 
 /// Events given to a scratch SQLite store, one batch per 500.
 func store(_ events: [[UInt8]], cluster: String = "prod") async throws -> (SQLiteStore, String) {
-    let dir = NSTemporaryDirectory() + "auditship-hunt-\(UUID().uuidString.prefix(8))"
+    let dir = TestTemporaries.directory("hunt")
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     let s = try SQLiteStore(path: dir + "/s.sqlite")
     var batch = 0

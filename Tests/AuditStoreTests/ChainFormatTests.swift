@@ -1,6 +1,7 @@
 import AuditChain
 import Foundation
 import OpenSSLKit
+import SharedFixtures
 import Testing
 
 /// The chain's byte formats against a test vector computed independently (Python's hashlib, from
@@ -60,7 +61,7 @@ import Testing
     }
 
     @Test func exportedFilesAreReadBackAndBadLinesAreNamed() throws {
-        let dir = NSTemporaryDirectory() + "auditship-cp-\(UUID().uuidString.prefix(8))"
+        let dir = TestTemporaries.directory("cp")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let signer = try CheckpointSigner(key: try PrivateKey.generateEd25519())
         let cps = try (1...3).map { try signer.sign(head: ChainHead(cluster: "c", height: Int64($0), hash: [UInt8](repeating: UInt8($0), count: 32)),

@@ -1,4 +1,5 @@
 import Foundation
+import SharedFixtures
 import Testing
 
 /// Stores written by earlier versions (Tests/Fixtures/store-vN), unpacked into a fresh directory.
@@ -10,8 +11,7 @@ enum FixtureStores {
 
     /// A fresh copy of `Fixtures/NAME/store.sqlite.gz`, unzipped; returns its path.
     static func unpack(_ name: String) throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("auditship-\(name)-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = TestTemporaries.directory(name)
         let path = dir + "/store.sqlite"
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/sh")

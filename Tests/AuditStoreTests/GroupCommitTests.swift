@@ -2,6 +2,7 @@ import AuditChain
 import AuditModel
 import Foundation
 import GRDB
+import SharedFixtures
 import Testing
 
 @testable import AuditStore
@@ -40,7 +41,7 @@ struct GroupCommitTests {
     /// Many concurrent batches through the real store: each gets its own result, duplicates across
     /// batches committed together are still stored once, and a failing batch fails alone.
     @Test func concurrentBatchesShareTransactionsAndKeepTheirOwnResults() async throws {
-        let dir = NSTemporaryDirectory() + "auditship-groupcommit-\(UUID().uuidString.prefix(6))"
+        let dir = TestTemporaries.directory("groupcommit")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try SQLiteStore(path: dir + "/s.sqlite")
         let shared = event("shared", ts: "2026-01-01T00:00:00Z")
@@ -72,7 +73,7 @@ struct GroupCommitTests {
 
     /// The page caches that bound the aggregator's memory: 64 MiB for the writer, 16 MiB per reader.
     @Test func readerConnectionsKeepSmallerPageCaches() async throws {
-        let dir = NSTemporaryDirectory() + "auditship-caches-\(UUID().uuidString.prefix(6))"
+        let dir = TestTemporaries.directory("caches")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try SQLiteStore(path: dir + "/s.sqlite")
         let writer = try await store.pool.write { db in try Int.fetchOne(db, sql: "PRAGMA cache_size") }

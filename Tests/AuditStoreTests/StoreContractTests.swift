@@ -3,6 +3,7 @@ import AuditModel
 import AuditStore
 import Foundation
 import OpenSSLKit
+import SharedFixtures
 import Testing
 
 func event(_ id: String, stage: String = "ResponseComplete", user: String = "alice", verb: String = "get",
@@ -25,7 +26,7 @@ enum StoreBackend: String, CaseIterable, CustomStringConvertible, Sendable {
     func make() async throws -> any EventStore {
         switch self {
         case .sqlite:
-            let dir = NSTemporaryDirectory() + "auditship-store-\(UUID().uuidString.prefix(8))"
+            let dir = TestTemporaries.directory("store")
             return try SQLiteStore(path: dir + "/store.sqlite")
         case .postgres:
             return try await makePostgresStore()  // PostgresBackend.swift
