@@ -114,9 +114,11 @@ final class ShippingStage: @unchecked Sendable {
     private var roomGeneration = 0
     private var stopping = false
     private var running = 0
-    /// An NDJSON buffer compression has finished with, for the reading stage's next batch: the
+    /// NDJSON buffers compression has finished with, for the reading stage's next batches: the
     /// batch-sized buffers are reused instead of mapped, faulted in and unmapped for each batch.
-    private var spareBuffer: [UInt8]?
+    /// Two, so that a compression finishing just before a cut does not push one out.
+    private var spareBuffers: [[UInt8]] = []
+    private static let spareBufferLimit = 2
 
     init(configuration: AgentConfiguration, logger: Logger, spool: Spool) throws {
         self.configuration = configuration
@@ -195,8 +197,7 @@ final class ShippingStage: @unchecked Sendable {
     /// A buffer for the next batch's events (emptied, its capacity kept), when one is spare.
     func takeSpareBuffer() -> [UInt8]? {
         condition.withLock {
-            defer { spareBuffer = nil }
-            return spareBuffer
+            spareBuffers.popLast()
         }
     }
 
@@ -243,7 +244,7 @@ final class ShippingStage: @unchecked Sendable {
             var spare: [UInt8] = []
             swap(&spare, &batch.ndjson)
             spare.removeAll(keepingCapacity: true)
-            condition.withLock { spareBuffer = spare }
+            condition.withLock { if spareBuffers.count < Self.spareBufferLimit { spareBuffers.append(spare) } }
             let item = OutboxBatch(sequence: batch.sequence, batchID: batch.batchID, body: body, eventCount: batch.eventCount,
                                    paths: batch.paths, sources: batch.sources)
             if !place(item) { return }
