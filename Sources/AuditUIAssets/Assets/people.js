@@ -47,7 +47,13 @@ export async function showPerson(user, since) {
   $('person-title').replaceChildren(textNodes(user));
   $('person-title').setAttribute('title', titleText(user));
   const range = $('person-range');
-  range.value = [...range.options].some((o) => o.value === since) ? since : '24h';
+  // A time the URL names that is not one of the choices (an absolute time, another span) is
+  // kept as a choice of its own, not silently replaced by the last 24 hours.
+  range.querySelectorAll('option[data-from-url]').forEach((o) => o.remove());
+  if (since && ![...range.options].some((o) => o.value === since)) {
+    range.append(el('option', { value: since, 'data-from-url': '' }, textNodes(`since ${since}`)));
+  }
+  range.value = since || '24h';
   $('person-search').setAttribute('href', searchUrl(user, range.value, []));
   $('person-failures').replaceChildren();
   $('person-activity').replaceChildren();
